@@ -1,0 +1,33 @@
+# Two commands do all set-up: `make run` (denoise the bundled samples with the bundled model) and
+# `make test` (the whole suite). Both create and reuse a local virtual environment in .venv.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+OUT ?= out/samples
+
+.PHONY: run test gui lint clean-venv
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first, pinned: the newest build these machines carry locally (never above 2.14.1).
+	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/denoiser denoise resources/samples -o $(OUT)
+	@echo "Denoised copies of the bundled samples are in $(OUT)/"
+
+gui: $(STAMP)
+	$(VENV)/bin/denoiser-gui
+
+test: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check denoiser ui tests benchmarks packaging
+
+clean-venv:
+	rm -rf $(VENV)

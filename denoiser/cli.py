@@ -1,0 +1,241 @@
+"""The ``denoiser`` command: an argparse front end over the engine's functions.
+
+Every expected failure is a :class:`~denoiser.errors.DenoiserError` and is printed as one line naming the
+file and the problem, never as a traceback. Exit status: 0 all good, 1 some files failed, 2 nothing done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from denoiser import __version__
+from denoiser.errors import Cancelled, DenoiserError
+from denoiser.progress import Progress
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_ERROR = 0, 1, 2
+
+
+def _strength(text: str) -> float | None:
+    if text.lower() == "auto":
+        return None
+    try:
+        value = float(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"strength must be 'auto' or a number, not {text!r}") from err
+    if not 0 <= value <= 255:
+        raise argparse.ArgumentTypeError("strength must be between 0 and 255 (sigma in 8-bit units)")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or more, not {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every sub-command."""
+    parser = argparse.ArgumentParser(prog="denoiser", description="Clean noisy photos with denoising autoencoders.")
+    parser.add_argument("--version", action="version", version=f"denoiser {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("denoise", help="denoise image files and folders")
+    run.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders (searched recursively)")
+    run.add_argument("-o", "--output", required=True, metavar="OUT", help="folder for the results")
+    run.add_argument("--model", default="default", help="'default', a saved model's name, or a .safetensors path")
+    run.add_argument("--strength", type=_strength, default=None, metavar="auto|SIGMA",
+                     help="noise level to remove, 0-255 (default: auto, estimated per image)")
+    run.add_argument("--tile", type=_positive, default=None, help="tile edge in pixels (default: from the device)")
+    run.add_argument("--overlap", type=_non_negative, default=None, help="tile overlap (default: the model's margin)")
+    run.add_argument("--batch-size", type=_positive, default=None, help="tiles per batch")
+    run.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    run.add_argument("--name", default="{stem}_denoised", help="output name pattern (default {stem}_denoised)")
+    run.add_argument("--format", default=None, choices=["png", "jpg", "tif", "webp", "bmp"],
+                     help="output format (default: the input's)")
+    run.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
+    run.add_argument("--strip-metadata", action="store_true", help="do not copy EXIF and ICC profile")
+
+    est = commands.add_parser("estimate-noise", help="print each image's estimated noise level (sigma, 0-255)")
+    est.add_argument("files", nargs="+", metavar="FILE")
+
+    models = commands.add_parser("models", help="list the bundled and saved models")
+    models.add_argument("--json", action="store_true", help="print JSON")
+
+    train = commands.add_parser("train", help="train a model on clean photos with synthetic Gaussian noise")
+    train.add_argument("--clean", required=True, metavar="DIR", help="folder of clean photos")
+    train.add_argument("--family", default="unet", help="unet, undercomplete, sparse or variational")
+    train.add_argument("--widths", default=None, help="comma-separated channel widths per level, e.g. 32,64,128")
+    train.add_argument("--steps", type=_positive, default=1000)
+    train.add_argument("--batch-size", type=_positive, default=16)
+    train.add_argument("--patch", type=_positive, default=64)
+    train.add_argument("--validation-fraction", type=float, default=0.05)
+    train.add_argument("--validation-every", type=_positive, default=250)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--threads", type=_positive, default=None, help="CPU threads for torch")
+    train.add_argument("--checkpoint", default=None, metavar="DIR", help="checkpoint folder (resumes if present)")
+    train.add_argument("--out", required=True, metavar="PATH", help="where to save the model (.safetensors)")
+    return parser
+
+
+class _Bar:
+    """A tqdm bar on stderr fed by engine progress events."""
+
+    def __init__(self, unit: str) -> None:
+        self.bar = tqdm(total=0, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=False)
+
+    def __call__(self, event: Progress) -> None:
+        if event.total and self.bar.total != event.total:
+            self.bar.reset(total=event.total)
+        if event.total:
+            self.bar.n = event.done
+            self.bar.set_description(event.message[:40] if event.message else event.stage, refresh=False)
+            self.bar.refresh()
+        elif event.message:
+            self.bar.write(event.message, file=sys.stderr)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _cmd_denoise(args: argparse.Namespace) -> int:
+    from denoiser.batch import DenoiseSettings, denoise_files, plan_outputs
+    from denoiser.inference import TileSettings
+    from denoiser.modelstore import load_model
+
+    model, info = load_model(args.model)
+    settings = DenoiseSettings(
+        strength=args.strength,
+        tiles=TileSettings(args.tile, args.overlap, args.batch_size),
+        device=args.device,
+        pattern=args.name,
+        extension=f".{args.format}" if args.format else None,
+        quality=args.quality,
+        keep_metadata=not args.strip_metadata,
+    )
+    plan = plan_outputs(args.inputs, args.output, settings)
+    if not plan:
+        print("no images found in the given inputs", file=sys.stderr)
+        return EXIT_ERROR
+    files_bar, tiles_bar = tqdm(total=len(plan), unit="file", file=sys.stderr, dynamic_ncols=True), _Bar("tile")
+
+    def progress(event: Progress) -> None:
+        if event.stage == "tiles":
+            tiles_bar(event)
+
+    done = failed = 0
+    started = time.monotonic()
+    try:
+        for result in denoise_files(plan, model, settings, on_progress=progress):
+            files_bar.update(1)
+            if result.status == "done":
+                done += 1
+                files_bar.write(f"ok      {result.source} -> {result.output} (sigma {result.sigma:.1f})",
+                                file=sys.stdout)
+            else:
+                failed += 1
+                files_bar.write(f"FAILED  {result.message}", file=sys.stdout)
+    finally:
+        tiles_bar.close()
+        files_bar.close()
+    elapsed = time.monotonic() - started
+    print(f"{done} denoised, {failed} failed, in {elapsed:.1f} s with model {info.name}; results in {args.output}")
+    return EXIT_OK if failed == 0 else EXIT_SOME_FAILED
+
+
+def _cmd_estimate(args: argparse.Namespace) -> int:
+    from denoiser.io import read_image
+    from denoiser.noise import estimate_noise
+
+    failed = 0
+    for file in args.files:
+        try:
+            sigma = estimate_noise(read_image(file).color())
+            print(f"{file}\t{sigma:.2f}")
+        except DenoiserError as err:
+            failed += 1
+            print(f"FAILED  {err}")
+    return EXIT_OK if failed == 0 else EXIT_SOME_FAILED
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from denoiser.modelstore import describe, list_models, user_models_dir
+
+    infos = list_models()
+    if args.json:
+        print(json.dumps([{**i.to_json_dict(), "path": str(i.path), "bundled": i.bundled} for i in infos], indent=2))
+        return EXIT_OK
+    for info in infos:
+        print(describe(info))
+        if info.trained_on:
+            print(f"    trained on {info.trained_on}")
+    print(f"({len(infos)} models; your library is {user_models_dir()})")
+    return EXIT_OK
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from denoiser.training import TrainConfig, load_clean_images, save_trained, train
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model_config = {"widths": [int(w) for w in args.widths.split(",")]} if args.widths else {}
+    config = TrainConfig(family=args.family, model=model_config, steps=args.steps, batch_size=args.batch_size,
+                         patch=args.patch, validation_fraction=args.validation_fraction,
+                         validation_every=args.validation_every, seed=args.seed)
+    images, paths = load_clean_images(args.clean)
+    bar = tqdm(total=config.steps, unit="step", file=sys.stderr, dynamic_ncols=True)
+    started = time.monotonic()
+    try:
+        for event in train(images, config, checkpoint_dir=args.checkpoint):
+            if event.stage == "done":
+                command = "denoiser " + " ".join(sys.argv[1:])
+                path = save_trained(event.extra["model"], args.out, config, f"{args.clean} ({len(paths)} images)",
+                                    event.extra["best_psnr"], time.monotonic() - started, command)
+                bar.close()
+                print(f"saved {path} (validation PSNR {event.extra['best_psnr']:.2f} dB at sigma 25)")
+            else:
+                bar.n = event.done
+                postfix = {k: f"{v:.4g}" for k, v in event.extra.items() if k in ("loss", "val_psnr")}
+                bar.set_postfix(postfix, refresh=True)
+    finally:
+        bar.close()
+    return EXIT_OK
+
+
+COMMANDS = {"denoise": _cmd_denoise, "estimate-noise": _cmd_estimate, "models": _cmd_models, "train": _cmd_train}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (also used by the console script)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except Cancelled:
+        print("stopped", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted: files already written are complete, none is half-written", file=sys.stderr)
+        return 130
+    except DenoiserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

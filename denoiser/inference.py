@@ -1,0 +1,259 @@
+"""Denoise an image of any size by running a model over overlapping, blended tiles.
+
+Memory grows with the tile, not with the image: the canvas keeps the input's own dtype (uint8 stays uint8)
+and only one batch of tiles is ever converted to float and sent to the device. CUDA out-of-memory retries
+with smaller tiles, then on the CPU. Progress is reported per tile batch and ``should_stop`` is polled
+before each one, so a cancel takes effect within one batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from denoiser.errors import DenoiserError, UnknownNameError
+from denoiser.models.base import Autoencoder
+from denoiser.progress import Progress, ProgressFn, StopFn, check_stop, ignore_progress
+from denoiser.tiling import TileGrid, canvas_padding, pad_image
+
+DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")
+MIN_TILE = 64
+"""Smallest tile the out-of-memory fallback tries before moving to the CPU."""
+
+
+def resolve_device(name: str | torch.device = "auto") -> torch.device:
+    """``auto`` picks CUDA, then MPS, then the CPU; a named device must exist here."""
+    if isinstance(name, torch.device):
+        return name
+    key = name.strip().lower()
+    if key == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    kind = key.split(":")[0]
+    if kind not in DEVICE_NAMES:
+        raise UnknownNameError("device", name, DEVICE_NAMES)
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise DenoiserError(f"device {name!r} asked for, but CUDA is not available on this machine")
+    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise DenoiserError(f"device {name!r} asked for, but MPS is not available on this machine")
+    return torch.device(key)
+
+
+def activation_bytes_per_pixel(model: Autoencoder) -> int:
+    """Rough peak bytes of activations per input pixel during inference (float32)."""
+    widths = getattr(model.config, "widths", (64,))
+    channels = sum(w / 4**level for level, w in enumerate(widths))
+    # About six live tensors of the widest kind at once (input, residual, conv output, skip, ...).
+    return int(4 * 6 * channels) + 64
+
+
+def default_tile_size(model: Autoencoder, device: torch.device) -> int:
+    """A tile edge that fits the device: a share of free CUDA memory, or 512 on the CPU.
+
+    On the CPU 512 keeps a tile's activations near 100 MB and the overlap overhead moderate; larger tiles
+    barely run faster there.
+    """
+    if device.type != "cuda":
+        return 512
+    free, _ = torch.cuda.mem_get_info(device)
+    budget = 0.4 * free
+    edge = int((budget / activation_bytes_per_pixel(model)) ** 0.5)
+    step = max(model.size_multiple, 64)
+    return int(max(MIN_TILE, min(4096, edge // step * step)))
+
+
+def default_overlap(model: Autoencoder) -> int:
+    """The overlap at which tiles reproduce whole-image inference."""
+    return model.receptive_margin
+
+
+@dataclass
+class TileSettings:
+    """How an image is cut: tile edge, overlap and tiles per batch (None: chosen for the device)."""
+
+    tile: int | None = None
+    overlap: int | None = None
+    batch_size: int | None = None
+
+
+def _is_out_of_memory(err: BaseException) -> bool:
+    return isinstance(err, torch.OutOfMemoryError) or "out of memory" in str(err).lower()
+
+
+def _to_float(array: np.ndarray) -> np.ndarray:
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / 255.0
+    if array.dtype == np.uint16:
+        return array.astype(np.float32) / 65535.0
+    return array.astype(np.float32, copy=False)
+
+
+def _batches(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _run_grid(
+    model: Autoencoder,
+    canvas: np.ndarray,
+    sigma01: float,
+    tile: int,
+    overlap: int,
+    batch_size: int,
+    device: torch.device,
+    on_progress: ProgressFn,
+    should_stop: StopFn | None,
+) -> np.ndarray:
+    """Blend the model's output over the tiles of ``canvas`` (H x W x C, any dtype); float32 result."""
+    height, width, channels = canvas.shape
+    grid = TileGrid(height, width, tile, overlap, model.size_multiple)
+    tiles = list(grid)
+    output = np.zeros((height, width, channels), dtype=np.float32)
+    weight = np.zeros((height, width, 1), dtype=np.float32)
+    on_progress(Progress("denoise", 0, len(tiles), f"{len(tiles)} tiles of {grid.tile_height}x{grid.tile_width}"))
+    done = 0
+    for batch in _batches(tiles, batch_size):
+        check_stop(should_stop)
+        stack = np.stack([_to_float(canvas[t.rows, t.cols]) for t in batch])
+        inputs = torch.from_numpy(stack).permute(0, 3, 1, 2).to(device)
+        with torch.inference_mode():
+            result = model(inputs, sigma01).float().permute(0, 2, 3, 1).cpu().numpy()
+        for t, tile_out in zip(batch, result):
+            w = t.weights[:, :, None]
+            output[t.rows, t.cols] += tile_out * w
+            weight[t.rows, t.cols] += w
+        done += len(batch)
+        on_progress(Progress("denoise", done, len(tiles)))
+    np.divide(output, weight, out=output, where=weight > 0)
+    return output
+
+
+def _match_channels(model: Autoencoder, image: np.ndarray) -> tuple[np.ndarray, str]:
+    channels = image.shape[2]
+    if channels == model.config.channels:
+        return image, "same"
+    if channels == 1 and model.config.channels == 3:
+        return np.repeat(image, 3, axis=2), "grey-through-colour"
+    if channels == 3 and model.config.channels == 1:
+        return image, "colour-through-grey"
+    raise DenoiserError(f"cannot run a {model.config.channels}-channel model on a {channels}-channel image")
+
+
+def denoise_array(
+    image: np.ndarray,
+    model: Autoencoder,
+    sigma: float,
+    *,
+    tiles: TileSettings | None = None,
+    device: str | torch.device = "auto",
+    on_progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+) -> np.ndarray:
+    """Denoise an H x W x C image (C = 1 or 3; uint8, uint16 or float in 0-1) at noise level ``sigma``.
+
+    ``sigma`` is in 0-255 units whatever the bit depth. Returns float32 H x W x C in 0-1 (not clipped).
+    Raises :class:`~denoiser.errors.Cancelled` when ``should_stop()`` turns True.
+    """
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[2] not in (1, 3):
+        raise DenoiserError(f"expected an H x W x 1 or H x W x 3 image, got shape {image.shape}")
+    tiles = tiles or TileSettings()
+    on_progress = on_progress or ignore_progress
+    target = resolve_device(device)
+    model.eval()
+    image, mode = _match_channels(model, image)
+    if mode == "colour-through-grey":
+        planes = [
+            denoise_array(image[:, :, c : c + 1], model, sigma, tiles=tiles, device=target,
+                          on_progress=on_progress, should_stop=should_stop)
+            for c in range(3)
+        ]
+        return np.concatenate(planes, axis=2)
+    height, width = image.shape[:2]
+    padding = canvas_padding(height, width, model.receptive_radius, model.size_multiple)
+    canvas = pad_image(image, padding)
+    tile = tiles.tile or default_tile_size(model, target)
+    overlap = default_overlap(model) if tiles.overlap is None else tiles.overlap
+    batch_size = tiles.batch_size or (4 if target.type == "cuda" else 1)
+    while True:
+        try:
+            with _model_on(model, target):
+                out = _run_grid(model, canvas, sigma / 255.0, tile, overlap, batch_size, target,
+                                on_progress, should_stop)
+            break
+        except (torch.OutOfMemoryError, RuntimeError) as err:
+            if not _is_out_of_memory(err):
+                raise
+            if target.type == "cuda":
+                torch.cuda.empty_cache()
+            if batch_size > 1:
+                batch_size = max(1, batch_size // 2)
+            elif tile // 2 >= max(MIN_TILE, model.size_multiple):
+                tile //= 2
+            elif target.type != "cpu":
+                target = torch.device("cpu")
+                on_progress(Progress("denoise", 0, 0, "out of device memory: continuing on the CPU"))
+            else:
+                raise DenoiserError("out of memory even with the smallest tiles on the CPU") from err
+            on_progress(Progress("denoise", 0, 0, f"out of memory: retrying with tile {tile}, batch {batch_size}"))
+    out = out[padding.top : padding.top + height, padding.left : padding.left + width]
+    if mode == "grey-through-colour":
+        out = out.mean(axis=2, keepdims=True)
+    return out
+
+
+@contextlib.contextmanager
+def _model_on(model: Autoencoder, device: torch.device) -> Iterator[None]:
+    """Run with the model on ``device``; it is left there (moving back and forth costs more than it saves)."""
+    model.to(device)
+    yield
+
+
+def denoise_whole(image: np.ndarray, model: Autoencoder, sigma: float) -> np.ndarray:
+    """Reference: the model over the whole padded image in one pass (no tiles), on the CPU."""
+    if image.ndim == 2:
+        image = image[:, :, None]
+    image, mode = _match_channels(model, image)
+    height, width = image.shape[:2]
+    padding = canvas_padding(height, width, model.receptive_radius, model.size_multiple)
+    canvas = _to_float(pad_image(image, padding))
+    model.eval().to("cpu")
+    with torch.inference_mode():
+        out = model(torch.from_numpy(canvas).permute(2, 0, 1)[None], sigma / 255.0)[0].permute(1, 2, 0).numpy()
+    out = out[padding.top : padding.top + height, padding.left : padding.left + width]
+    return out.mean(axis=2, keepdims=True) if mode == "grey-through-colour" else out
+
+
+def extract_latent(
+    image: np.ndarray, model: Autoencoder, sigma: float, *, max_side: int = 384, device: str = "auto"
+) -> np.ndarray:
+    """The bottleneck for a downscaled copy of the image: latent_channels x h x w float32.
+
+    Thumbnails only need the gist, so the image is shrunk so its longer side is at most ``max_side``.
+    """
+    if image.ndim == 2:
+        image = image[:, :, None]
+    image, _ = _match_channels(model, image)
+    if image.shape[2] != model.config.channels:  # colour image, grey model: look at the luminance
+        image = image.mean(axis=2, keepdims=True)
+    tensor = torch.from_numpy(_to_float(image)).permute(2, 0, 1)[None]
+    scale = max_side / max(tensor.shape[2:])
+    if scale < 1:
+        tensor = torch.nn.functional.interpolate(tensor, scale_factor=scale, mode="area")
+    multiple = model.size_multiple
+    pad_h, pad_w = -tensor.shape[2] % multiple, -tensor.shape[3] % multiple
+    if pad_h or pad_w:
+        tensor = torch.nn.functional.pad(tensor, (0, pad_w, 0, pad_h), mode="replicate")
+    target = resolve_device(device)
+    model.eval().to(target)
+    with torch.inference_mode():
+        latent = model.encode(tensor.to(target), sigma / 255.0)
+    return latent[0].float().cpu().numpy()

@@ -1,0 +1,79 @@
+"""The base every autoencoder family derives from, and the base of their configs."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from denoiser.config import VersionedConfig, require
+
+
+@dataclasses.dataclass
+class ModelConfig(VersionedConfig):
+    """Fields every family shares."""
+
+    channels: int = 3
+    """Image channels: 3 for colour, 1 for grey."""
+
+    def validate(self) -> None:
+        require(self.channels in (1, 3), f"channels must be 1 or 3, not {self.channels}")
+
+
+class Autoencoder(nn.Module):
+    """Encoder -> bottleneck -> decoder, denoising an N x C x H x W batch in the 0-1 range.
+
+    ``forward(x, noise_level)`` returns the cleaned batch; ``encode(x, noise_level)`` the bottleneck
+    (used for the latent-space thumbnails); ``forward_train`` also returns the family's regularisation
+    penalty (0 for families that have none). ``noise_level`` is sigma in 0-1 units (sigma_255 / 255).
+    """
+
+    family: ClassVar[str] = ""
+    config: ModelConfig
+
+    @property
+    def size_multiple(self) -> int:
+        """Height and width of an input must be a multiple of this (inference pads to it)."""
+        return 1
+
+    @property
+    def receptive_radius(self) -> int:
+        """How far, in pixels, an output pixel can see."""
+        raise NotImplementedError
+
+    @property
+    def receptive_margin(self) -> int:
+        """Tile overlap, in pixels, at which tiled inference reproduces whole-image inference.
+
+        The tiler blends neighbours over the middle quarter of their shared band, so every pixel it keeps
+        lies at least 3/8 of the overlap away from the tile edge: the overlap must be 8/3 of the radius.
+        """
+        margin = math.ceil(self.receptive_radius * 8 / 3)
+        step = self.size_multiple
+        return -(-margin // step) * step
+
+    def encode(self, x: torch.Tensor, noise_level: torch.Tensor | float = 0.0) -> torch.Tensor:
+        """The bottleneck activations for ``x`` (N x latent_channels x h x w)."""
+        raise NotImplementedError
+
+    def forward_train(
+        self, x: torch.Tensor, noise_level: torch.Tensor | float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Output and regularisation penalty (a scalar tensor) for one training batch."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, noise_level: torch.Tensor | float = 0.0) -> torch.Tensor:
+        """The cleaned batch."""
+        return self.forward_train(x, noise_level)[0]
+
+    def parameter_count(self) -> int:
+        """Number of trainable values."""
+        return sum(p.numel() for p in self.parameters())
+
+
+def zero_penalty(like: torch.Tensor) -> torch.Tensor:
+    """A scalar zero on the same device and dtype as ``like``."""
+    return like.new_zeros(())

@@ -1,0 +1,88 @@
+"""Sparse autoencoder: a wide (overcomplete) bottleneck kept sparse by a penalty or by k-winners.
+
+With ``sparsity="l1"`` training adds ``weight * mean(|latent|)`` to the loss; with ``"topk"`` only the
+``k_fraction`` largest activations of each sample survive (in training and at inference alike).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+
+from denoiser.config import require
+from denoiser.models.base import Autoencoder, ModelConfig, zero_penalty
+from denoiser.models.blocks import PlainDecoder, PlainEncoder, encoder_radius, noise_map
+from denoiser.models.registry import register
+
+SPARSITY_KINDS = ("l1", "topk")
+
+
+@dataclasses.dataclass
+class SparseConfig(ModelConfig):
+    """Trunk, wide latent, and how sparsity is imposed."""
+
+    widths: tuple[int, ...] = (32, 64, 96)
+    """Channels at each scale; len - 1 halvings."""
+    blocks: int = 1
+    """Residual blocks per level."""
+    latent_channels: int = 256
+    """Bottleneck channels: wide on purpose, sparsity (not size) limits what passes."""
+    sparsity: str = "l1"
+    """"l1": penalise mean |latent|; "topk": keep the k_fraction largest activations per sample."""
+    sparsity_weight: float = 1e-3
+    """Weight of the L1 penalty in the training loss."""
+    k_fraction: float = 0.05
+    """Share of latent activations kept with "topk"."""
+
+    def validate(self) -> None:
+        super().validate()
+        require(2 <= len(self.widths) <= 6, "widths must list 2 to 6 levels")
+        require(0 <= self.blocks <= 8, "blocks must be 0 to 8")
+        require(self.latent_channels >= 1, "latent_channels must be positive")
+        require(self.sparsity in SPARSITY_KINDS, f"sparsity must be one of {', '.join(SPARSITY_KINDS)}")
+        require(self.sparsity_weight >= 0, "sparsity_weight must be >= 0")
+        require(0 < self.k_fraction <= 1, "k_fraction must be in (0, 1]")
+
+
+@register("sparse", SparseConfig)
+class Sparse(Autoencoder):
+    """Encoder -> ReLU latent (sparse) -> decoder, no skips."""
+
+    family = "sparse"
+
+    def __init__(self, config: SparseConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = PlainEncoder(config.channels + 1, config.widths, config.blocks)
+        self.to_latent = nn.Conv2d(config.widths[-1], config.latent_channels, kernel_size=1)
+        self.from_latent = nn.Conv2d(config.latent_channels, config.widths[-1], kernel_size=1)
+        self.decoder = PlainDecoder(config.channels, config.widths, config.blocks)
+
+    @property
+    def size_multiple(self) -> int:
+        return 2 ** (len(self.config.widths) - 1)
+
+    @property
+    def receptive_radius(self) -> int:
+        return encoder_radius(len(self.config.widths) - 1, 2 * self.config.blocks)
+
+    def _keep_top_k(self, latent: torch.Tensor) -> torch.Tensor:
+        flat = latent.flatten(1)
+        k = max(1, int(round(self.config.k_fraction * flat.shape[1])))
+        threshold = flat.topk(k, dim=1).values[:, -1:]
+        return (flat * (flat >= threshold)).view_as(latent)
+
+    def encode(self, x: torch.Tensor, noise_level: torch.Tensor | float = 0.0) -> torch.Tensor:
+        latent = torch.relu(self.to_latent(self.encoder(torch.cat([x, noise_map(noise_level, x)], dim=1))))
+        return self._keep_top_k(latent) if self.config.sparsity == "topk" else latent
+
+    def forward_train(
+        self, x: torch.Tensor, noise_level: torch.Tensor | float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        latent = self.encode(x, noise_level)
+        output = self.decoder(self.from_latent(latent))
+        if self.config.sparsity == "l1":
+            return output, self.config.sparsity_weight * latent.abs().mean()
+        return output, zero_penalty(x)

@@ -1,0 +1,25 @@
+"""Where the bundled files (default model, sample images) live, installed or in a checkout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def resources_dir() -> Path:
+    """The ``resources`` folder: inside the installed package (wheel) or at the root of a checkout."""
+    installed = _PACKAGE_DIR / "_resources"
+    if installed.is_dir():
+        return installed
+    return _PACKAGE_DIR.parent / "resources"
+
+
+def bundled_models_dir() -> Path:
+    """Folder of the models shipped with the app."""
+    return resources_dir() / "models"
+
+
+def sample_images_dir() -> Path:
+    """Folder of the sample noisy photos shipped with the app."""
+    return resources_dir() / "samples"

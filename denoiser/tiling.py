@@ -1,0 +1,120 @@
+"""The tile grid, the padding around an image, and the blending window: no model, no I/O.
+
+Tiles start on multiples of the model's size multiple, so the strided layers see the same pixel grid in a
+tile as in the whole image. On the sides that face a neighbour a tile's weight is zero for the outer 3/8 of
+the overlap, then rises along a raised cosine over the middle quarter: every pixel kept lies far enough
+from a tile edge that zero padding inside the network cannot reach it, and the seams are invisible anyway.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def round_up(value: int, multiple: int) -> int:
+    """Smallest multiple of ``multiple`` that is >= ``value``."""
+    return -(-value // multiple) * multiple
+
+
+@dataclass(frozen=True)
+class Padding:
+    """Pixels added on each side of an image to make the canvas the model runs on."""
+
+    top: int
+    bottom: int
+    left: int
+    right: int
+
+
+def canvas_padding(height: int, width: int, context: int, multiple: int) -> Padding:
+    """Reflection padding: ``context`` pixels all round, plus what brings each side to ``multiple``."""
+    extra_h = round_up(height + 2 * context, multiple) - (height + 2 * context)
+    extra_w = round_up(width + 2 * context, multiple) - (width + 2 * context)
+    return Padding(context, context + extra_h, context, context + extra_w)
+
+
+def pad_image(image: np.ndarray, padding: Padding) -> np.ndarray:
+    """Pad an H x W x C array by reflection (repeated reflection when the image is smaller than the pad)."""
+    spec = ((padding.top, padding.bottom), (padding.left, padding.right), (0, 0))
+    return np.pad(image, spec, mode="reflect" if min(image.shape[:2]) > 1 else "edge")
+
+
+def tile_starts(length: int, tile: int, overlap: int, multiple: int) -> list[int]:
+    """Start offsets along one axis of a canvas ``length`` long (all multiples of ``multiple``).
+
+    ``length`` and ``tile`` must be multiples of ``multiple``. Consecutive tiles share at least
+    ``overlap`` pixels; the last tile ends on the canvas edge.
+    """
+    if tile >= length:
+        return [0]
+    step = max(multiple, (tile - overlap) // multiple * multiple)
+    starts = list(range(0, length - tile, step))
+    starts.append(length - tile)
+    return starts
+
+
+def edge_ramp(size: int, overlap: int, ramp_at_start: bool, ramp_at_end: bool) -> np.ndarray:
+    """1-D weights for a tile ``size`` long: zero then raised cosine then one, on the sides that ramp."""
+    weights = np.ones(size, dtype=np.float64)
+    if overlap <= 0:
+        return weights.astype(np.float32)
+    dead = (3 * overlap) // 8  # pixels next to the edge that get no weight at all
+    rise = max(1, overlap - 2 * dead)  # the middle quarter (at least one pixel)
+    position = np.arange(size, dtype=np.float64)
+    ramp = np.clip((position - dead + 0.5) / rise, 0.0, 1.0)
+    ramp = np.sin(ramp * math.pi / 2) ** 2
+    if ramp_at_start:
+        weights *= ramp
+    if ramp_at_end:
+        weights *= ramp[::-1]
+    return weights.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile of the canvas: its top-left corner, its size, and its blending weights (h x w)."""
+
+    top: int
+    left: int
+    height: int
+    width: int
+    weights: np.ndarray
+
+    @property
+    def rows(self) -> slice:
+        """Rows of the canvas the tile covers."""
+        return slice(self.top, self.top + self.height)
+
+    @property
+    def cols(self) -> slice:
+        """Columns of the canvas the tile covers."""
+        return slice(self.left, self.left + self.width)
+
+
+class TileGrid:
+    """Overlapping tiles covering a canvas of ``height`` x ``width`` (both multiples of ``multiple``)."""
+
+    def __init__(self, height: int, width: int, tile: int, overlap: int, multiple: int = 1) -> None:
+        if height % multiple or width % multiple:
+            raise ValueError(f"canvas {height}x{width} is not a multiple of {multiple}")
+        self.height, self.width = height, width
+        self.tile_height = min(round_up(tile, multiple), height)
+        self.tile_width = min(round_up(tile, multiple), width)
+        # An overlap of half a tile or more would leave no step; cap it so the grid always advances.
+        self.overlap = max(0, min(overlap, min(self.tile_height, self.tile_width) // 2))
+        self.rows = tile_starts(height, self.tile_height, self.overlap, multiple)
+        self.cols = tile_starts(width, self.tile_width, self.overlap, multiple)
+
+    def __len__(self) -> int:
+        return len(self.rows) * len(self.cols)
+
+    def __iter__(self) -> Iterator[Tile]:
+        for i, top in enumerate(self.rows):
+            wy = edge_ramp(self.tile_height, self.overlap, i > 0, i < len(self.rows) - 1)
+            for j, left in enumerate(self.cols):
+                wx = edge_ramp(self.tile_width, self.overlap, j > 0, j < len(self.cols) - 1)
+                yield Tile(top, left, self.tile_height, self.tile_width, np.outer(wy, wx))

@@ -1,0 +1,110 @@
+"""The ``denoiser`` command end to end: denoise files and folders, estimate noise, list models."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image as PILImage
+
+from denoiser.cli import main
+from denoiser.models import create_model
+from denoiser.modelstore import save_model
+from denoiser.noise import add_gaussian_noise
+from denoiser.resources import bundled_models_dir
+
+
+@pytest.fixture
+def tiny_model_file(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    return save_model(create_model("unet", {"widths": [4, 8], "blocks": 1}), tmp_path / "models" / "tiny.safetensors")
+
+
+def smooth_photo(path: Path, sigma: float = 0.0, seed: int = 0) -> Path:
+    y, x = np.mgrid[0:48, 0:64]
+    clean = np.stack([x * 3, y * 4, (x + y) * 2], axis=2).clip(30, 220).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    PILImage.fromarray(add_gaussian_noise(clean, sigma, seed) if sigma else clean).save(path)
+    return path
+
+
+def test_denoise_folder_reports_each_file_and_a_summary(tmp_path: Path, tiny_model_file: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "photos"
+    smooth_photo(src / "one.png", 20, 1)
+    smooth_photo(src / "nested" / "two.png", 20, 2)
+    (src / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    out = tmp_path / "out"
+    status = main(["denoise", str(src), "-o", str(out), "--model", str(tiny_model_file), "--tile", "32"])
+    text = capsys.readouterr().out
+    assert status == 1  # one failure
+    assert "bad.jpg" in text and "FAILED" in text
+    assert "2 denoised, 1 failed" in text
+    assert (out / "one_denoised.png").is_file() and (out / "nested" / "two_denoised.png").is_file()
+
+
+def test_all_good_exits_zero_and_format_option_applies(tmp_path: Path, tiny_model_file: Path) -> None:
+    photo = smooth_photo(tmp_path / "p.png", 15)
+    status = main(["denoise", str(photo), "-o", str(tmp_path / "o"), "--model", str(tiny_model_file),
+                   "--strength", "15", "--format", "jpg", "--device", "cpu"])
+    assert status == 0
+    assert (tmp_path / "o" / "p_denoised.jpg").is_file()
+
+
+def test_unknown_model_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    photo = smooth_photo(tmp_path / "p.png")
+    assert main(["denoise", str(photo), "-o", str(tmp_path / "o"), "--model", "no-such-model"]) == 2
+    err = capsys.readouterr().err
+    assert "no-such-model" in err and "Traceback" not in err
+
+
+def test_missing_input_is_reported(tmp_path: Path, tiny_model_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["denoise", str(tmp_path / "nope.png"), "-o", str(tmp_path / "o"),
+                 "--model", str(tiny_model_file)]) == 2
+    assert "nope.png" in capsys.readouterr().err
+
+
+def test_bad_strength_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["denoise", "x.png", "-o", str(tmp_path), "--strength", "loud"])
+    assert exit_info.value.code == 2
+
+
+def test_estimate_noise_prints_sigma_per_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    noisy = smooth_photo(tmp_path / "n.png", 20, 3)
+    (tmp_path / "bad.png").write_text("nope")
+    assert main(["estimate-noise", str(noisy), str(tmp_path / "bad.png")]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    sigma = float(lines[0].split("\t")[1])
+    assert 16 < sigma < 24
+    assert "bad.png" in lines[1]
+
+
+def test_models_lists_the_library(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from denoiser.modelstore import save_to_library
+
+    save_to_library(create_model("sparse", {"widths": [4, 8], "blocks": 0, "latent_channels": 8}), "mine")
+    assert main(["models"]) == 0
+    text = capsys.readouterr().out
+    assert "mine: sparse" in text
+    if (bundled_models_dir() / "default.safetensors").is_file():
+        assert "default: unet" in text
+
+
+def test_console_entry_point_runs_as_module() -> None:
+    result = subprocess.run([sys.executable, "-m", "denoiser", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and "denoiser" in result.stdout
+
+
+@pytest.mark.slow
+def test_bundled_default_denoises_rni6(shared_data: Path, tmp_path: Path) -> None:
+    """The issue's acceptance check: six real noisy photos in, six denoised photos out."""
+    if not (bundled_models_dir() / "default.safetensors").is_file():
+        pytest.skip("no bundled default model yet")
+    out = tmp_path / "rni6"
+    assert main(["denoise", str(shared_data / "real" / "rni6"), "-o", str(out)]) == 0
+    assert len(list(out.glob("*_denoised.png"))) == 6

@@ -1,0 +1,1 @@
+"""Denoiser's Qt desktop app (PySide6): windows and widgets over the engine; no numerical code here."""
