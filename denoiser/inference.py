@@ -125,7 +125,7 @@ def _run_grid(
         inputs = torch.from_numpy(stack).permute(0, 3, 1, 2).to(device)
         with torch.inference_mode():
             result = model(inputs, sigma01).float().permute(0, 2, 3, 1).cpu().numpy()
-        for t, tile_out in zip(batch, result):
+        for t, tile_out in zip(batch, result, strict=True):
             w = t.weights[:, :, None]
             output[t.rows, t.cols] += tile_out * w
             weight[t.rows, t.cols] += w

@@ -153,7 +153,8 @@ def read_info(path: str | Path, bundled: bool = False) -> ModelInfo:
     except (SafetensorError, OSError) as err:
         raise ModelLoadError(path, f"not a valid safetensors file, corrupt or truncated ({err})") from err
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ModelLoadError(sidecar if sidecar.is_file() else path, f"model description is not valid JSON ({err})") from err
+        where = sidecar if sidecar.is_file() else path
+        raise ModelLoadError(where, f"model description is not valid JSON ({err})") from err
     if not isinstance(data, dict):
         raise ModelLoadError(path, "model description is not a JSON object")
     return ModelInfo.from_json_dict(data, path, bundled)

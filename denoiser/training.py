@@ -22,8 +22,8 @@ from safetensors.torch import load_file, save_file
 
 from denoiser.config import VersionedConfig, require
 from denoiser.errors import DenoiserError
-from denoiser.modelstore import ModelInfo, save_model
 from denoiser.models import Autoencoder, create_model
+from denoiser.modelstore import ModelInfo, save_model
 from denoiser.progress import Progress, StopFn, check_stop
 
 

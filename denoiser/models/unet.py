@@ -63,7 +63,7 @@ class UNet(Autoencoder):
     def _encode(self, x: torch.Tensor, noise_level: torch.Tensor | float) -> tuple[torch.Tensor, list]:
         h = self.head(torch.cat([x, noise_map(noise_level, x)], dim=1))
         skips = []
-        for block, down in zip(self.encoder, self.downs):
+        for block, down in zip(self.encoder, self.downs, strict=True):
             h = block(h)
             skips.append(h)
             h = down(h)

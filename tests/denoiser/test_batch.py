@@ -92,7 +92,7 @@ def test_cancel_stops_the_batch_and_leaves_no_partial_file(tmp_path: Path, tiny_
             calls_in_second_file["n"] += 1
         return calls_in_second_file["n"] > 2  # a few tile batches into the second file
 
-    
+
     with pytest.raises(Cancelled):
         for result in denoise_files(plan_outputs([src], out, settings), tiny_model, settings,
                                     should_stop=stop_during_second_file):
