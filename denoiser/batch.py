@@ -68,11 +68,12 @@ def denoise_image(
     should_stop: StopFn | None = None,
 ) -> tuple[Image, float]:
     """Denoise the colour of ``image`` (alpha untouched, bit depth kept); returns the result and sigma used."""
-    color = image.color()
-    sigma = settings.strength if settings.strength is not None else auto_strength(color)
-    cleaned = denoise_array(color, model, sigma, tiles=settings.tiles, device=settings.device,
+    # The native uint8/uint16 pixels go in as they are: a float copy of a 24 MP photo would cost 288 MB.
+    pixels = image.color_pixels()
+    sigma = settings.strength if settings.strength is not None else auto_strength(pixels)
+    cleaned = denoise_array(pixels, model, sigma, tiles=settings.tiles, device=settings.device,
                             on_progress=on_progress, should_stop=should_stop)
-    return image.with_color(np.clip(cleaned, 0.0, 1.0)), sigma
+    return image.with_color(np.clip(cleaned, 0.0, 1.0, out=cleaned)), sigma
 
 
 def output_path_for(source: Path, out_dir: Path, settings: DenoiseSettings, relative_to: Path | None = None) -> Path:

@@ -152,7 +152,11 @@ class Image:
 
     def color(self) -> np.ndarray:
         """The colour channels as float32 H x W x (1 or 3) in [0, 1], alpha dropped: what a model sees."""
-        return to_float(self.pixels[..., :3] if self.has_alpha else self.pixels)
+        return to_float(self.color_pixels())
+
+    def color_pixels(self) -> np.ndarray:
+        """The colour channels in the image's own dtype (a view, no copy), alpha dropped."""
+        return self.pixels[..., :3] if self.has_alpha else self.pixels
 
     def alpha(self) -> np.ndarray | None:
         """The alpha channel as H x W x 1 in the image's own dtype, or None without alpha."""
