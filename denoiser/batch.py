@@ -143,4 +143,7 @@ def denoise_files(
         except (torch.OutOfMemoryError, MemoryError) as err:
             yield FileResult(source, None, "failed", f"{source}: out of memory ({err})", None,
                              time.monotonic() - started)
+        except Exception as err:  # noqa: BLE001 - one file's unforeseen failure must not stop the batch
+            message = f"{source}: unexpected {type(err).__name__}: {err}"
+            yield FileResult(source, None, "failed", message, None, time.monotonic() - started)
     on_progress(Progress("files", len(plan), len(plan)))

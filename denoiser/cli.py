@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -233,6 +234,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except DenoiserError as err:
         print(f"error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as err:  # noqa: BLE001 - a user sees one line; DENOISER_DEBUG=1 shows the traceback
+        if os.environ.get("DENOISER_DEBUG"):
+            raise
+        print(f"error: unexpected {type(err).__name__}: {err} (set DENOISER_DEBUG=1 for details)", file=sys.stderr)
         return EXIT_ERROR
 
 

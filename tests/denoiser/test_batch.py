@@ -100,3 +100,24 @@ def test_cancel_stops_the_batch_and_leaves_no_partial_file(tmp_path: Path, tiny_
     assert [r.status for r in results] == ["done"]
     written = sorted(p.name for p in out.rglob("*"))
     assert written == ["0_denoised.png"]  # nothing half-written, no temporary leftovers
+
+
+def test_unforeseen_error_in_one_file_does_not_stop_the_batch(tmp_path: Path, tiny_model: torch.nn.Module,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import denoiser.batch as batch
+
+    first, second = write_photo(tmp_path / "a.png", 1), write_photo(tmp_path / "b.png", 2)
+    real = batch.denoise_array
+
+    def flaky(pixels: np.ndarray, *args: object, **kwargs: object) -> np.ndarray:
+        if pixels.shape[0] == 30 and flaky.calls == 0:  # the first file only
+            flaky.calls += 1
+            raise RuntimeError("simulated kernel failure")
+        return real(pixels, *args, **kwargs)
+
+    flaky.calls = 0
+    monkeypatch.setattr(batch, "denoise_array", flaky)
+    settings = DenoiseSettings(strength=5)
+    results = list(denoise_files(plan_outputs([first, second], tmp_path / "o", settings), tiny_model, settings))
+    assert [r.status for r in results] == ["failed", "done"]
+    assert "a.png" in results[0].message and "simulated kernel failure" in results[0].message
