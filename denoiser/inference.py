@@ -18,7 +18,7 @@ import torch
 from denoiser.errors import DenoiserError, UnknownNameError
 from denoiser.models.base import Autoencoder
 from denoiser.progress import Progress, ProgressFn, StopFn, check_stop, ignore_progress
-from denoiser.tiling import TileGrid, canvas_padding, pad_image
+from denoiser.tiling import TileGrid, canvas_padding, pad_image, round_up
 
 DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")
 MIN_TILE = 64
@@ -180,8 +180,10 @@ def denoise_array(
     height, width = image.shape[:2]
     padding = canvas_padding(height, width, model.receptive_radius, model.size_multiple)
     canvas = pad_image(image, padding)
-    tile = tiles.tile or default_tile_size(model, target)
     overlap = default_overlap(model) if tiles.overlap is None else tiles.overlap
+    # A tile must hold its overlap on both sides plus a step, or the overlap could not be honoured.
+    smallest_tile = round_up(2 * overlap + model.size_multiple, model.size_multiple)
+    tile = max(tiles.tile or default_tile_size(model, target), smallest_tile)
     batch_size = tiles.batch_size or (4 if target.type == "cuda" else 1)
     while True:
         try:
@@ -196,7 +198,7 @@ def denoise_array(
                 torch.cuda.empty_cache()
             if batch_size > 1:
                 batch_size = max(1, batch_size // 2)
-            elif tile // 2 >= max(MIN_TILE, model.size_multiple):
+            elif tile // 2 >= max(MIN_TILE, smallest_tile):
                 tile //= 2
             elif target.type != "cpu":
                 target = torch.device("cpu")

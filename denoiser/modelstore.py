@@ -203,12 +203,14 @@ def resolve_model_path(spec: str | Path) -> tuple[Path, bool]:
     if text == DEFAULT_MODEL:
         return bundled_models_dir() / f"{DEFAULT_MODEL}{WEIGHTS_SUFFIX}", True
     candidate = Path(text).expanduser()
-    if candidate.suffix or os.sep in text or candidate.exists():
+    if os.sep in text or candidate.exists():
         return candidate, False
     for folder, bundled in ((user_models_dir(), False), (bundled_models_dir(), True)):
         weights = folder / f"{text}{WEIGHTS_SUFFIX}"
         if weights.is_file():
             return weights, bundled
+    if candidate.suffix:  # after the library: a library name may hold a dot ("v1.2")
+        return candidate, False
     known = [info.name for info in list_models()]
     raise UnknownNameError("model", text, known)
 

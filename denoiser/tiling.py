@@ -105,7 +105,9 @@ class TileGrid:
         self.tile_height = min(round_up(tile, multiple), height)
         self.tile_width = min(round_up(tile, multiple), width)
         # An overlap of half a tile or more would leave no step; cap it so the grid always advances.
-        self.overlap = max(0, min(overlap, min(self.tile_height, self.tile_width) // 2))
+        # Only axes cut into several tiles count: a thin strip's short side must not shrink the long side's.
+        cut = [t for t, length in ((self.tile_height, height), (self.tile_width, width)) if t < length]
+        self.overlap = max(0, min([overlap] + [t // 2 for t in cut]))
         self.rows = tile_starts(height, self.tile_height, self.overlap, multiple)
         self.cols = tile_starts(width, self.tile_width, self.overlap, multiple)
 

@@ -1,7 +1,7 @@
 """Sparse autoencoder: a wide (overcomplete) bottleneck kept sparse by a penalty or by k-winners.
 
 With ``sparsity="l1"`` training adds ``weight * mean(|latent|)`` to the loss; with ``"topk"`` only the
-``k_fraction`` largest activations of each sample survive (in training and at inference alike).
+``k_fraction`` largest channels at each latent position survive (in training and at inference alike).
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ class SparseConfig(ModelConfig):
     latent_channels: int = 256
     """Bottleneck channels: wide on purpose, sparsity (not size) limits what passes."""
     sparsity: str = "l1"
-    """"l1": penalise mean |latent|; "topk": keep the k_fraction largest activations per sample."""
+    """"l1": penalise mean |latent|; "topk": keep the k_fraction largest channels at each position."""
     sparsity_weight: float = 1e-3
     """Weight of the L1 penalty in the training loss."""
     k_fraction: float = 0.05
-    """Share of latent activations kept with "topk"."""
+    """Share of latent channels kept at each position with "topk"."""
 
     def validate(self) -> None:
         super().validate()
@@ -69,10 +69,11 @@ class Sparse(Autoencoder):
         return encoder_radius(len(self.config.widths) - 1, 2 * self.config.blocks)
 
     def _keep_top_k(self, latent: torch.Tensor) -> torch.Tensor:
-        flat = latent.flatten(1)
-        k = max(1, int(round(self.config.k_fraction * flat.shape[1])))
-        threshold = flat.topk(k, dim=1).values[:, -1:]
-        return (flat * (flat >= threshold)).view_as(latent)
+        # k winners per latent position (across channels), not per image: the choice stays local, so a
+        # tile's latent equals the same region of the whole image's, and tiled inference stays exact.
+        k = max(1, int(round(self.config.k_fraction * latent.shape[1])))
+        threshold = latent.topk(k, dim=1).values[:, -1:]
+        return latent * (latent >= threshold)
 
     def encode(self, x: torch.Tensor, noise_level: torch.Tensor | float = 0.0) -> torch.Tensor:
         latent = torch.relu(self.to_latent(self.encoder(torch.cat([x, noise_map(noise_level, x)], dim=1))))
