@@ -1,0 +1,66 @@
+"""The numbers behind what the app shows: blending the original back, the residual, latent thumbnails.
+
+Kept in the engine so the GUI holds no numerical code; everything here takes and returns numpy arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def blend(original: np.ndarray, denoised: np.ndarray, amount: float) -> np.ndarray:
+    """Mix ``amount`` (0-1) of the original back into the result (the "detail" control); float32 0-1."""
+    amount = float(np.clip(amount, 0.0, 1.0))
+    out = denoised.astype(np.float32) * (1.0 - amount) + original.astype(np.float32) * amount
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def residual(original: np.ndarray, denoised: np.ndarray, gain: float = 4.0) -> np.ndarray:
+    """What was removed, ``original - denoised``, amplified by ``gain`` around mid-grey; float32 0-1."""
+    out = (original.astype(np.float32) - denoised.astype(np.float32)) * gain + 0.5
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Float 0-1 (or uint16/uint8) H x W x C to uint8 for display."""
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == np.uint16:
+        return (image >> 8).astype(np.uint8)
+    return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
+
+
+def _normalise(channel: np.ndarray) -> np.ndarray:
+    low, high = np.percentile(channel, [1, 99])
+    if high - low < 1e-8:
+        return np.zeros(channel.shape, dtype=np.uint8)
+    return np.clip(np.round((channel - low) / (high - low) * 255), 0, 255).astype(np.uint8)
+
+
+def channel_activity(latent: np.ndarray) -> np.ndarray:
+    """Mean absolute activation of each latent channel (C x h x w -> C)."""
+    return np.abs(latent).reshape(latent.shape[0], -1).mean(axis=1)
+
+
+def latent_thumbnails(latent: np.ndarray, count: int = 16) -> list[tuple[int, float, np.ndarray]]:
+    """The ``count`` most active channels as (channel index, activity, uint8 h x w grey image), most active first."""
+    activity = channel_activity(latent)
+    order = np.argsort(-activity, kind="stable")[:count]
+    return [(int(i), float(activity[i]), _normalise(latent[i])) for i in order]
+
+
+def latent_pca_rgb(latent: np.ndarray) -> np.ndarray:
+    """The latent's first three principal components (over channels) mapped to R, G, B: uint8 h x w x 3."""
+    channels, height, width = latent.shape
+    samples = latent.reshape(channels, -1).T.astype(np.float64)
+    samples -= samples.mean(axis=0, keepdims=True)
+    if channels == 1:
+        grey = _normalise(samples[:, 0].reshape(height, width))
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    # SVD of the samples: right singular vectors are the principal directions, largest first.
+    _, _, directions = np.linalg.svd(samples, full_matrices=False)
+    components = samples @ directions[:3].T
+    planes = [_normalise(components[:, i].reshape(height, width)) for i in range(components.shape[1])]
+    while len(planes) < 3:
+        planes.append(np.zeros((height, width), dtype=np.uint8))
+    return np.stack(planes, axis=2)
