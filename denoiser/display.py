@@ -5,6 +5,8 @@ Kept in the engine so the GUI holds no numerical code; everything here takes and
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 
@@ -64,3 +66,45 @@ def latent_pca_rgb(latent: np.ndarray) -> np.ndarray:
     while len(planes) < 3:
         planes.append(np.zeros((height, width), dtype=np.uint8))
     return np.stack(planes, axis=2)
+
+
+def scale_to_unit(pixels: np.ndarray) -> np.ndarray:
+    """uint8/uint16 (or float) pixels as float32 in 0-1."""
+    if pixels.dtype == np.uint8:
+        return pixels.astype(np.float32) / 255.0
+    if pixels.dtype == np.uint16:
+        return pixels.astype(np.float32) / 65535.0
+    return pixels.astype(np.float32)
+
+
+def compose_views(original: np.ndarray, denoised: np.ndarray, detail: float) -> tuple[np.ndarray, np.ndarray]:
+    """What the viewer shows: the result with ``detail`` of the original mixed back, and the residual.
+
+    Both uint8, H x W x 3 for colour or H x W for grey.
+    """
+    scaled = scale_to_unit(original)
+    if scaled.ndim == 2:
+        scaled = scaled[:, :, None]
+    shown = blend(scaled, denoised, detail)
+    removed = residual(scaled, shown)
+    if shown.shape[2] == 1:
+        shown, removed = shown[:, :, 0], removed[:, :, 0]
+    return to_uint8(shown), to_uint8(removed)
+
+
+@dataclass
+class LatentView:
+    """The latent thumbnails of one image: a caption, the PCA colour image and the most active channels."""
+
+    caption: str
+    colour: np.ndarray
+    channels: list[tuple[str, np.ndarray]]
+
+
+def latent_view(latent: np.ndarray, family: str, count: int = 16) -> LatentView:
+    """Thumbnails of a C x h x w latent, described for the app (the variational family shows its mean)."""
+    what = "channels of the latent mean" if family == "variational" else "latent channels"
+    caption = (f"{latent.shape[0]} {what} of {latent.shape[2]}x{latent.shape[1]}; the {min(count, latent.shape[0])} "
+               f"most active shown first. PCA: the top 3 components as RGB.")
+    channels = [(f"#{index}", image) for index, _, image in latent_thumbnails(latent, count)]
+    return LatentView(caption, latent_pca_rgb(latent), channels)

@@ -12,7 +12,7 @@ import numpy as np
 
 from denoiser.inference import TileSettings, denoise_array
 from denoiser.models import Autoencoder
-from denoiser.progress import ProgressFn, StopFn
+from denoiser.progress import Progress, ProgressFn, StopFn, ignore_progress
 
 PREVIEW_THRESHOLD_PIXELS = 1_500_000
 """Photos larger than this get a preview of the visible region first."""
@@ -88,3 +88,30 @@ def paste_region(base: np.ndarray, patch: np.ndarray, region: Region) -> np.ndar
         canvas = canvas[:, :, None]
     canvas[region.top : region.top + region.height, region.left : region.left + region.width] = patch
     return canvas
+
+
+def denoise_visible_first(
+    image: np.ndarray,
+    model: Autoencoder,
+    sigma: float,
+    visible: Region | None,
+    *,
+    tiles: TileSettings | None = None,
+    device: str = "auto",
+    on_progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+) -> np.ndarray:
+    """Denoise the whole image, first reporting a preview when :func:`wants_preview` says it pays.
+
+    The preview arrives as ``Progress("preview", extra={"preview": array})``: the full-size image with the
+    visible region denoised. The return value is the full result, float32 clipped to 0-1.
+    """
+    on_progress = on_progress or ignore_progress
+    if wants_preview(image.shape, visible):
+        region = visible.clipped(image.shape[1], image.shape[0])  # type: ignore[union-attr]
+        patch = denoise_region(image, model, sigma, region, tiles=tiles, device=device, should_stop=should_stop)
+        on_progress(Progress("preview", 0, 0, "preview of the visible region",
+                             extra={"preview": paste_region(image, np.clip(patch, 0.0, 1.0), region)}))
+    out = denoise_array(image, model, sigma, tiles=tiles, device=device, on_progress=on_progress,
+                        should_stop=should_stop)
+    return np.clip(out, 0.0, 1.0, out=out)

@@ -1,51 +1,41 @@
-"""The ``denoiser-gui`` entry point: a window over the engine (the full viewer lands with the GUI issue).
+"""The ``denoiser-gui`` entry point: ``denoiser-gui [PHOTO_OR_FOLDER ...]``.
 
-Until then it shows the bundled model and sample images and points to the command line, so the GUI script
-installs and starts everywhere the CLI does.
+With no argument the window reopens the last folder, or the bundled sample photos on a first run.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication
 
-from denoiser.modelstore import describe, list_models
 from denoiser.resources import sample_images_dir
-
-
-class PlaceholderWindow(QMainWindow):
-    """Lists the available models and samples and says how to denoise from the command line."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setWindowTitle("Denoiser")
-        models = list_models()
-        samples = sorted(p.name for p in sample_images_dir().glob("*") if p.suffix.lower() in (".png", ".jpg"))
-        lines = [
-            "<h2>Denoiser</h2>",
-            "<p>The photo viewer is on its way. Meanwhile, denoise from a terminal:</p>",
-            "<pre>denoiser denoise PHOTO_OR_FOLDER -o OUTPUT_FOLDER</pre>",
-            "<p><b>Models</b><br>" + "<br>".join(describe(m) for m in models) + "</p>",
-            f"<p><b>Sample images</b> ({sample_images_dir()})<br>" + "<br>".join(samples) + "</p>",
-        ]
-        self.text = QLabel("".join(lines))
-        self.text.setTextFormat(Qt.TextFormat.RichText)
-        self.text.setWordWrap(True)
-        central = QWidget()
-        layout = QVBoxLayout(central)
-        layout.addWidget(self.text)
-        self.setCentralWidget(central)
-        self.resize(640, 420)
+from ui.main_window import MainWindow
+from ui.style import apply_dark_style
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Open the window and run the event loop; returns the exit status."""
-    app = QApplication.instance() or QApplication(list(argv if argv is not None else sys.argv))
-    window = PlaceholderWindow()
+    parser = argparse.ArgumentParser(prog="denoiser-gui", description="Denoiser's desktop app")
+    parser.add_argument("paths", nargs="*", type=Path, help="photos or a folder to open")
+    parser.add_argument("--samples", action="store_true", help="open the bundled sample photos")
+    args = parser.parse_args(list(argv) if argv is not None else sys.argv[1:])
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Denoiser")
+    app.setOrganizationName("Denoiser")
+    apply_dark_style(app)
+    window = MainWindow()
     window.show()
+    if args.paths:
+        window.open_paths(args.paths)
+    elif args.samples or not window.settings.value("last_folder"):
+        window.open_folder(sample_images_dir())
+        first = sorted(p for p in sample_images_dir().glob("*.png"))
+        if first:
+            window.open_photo(first[0])
     return app.exec()
 
 

@@ -1,0 +1,543 @@
+"""The main window: folder pane, before/after viewer, side panel, status bar with progress and Cancel.
+
+Every piece of model or file work goes through the one :class:`~ui.worker.WorkerBridge`; this module only
+wires widgets to jobs and jobs' results back to widgets. The jobs themselves call the engine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QImage, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QToolBar,
+)
+
+from denoiser.batch import auto_strength
+from denoiser.display import LatentView, blend, compose_views, latent_view, to_uint8
+from denoiser.inference import extract_latent, resolve_device
+from denoiser.io import SUPPORTED_EXTENSIONS, Image, is_image_path, read_image, write_image
+from denoiser.models import Autoencoder
+from denoiser.modelstore import DEFAULT_MODEL, describe, list_models, load_model
+from denoiser.preview import Region, denoise_visible_first
+from denoiser.progress import Progress
+from ui.folder_pane import FolderPane
+from ui.panel import SidePanel
+from ui.qimage import array_to_qimage
+from ui.viewer import MODES, ImageViewer
+from ui.worker import WorkerBridge
+
+MODE_TITLES = {"side": "Side by side", "split": "Split", "toggle": "Toggle", "residual": "Residual"}
+MAX_RECENT = 8
+
+
+@dataclass
+class OpenedPhoto:
+    """A photo read by a job: the image, its noise estimate and what the viewer shows."""
+
+    path: Path
+    image: Image
+    sigma: float
+    display: QImage
+
+
+@dataclass
+class DenoiseOutcome:
+    """A finished denoise: the float result, the strength used and the latent thumbnails."""
+
+    path: Path
+    denoised: np.ndarray
+    sigma: float
+    latents: LatentView
+
+
+def available_devices() -> list[str]:
+    """Device names the chooser offers on this machine."""
+    devices = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def default_settings() -> QSettings:
+    """The app's persistent settings (an INI file in the user's config folder)."""
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "Denoiser", "Denoiser")
+
+
+class MainWindow(QMainWindow):
+    """Open photos or folders, denoise them in the background, compare, look at the latent space, save."""
+
+    def __init__(self, settings: QSettings | None = None, auto_denoise: bool = True) -> None:
+        super().__init__()
+        self.setWindowTitle("Denoiser")
+        self.setAcceptDrops(True)
+        self.settings = settings or default_settings()
+        self.auto_denoise = auto_denoise
+        self.bridge = WorkerBridge(self)
+        self.model: Autoencoder | None = None
+        self.model_name: str | None = None
+        self.photo: OpenedPhoto | None = None
+        self.outcome: DenoiseOutcome | None = None
+        self.last_error = ""
+        self._jobs: dict[str, int] = {}  # job kind -> id of the latest one; older results are ignored
+        self._closing = False
+
+        self.viewer = ImageViewer()
+        self.setCentralWidget(self.viewer)
+        self.folder_pane = FolderPane(self.bridge)
+        self.folder_pane.image_activated.connect(self.open_photo)
+        self.folder_pane.folder_changed.connect(self._remember_folder)
+        self.panel = SidePanel()
+        for dock_title, widget, area in (("Photos", self.folder_pane, Qt.DockWidgetArea.LeftDockWidgetArea),
+                                         ("Denoise", self.panel, Qt.DockWidgetArea.RightDockWidgetArea)):
+            dock = QDockWidget(dock_title, self)
+            dock.setObjectName(f"dock-{dock_title}")
+            dock.setWidget(widget)
+            dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                             | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+            self.addDockWidget(area, dock)
+
+        self.status_label = QLabel("Open a photo or a folder (or drop one here).")
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setMaximumWidth(220)
+        self.progress_bar.setVisible(False)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setVisible(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.statusBar().addWidget(self.status_label, 1)
+        self.statusBar().addPermanentWidget(self.progress_bar)
+        self.statusBar().addPermanentWidget(self.cancel_button)
+
+        self._build_actions()
+        self.panel.denoise_requested.connect(self.denoise)
+        self.panel.save_requested.connect(self.save)
+        self.panel.save_as_requested.connect(self.save_as)
+        self.panel.model_changed.connect(self.choose_model)
+        self.panel.detail_changed.connect(lambda _: self._refresh_display())
+        self.panel.strength_changed.connect(self._strength_changed)
+        self.panel.device_changed.connect(lambda _: self._device_changed())
+        self.viewer.mode_changed.connect(self._mode_changed)
+
+        self.bridge.succeeded.connect(self._on_succeeded)
+        self.bridge.failed.connect(self._on_failed)
+        self.bridge.cancelled.connect(self._on_cancelled)
+        self.bridge.progress.connect(self._on_progress)
+        self.bridge.busy_changed.connect(self._on_busy)
+
+        self._restore_settings()
+        self.refresh_models()
+        self.choose_model(self.panel.model_name())
+
+    # ----- building -------------------------------------------------------------------------------------
+    def _build_actions(self) -> None:
+        toolbar = QToolBar("Main")
+        toolbar.setObjectName("toolbar-main")
+        self.addToolBar(toolbar)
+        menu = self.menuBar().addMenu("&File")
+
+        def action(text: str, slot: Any, shortcut: str | QKeySequence.StandardKey | None = None,
+                   where: tuple = ()) -> QAction:
+            act = QAction(text, self)
+            if shortcut is not None:
+                act.setShortcut(QKeySequence(shortcut))
+            act.triggered.connect(slot)
+            for target in where:
+                target.addAction(act)
+            self.addAction(act)
+            return act
+
+        self.open_action = action("Open Photo...", self.open_photo_dialog, QKeySequence.StandardKey.Open,
+                                  (menu, toolbar))
+        self.open_folder_action = action("Open Folder...", self.open_folder_dialog, "Ctrl+Shift+O", (menu, toolbar))
+        self.recent_menu = menu.addMenu("Recent Folders")
+        menu.addSeparator()
+        self.save_action = action("Save", self.save, QKeySequence.StandardKey.Save, (menu,))
+        self.save_as_action = action("Save As...", self.save_as, "Ctrl+Shift+S", (menu,))
+        menu.addSeparator()
+        action("Quit", self.close, QKeySequence.StandardKey.Quit, (menu,))
+        toolbar.addSeparator()
+        self.denoise_action = action("Denoise", self.denoise, "Ctrl+D", (toolbar,))
+        self.cancel_action = action("Cancel", self.cancel, "Esc")
+        toolbar.addSeparator()
+        view_menu = self.menuBar().addMenu("&View")
+        self.mode_actions: dict[str, QAction] = {}
+        for number, mode in enumerate(MODES, start=1):
+            act = action(MODE_TITLES[mode], lambda _=False, m=mode: self.viewer.set_mode(m), str(number),
+                         (view_menu, toolbar))
+            act.setCheckable(True)
+            self.mode_actions[mode] = act
+        toolbar.addSeparator()
+        action("Fit", self.viewer.zoom_to_fit, "Ctrl+0", (view_menu, toolbar))
+        action("100 %", self.viewer.zoom_100, "Ctrl+1", (view_menu, toolbar))
+
+    # ----- models ---------------------------------------------------------------------------------------
+    def refresh_models(self) -> None:
+        """Re-read the bundled and saved models into the chooser."""
+        entries = [(info.name, describe(info)) for info in list_models()]
+        if not entries:
+            entries = [(DEFAULT_MODEL, "bundled default model (missing)")]
+        wanted = self.model_name or str(self.settings.value("model", DEFAULT_MODEL))
+        self.panel.set_models(entries, wanted)
+
+    def choose_model(self, name: str) -> None:
+        """Load model ``name`` in the background; the loaded one stays in use until it succeeds."""
+        if name == self.model_name and self.model is not None:
+            return
+
+        def job(should_stop: Any, on_progress: Any) -> tuple[Autoencoder, Any]:
+            return load_model(name)
+
+        self._start("model", f"Loading model {name}...", job)
+
+    def _device_changed(self) -> None:
+        self.panel.device_label.setText(self._device_text())
+        if self.outcome is not None:
+            self.denoise()
+
+    def _device_text(self) -> str:
+        try:
+            return str(resolve_device(self.panel.settings().device))
+        except Exception as err:  # noqa: BLE001 - shown, not raised: the user picked an unavailable device
+            return f"unavailable ({err})"
+
+    # ----- opening ---------------------------------------------------------------------------------------
+    def open_photo_dialog(self) -> None:
+        """Ask for a photo and open it."""
+        patterns = " ".join(f"*{ext}" for ext in SUPPORTED_EXTENSIONS)
+        start = str(self.settings.value("last_folder", str(Path.home())))
+        path, _ = QFileDialog.getOpenFileName(self, "Open Photo", start, f"Images ({patterns})")
+        if path:
+            self.folder_pane.add_files([Path(path)])
+            self.open_photo(Path(path))
+
+    def open_folder_dialog(self) -> None:
+        """Ask for a folder and list its photos."""
+        start = str(self.settings.value("last_folder", str(Path.home())))
+        folder = QFileDialog.getExistingDirectory(self, "Open Folder", start)
+        if folder:
+            self.open_folder(Path(folder))
+
+    def open_folder(self, folder: Path) -> None:
+        """List the photos of ``folder`` in the folder pane (thumbnails fill in lazily)."""
+        self.folder_pane.open_folder(folder)
+        self._remember_folder(folder)
+
+    def open_photo(self, path: Path) -> None:
+        """Read ``path`` in the background; the viewer keeps the current photo until it is read."""
+        path = Path(path)
+
+        def job(should_stop: Any, on_progress: Any) -> OpenedPhoto:
+            image = read_image(path)
+            pixels = image.color_pixels()
+            sigma = auto_strength(pixels) if min(pixels.shape[:2]) >= 8 else 0.0
+            shown = to_uint8(pixels if pixels.shape[2] == 3 else pixels[:, :, 0])
+            return OpenedPhoto(path, image, sigma, array_to_qimage(shown))
+
+        self._start("open", f"Opening {path.name}...", job, lane="display")
+
+    # ----- denoising ---------------------------------------------------------------------------------------
+    def _strength(self) -> float:
+        settings = self.panel.settings()
+        if settings.auto_strength and self.photo is not None:
+            return self.photo.sigma
+        return settings.strength
+
+    def denoise(self) -> None:
+        """Denoise the open photo: the visible region first when the photo is large, then all of it."""
+        if self.photo is None or self.model is None:
+            self._say("Open a photo first." if self.photo is None else "No model is loaded.")
+            return
+        photo, model, sigma = self.photo, self.model, self._strength()
+        device = self.panel.settings().device
+        rect = self.viewer.visible_image_rect()
+        visible = Region(int(rect.left()), int(rect.top()), int(rect.width()) + 1, int(rect.height()) + 1)
+
+        def job(should_stop: Any, on_progress: Any) -> DenoiseOutcome:
+            pixels = photo.image.color_pixels()
+
+            def report(event: Progress) -> None:
+                if event.stage == "preview":
+                    event.extra["path"] = photo.path
+                on_progress(event)
+
+            denoised = denoise_visible_first(pixels, model, sigma, visible, device=device, on_progress=report,
+                                             should_stop=should_stop)
+            latents = latent_view(extract_latent(pixels, model, sigma, device=device), model.family)
+            return DenoiseOutcome(photo.path, denoised, sigma, latents)
+
+        self._start("denoise", f"Denoising {photo.path.name} at strength {sigma:.1f}...", job)
+
+    def cancel(self) -> None:
+        """Stop the running denoise (within one tile batch); the previous result stays on screen."""
+        if self.bridge.is_busy("model"):
+            self.bridge.cancel("model")
+
+    def _strength_changed(self) -> None:
+        if self.outcome is not None and self.photo is not None:
+            self.denoise()
+
+    def _refresh_display(self, preview: np.ndarray | None = None) -> None:
+        """Re-blend the result with the detail setting and rebuild the viewer's images, in the background."""
+        if self.photo is None or (self.outcome is None and preview is None):
+            return
+        original = self.photo.image.color_pixels()
+        denoised = preview if preview is not None else self.outcome.denoised  # type: ignore[union-attr]
+        detail = self.panel.settings().detail
+
+        def job(should_stop: Any, on_progress: Any) -> tuple[QImage, QImage]:
+            shown, removed = compose_views(original, denoised, detail)
+            return array_to_qimage(shown), array_to_qimage(removed)
+
+        self._start("display", "", job, lane="display")
+
+    # ----- saving -------------------------------------------------------------------------------------------
+    def _result_image(self) -> Image | None:
+        if self.photo is None or self.outcome is None:
+            return None
+        original = self.photo.image
+        return original.with_color(blend(original.color(), self.outcome.denoised, self.panel.settings().detail))
+
+    def suggested_path(self) -> Path | None:
+        """``{stem}_denoised{ext}`` beside the photo, numbered when taken."""
+        if self.photo is None:
+            return None
+        source = self.photo.path
+        candidate, number = source.with_name(f"{source.stem}_denoised{source.suffix}"), 1
+        while candidate.exists():
+            number += 1
+            candidate = source.with_name(f"{source.stem}_denoised-{number}{source.suffix}")
+        return candidate
+
+    def save(self) -> None:
+        """Save beside the photo under a new name (never over the original)."""
+        target = self.suggested_path()
+        if target is not None:
+            self.save_to(target)
+
+    def save_as(self) -> None:
+        """Ask where to save; format follows the extension; the original needs an explicit confirmation."""
+        suggestion = self.suggested_path()
+        if suggestion is None:
+            return
+        patterns = ";;".join(f"{fmt} (*{ext})" for ext, fmt in SUPPORTED_EXTENSIONS.items())
+        path, _ = QFileDialog.getSaveFileName(self, "Save As", str(suggestion), patterns)
+        if path:
+            target = Path(path)
+            if self.photo is not None and target.resolve() == self.photo.path.resolve():
+                answer = QMessageBox.warning(
+                    self, "Overwrite the original?",
+                    f"{target.name} is the original photo. Replace it with the denoised result? "
+                    "The original cannot be recovered.",
+                    QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                    QMessageBox.StandardButton.Cancel)
+                if answer != QMessageBox.StandardButton.Yes:
+                    return
+                self.save_to(target, replace_original=True)
+            else:
+                self.save_to(target, overwrite=target.exists())  # the dialog already asked about replacing
+
+    def save_to(self, target: Path, overwrite: bool = False, replace_original: bool = False) -> None:
+        """Write the result (blended with the detail setting, full bit depth, metadata kept) in the background."""
+        result = self._result_image()
+        if result is None:
+            return
+        protected = [] if replace_original else [self.photo.path]  # type: ignore[union-attr]
+        if replace_original:
+            result = dataclasses.replace(result, source=None)
+
+        def job(should_stop: Any, on_progress: Any) -> Path:
+            return write_image(target, result, protected=protected, overwrite=overwrite or replace_original)
+
+        self._start("save", f"Saving {target.name}...", job, lane="io", replace=False)
+
+    # ----- job plumbing ---------------------------------------------------------------------------------------
+    def _start(self, kind: str, message: str, fn: Any, lane: str = "model", replace: bool = True) -> None:
+        if self._closing:
+            return
+        self._jobs[kind] = self.bridge.submit(kind, fn, lane=lane, replace=replace)
+        if message:
+            self._say(message)
+
+    def _current(self, job_id: int, kind: str) -> bool:
+        return self._jobs.get(kind) == job_id
+
+    def _on_succeeded(self, job_id: int, kind: str, result: Any) -> None:
+        if not self._current(job_id, kind):
+            return
+        if kind == "model":
+            self.model, info = result
+            self.model_name = info.name
+            self.panel.set_models([(i.name, describe(i)) for i in list_models()] or [(info.name, "")], info.name)
+            self.panel.model_note.setText(f"{info.family}; {info.trained_on or 'trained on unknown data'}")
+            self.panel.device_label.setText(self._device_text())
+            self._say(f"Model {info.name} ready.")
+            if self.photo is not None and self.auto_denoise:
+                self.denoise()
+        elif kind == "open":
+            self.photo, self.outcome = result, None
+            self.viewer.set_original(result.display)
+            self.panel.set_noise_estimate(result.sigma)
+            self.panel.set_has_result(False)
+            self.panel.latents.clear()
+            image = result.image
+            self.setWindowTitle(f"{result.path.name} - Denoiser")
+            self._say(f"{result.path.name}: {image.width}x{image.height}, {image.bit_depth}-bit, "
+                      f"estimated noise sigma {result.sigma:.1f}.")
+            if self.auto_denoise and self.model is not None:
+                self.denoise()
+        elif kind == "denoise":
+            self.outcome = result
+            self.panel.set_has_result(True)
+            self.panel.latents.set_thumbnails(
+                result.latents.caption, array_to_qimage(result.latents.colour),
+                [(label, array_to_qimage(image)) for label, image in result.latents.channels])
+            self._refresh_display()
+            self._say(f"Denoised {result.path.name} at strength {result.sigma:.1f}.")
+        elif kind == "display":
+            shown, removed = result
+            self.viewer.set_result(shown, removed)
+        elif kind == "save":
+            self._say(f"Saved {result}.")
+            if self.folder_pane.folder() == result.parent:
+                self.folder_pane.add_files([result])
+
+    def _on_failed(self, job_id: int, kind: str, message: str) -> None:
+        if not self._current(job_id, kind):
+            return
+        self.last_error = message
+        if kind == "model":
+            self.panel.set_models([(i.name, describe(i)) for i in list_models()], self.model_name)
+            kept = f" Still using {self.model_name}." if self.model_name else ""
+            self._say(f"Could not load the model: {message}.{kept}", error=True)
+        elif kind == "open":
+            self._say(f"Could not open the photo: {message}", error=True)
+        elif kind == "save":
+            self._say(f"Not saved: {message}", error=True)
+        else:
+            self._say(f"{kind.capitalize()} failed: {message}", error=True)
+
+    def _on_cancelled(self, job_id: int, kind: str) -> None:
+        if kind == "denoise" and self._current(job_id, kind):
+            self._say("Denoise cancelled; the previous result is kept.")
+
+    def _on_progress(self, job_id: int, kind: str, event: Progress) -> None:
+        if not self._current(job_id, kind):
+            return
+        if event.stage == "preview" and self.photo is not None and event.extra.get("path") == self.photo.path:
+            self._refresh_display(preview=event.extra["preview"])
+            self._say("Preview of the visible region; the whole photo follows...")
+        elif event.total:
+            self.progress_bar.setRange(0, event.total)
+            self.progress_bar.setValue(event.done)
+        elif event.message:
+            self._say(event.message)
+
+    def _on_busy(self, busy: bool) -> None:
+        self.progress_bar.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        self.panel.set_busy(busy)
+        if busy:
+            self.progress_bar.setRange(0, 0)
+
+    def _say(self, message: str, error: bool = False) -> None:
+        self.status_label.setText(message)
+        self.status_label.setStyleSheet("color: #d33;" if error else "")
+
+    # ----- settings, drops, closing ---------------------------------------------------------------------------
+    def _mode_changed(self, mode: str) -> None:
+        for name, act in self.mode_actions.items():
+            act.setChecked(name == mode)
+
+    def _remember_folder(self, folder: Path) -> None:
+        self.settings.setValue("last_folder", str(folder))
+        recent = [str(folder)] + [f for f in self._recent_folders() if f != str(folder)]
+        self.settings.setValue("recent_folders", recent[:MAX_RECENT])
+        self._fill_recent_menu()
+
+    def _recent_folders(self) -> list[str]:
+        value = self.settings.value("recent_folders", [])
+        if isinstance(value, str):
+            return [value]
+        return [str(v) for v in value or []]
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for folder in self._recent_folders():
+            act = self.recent_menu.addAction(folder)
+            act.triggered.connect(lambda _=False, f=folder: self.open_folder(Path(f)))
+        self.recent_menu.setEnabled(bool(self._recent_folders()))
+
+    def _restore_settings(self) -> None:
+        geometry = self.settings.value("geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 800)
+        state = self.settings.value("window_state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        mode = str(self.settings.value("view_mode", "side"))
+        self.viewer.set_mode(mode if mode in MODES else "side")
+        self._mode_changed(self.viewer.mode())
+        auto = str(self.settings.value("auto_strength", "true")).lower() == "true"
+        self.panel.set_strength(auto, float(self.settings.value("strength", 25)))
+        self.panel.set_devices(available_devices(), str(self.settings.value("device", "auto")))
+        self._fill_recent_menu()
+        last = self.settings.value("last_folder")
+        if last and Path(str(last)).is_dir():
+            QTimer.singleShot(0, lambda: self.folder_pane.open_folder(Path(str(last))))
+
+    def save_settings(self) -> None:
+        """Remember geometry, view mode, model, strength and device for the next run."""
+        settings = self.panel.settings()
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
+        self.settings.setValue("view_mode", self.viewer.mode())
+        self.settings.setValue("model", self.model_name or settings.model)
+        self.settings.setValue("auto_strength", "true" if settings.auto_strength else "false")
+        self.settings.setValue("strength", settings.strength)
+        self.settings.setValue("device", settings.device)
+        self.settings.sync()
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt's name
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt's name
+        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        self.open_paths(paths)
+        event.acceptProposedAction()
+
+    def open_paths(self, paths: list[Path]) -> None:
+        """What a drop does: a folder opens in the pane; photos are added and the first one opens."""
+        folders = [p for p in paths if p.is_dir()]
+        files = [p for p in paths if p.is_file() and is_image_path(p)]
+        if folders:
+            self.open_folder(folders[0])
+        if files:
+            self.folder_pane.add_files(files)
+            self.open_photo(files[0])
+        if not folders and not files:
+            self._say("Nothing to open in what was dropped (no folder or supported photo).", error=True)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
+        self._closing = True
+        self.save_settings()
+        self.bridge.shutdown()
+        event.accept()
+
