@@ -1,4 +1,4 @@
-# Two commands do all set-up: `make run` (denoise the bundled samples with the bundled model) and
+# Two commands do all set-up: `make run` (the app, on the bundled samples with the bundled model) and
 # `make test` (the whole suite). Both create and reuse a local virtual environment in .venv.
 PYTHON ?= python3
 VENV ?= .venv
@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 OUT ?= out/samples
 
-.PHONY: run test gui lint clean-venv
+.PHONY: run test denoise-samples lint screenshot clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,11 +17,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(VENV)/bin/denoiser-gui --samples
+
+denoise-samples: $(STAMP)
 	$(VENV)/bin/denoiser denoise resources/samples -o $(OUT)
 	@echo "Denoised copies of the bundled samples are in $(OUT)/"
 
-gui: $(STAMP)
-	$(VENV)/bin/denoiser-gui
+screenshot: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) packaging/screenshot.py --out docs/screenshot.png --zoom 2
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
+from denoiser.display import scale_to_unit
 from denoiser.inference import TileSettings, denoise_array
 from denoiser.models import Autoencoder
 from denoiser.progress import Progress, ProgressFn, StopFn, ignore_progress
@@ -90,28 +92,60 @@ def paste_region(base: np.ndarray, patch: np.ndarray, region: Region) -> np.ndar
     return canvas
 
 
+def denoise_at_scale(
+    image: np.ndarray,
+    model: Autoencoder,
+    sigma: float,
+    scale: float,
+    *,
+    tiles: TileSettings | None = None,
+    device: str = "auto",
+    should_stop: StopFn | None = None,
+) -> np.ndarray:
+    """A quick look at the whole image as the screen shows it when zoomed out: float32 0-1, full size.
+
+    The image is shrunk by area averaging to ``scale`` (averaging n pixels divides the noise's standard
+    deviation by sqrt(n), so the model is told ``sigma * scale``), denoised, and enlarged back.
+    """
+    height, width = image.shape[:2]
+    small_size = (max(8, int(round(width * scale))), max(8, int(round(height * scale))))
+    small = cv2.resize(scale_to_unit(image), small_size, interpolation=cv2.INTER_AREA)
+    if small.ndim == 2:
+        small = small[:, :, None]
+    out = denoise_array(small, model, sigma * scale, tiles=tiles, device=device, should_stop=should_stop)
+    big = cv2.resize(np.clip(out, 0.0, 1.0), (width, height), interpolation=cv2.INTER_LINEAR)
+    return big[:, :, None] if big.ndim == 2 else big
+
+
 def denoise_visible_first(
     image: np.ndarray,
     model: Autoencoder,
     sigma: float,
     visible: Region | None,
     *,
+    zoom: float = 1.0,
     tiles: TileSettings | None = None,
     device: str = "auto",
     on_progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
 ) -> np.ndarray:
-    """Denoise the whole image, first reporting a preview when :func:`wants_preview` says it pays.
+    """Denoise the whole image, first reporting a quick preview of what the user sees when it pays.
 
-    The preview arrives as ``Progress("preview", extra={"preview": array})``: the full-size image with the
-    visible region denoised. The return value is the full result, float32 clipped to 0-1.
+    For a large photo viewed in part, the visible region is denoised first at full resolution; viewed whole
+    at ``zoom`` below 3/4, the photo is denoised at the screen's scale first (:func:`denoise_at_scale`).
+    The preview arrives as ``Progress("preview", extra={"preview": array})``, a full-size float image; the
+    return value is the full result, float32 clipped to 0-1.
     """
     on_progress = on_progress or ignore_progress
+    large = image.shape[0] * image.shape[1] > PREVIEW_THRESHOLD_PIXELS
     if wants_preview(image.shape, visible):
         region = visible.clipped(image.shape[1], image.shape[0])  # type: ignore[union-attr]
         patch = denoise_region(image, model, sigma, region, tiles=tiles, device=device, should_stop=should_stop)
         on_progress(Progress("preview", 0, 0, "preview of the visible region",
                              extra={"preview": paste_region(image, np.clip(patch, 0.0, 1.0), region)}))
+    elif large and zoom < 0.75:
+        preview = denoise_at_scale(image, model, sigma, zoom, tiles=tiles, device=device, should_stop=should_stop)
+        on_progress(Progress("preview", 0, 0, "preview at screen resolution", extra={"preview": preview}))
     out = denoise_array(image, model, sigma, tiles=tiles, device=device, on_progress=on_progress,
                         should_stop=should_stop)
     return np.clip(out, 0.0, 1.0, out=out)

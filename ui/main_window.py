@@ -266,6 +266,7 @@ class MainWindow(QMainWindow):
         device = self.panel.settings().device
         rect = self.viewer.visible_image_rect()
         visible = Region(int(rect.left()), int(rect.top()), int(rect.width()) + 1, int(rect.height()) + 1)
+        zoom = self.viewer.zoom()
 
         def job(should_stop: Any, on_progress: Any) -> DenoiseOutcome:
             pixels = photo.image.color_pixels()
@@ -275,8 +276,8 @@ class MainWindow(QMainWindow):
                     event.extra["path"] = photo.path
                 on_progress(event)
 
-            denoised = denoise_visible_first(pixels, model, sigma, visible, device=device, on_progress=report,
-                                             should_stop=should_stop)
+            denoised = denoise_visible_first(pixels, model, sigma, visible, zoom=zoom, device=device,
+                                             on_progress=report, should_stop=should_stop)
             latents = latent_view(extract_latent(pixels, model, sigma, device=device), model.family)
             return DenoiseOutcome(photo.path, denoised, sigma, latents)
 

@@ -37,6 +37,8 @@ class Job:
     name: str
     fn: JobFn
     stop: threading.Event = field(default_factory=threading.Event)
+    generation: int = 0
+    """The lane's cancel count when the job was queued: a later ``cancel_all`` covers it."""
 
 
 class _Lane(QThread):
@@ -53,7 +55,14 @@ class _Lane(QThread):
         self.setObjectName(f"denoiser-{name}-lane")
         self.jobs: queue.Queue[Job | None] = queue.Queue()
         self.current: Job | None = None
+        self.generation = 0
         self.lock = threading.Lock()
+
+    def put(self, job: Job) -> None:
+        """Queue ``job`` after every cancel so far."""
+        with self.lock:
+            job.generation = self.generation
+            self.jobs.put(job)
 
     def run(self) -> None:  # noqa: D401 - Qt's name
         while True:
@@ -61,7 +70,9 @@ class _Lane(QThread):
             if job is None:
                 return
             with self.lock:
-                if job.stop.is_set():
+                # A job taken off the queue just before a cancel_all is covered by the generation count.
+                if job.stop.is_set() or job.generation < self.generation:
+                    job.stop.set()
                     self.cancelled.emit(job.job_id, job.name)
                     continue
                 self.current = job
@@ -98,6 +109,7 @@ class _Lane(QThread):
     def cancel_all(self) -> None:
         """Stop the running job and drop the waiting ones."""
         with self.lock:
+            self.generation += 1
             if self.current is not None:
                 self.current.stop.set()
             while True:
@@ -156,7 +168,7 @@ class WorkerBridge(QObject):
         job = Job(next(self._ids), name, fn)
         was_busy = self.is_busy()
         self._open[job.job_id] = lane
-        worker.jobs.put(job)
+        worker.put(job)
         if not was_busy and lane == "model":
             self.busy_changed.emit(True)
         return job.job_id

@@ -7,7 +7,7 @@ import torch
 
 from denoiser.inference import TileSettings, denoise_array
 from denoiser.models import create_model
-from denoiser.preview import Region, denoise_region, paste_region, wants_preview
+from denoiser.preview import Region, denoise_region, denoise_visible_first, paste_region, wants_preview
 
 
 def test_region_matches_the_full_result() -> None:
@@ -37,3 +37,24 @@ def test_preview_only_for_large_partly_visible_photos() -> None:
     assert not wants_preview(big, Region(0, 0, 4000, 3000))  # everything visible: go straight to full
     assert not wants_preview((400, 600, 3), Region(0, 0, 100, 100))  # small photos are quick anyway
     assert not wants_preview(big, None)
+
+
+def test_zoomed_out_preview_is_full_size_and_close_to_the_full_result() -> None:
+    torch.manual_seed(0)
+    model = create_model("unet", {"widths": [4, 8], "blocks": 1})
+    y, x = np.mgrid[0:1300, 0:1400]
+    image = np.stack([x % 256, y % 256, (x + y) % 256], axis=2).astype(np.uint8)  # 1.8 MP: "large"
+    events = []
+    full = denoise_visible_first(image, model, 10, Region(0, 0, 1400, 1300), zoom=0.25, on_progress=events.append)
+    (preview,) = [e.extra["preview"] for e in events if e.stage == "preview"]
+    assert events[0].message == "preview at screen resolution"
+    assert preview.shape == full.shape == (1300, 1400, 3)
+    assert np.abs(preview - full).mean() < 0.1  # the same picture, only softer
+
+
+def test_no_preview_when_fully_visible_at_full_size() -> None:
+    model = create_model("unet", {"widths": [4, 8], "blocks": 0})
+    image = np.zeros((1300, 1400, 3), np.uint8)
+    events = []
+    denoise_visible_first(image, model, 10, Region(0, 0, 1400, 1300), zoom=1.0, on_progress=events.append)
+    assert not [e for e in events if e.stage == "preview"]

@@ -117,7 +117,8 @@ def slow_denoise_patch(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     """Make the window's denoise job loop until it is told to stop (a stand-in for a 12 MP photo)."""
     started = threading.Event()
 
-    def endless(pixels, model, sigma, visible, *, device="auto", on_progress=None, should_stop=None, tiles=None):
+    def endless(pixels, model, sigma, visible, *, zoom=1.0, device="auto", on_progress=None, should_stop=None,
+                tiles=None):
         started.set()
         while True:
             if should_stop():
