@@ -48,6 +48,33 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _add_models_parser(commands: argparse._SubParsersAction) -> None:
+    """``denoiser models [list|info|rename|remove|import|export]``; no action means ``list``."""
+    models = commands.add_parser("models", help="list, inspect, rename, remove, import and export models",
+                                 description="Manage the bundled models and your model library. "
+                                             "With no action, list them.")
+    models.add_argument("--json", action="store_true", help="print JSON (list, info)")
+    actions = models.add_subparsers(dest="models_action", metavar="ACTION")
+    # SUPPRESS: a sub-parser's own default would overwrite "models --json list"'s flag.
+    listing = actions.add_parser("list", help="list the bundled and saved models (the default action)")
+    listing.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+    info = actions.add_parser("info", help="everything known about one model")
+    info.add_argument("model", metavar="NAME|PATH", help="'default', a library name, or a .safetensors path")
+    info.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+    rename = actions.add_parser("rename", help="rename a model in your library")
+    rename.add_argument("old", metavar="OLD")
+    rename.add_argument("new", metavar="NEW")
+    remove = actions.add_parser("remove", help="delete a model from your library")
+    remove.add_argument("name", metavar="NAME")
+    remove.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    imp = actions.add_parser("import", help="copy a .safetensors model file into your library")
+    imp.add_argument("file", metavar="FILE")
+    imp.add_argument("--name", default=None, help="library name (default: the file's name)")
+    export = actions.add_parser("export", help="write a model as one self-contained .safetensors file")
+    export.add_argument("name", metavar="NAME", help="'default' or a library name")
+    export.add_argument("destination", metavar="DEST", help="a folder, or a file name ending in .safetensors")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
     parser = argparse.ArgumentParser(prog="denoiser", description="Clean noisy photos with denoising autoencoders.")
@@ -73,8 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     est = commands.add_parser("estimate-noise", help="print each image's estimated noise level (sigma, 0-255)")
     est.add_argument("files", nargs="+", metavar="FILE")
 
-    models = commands.add_parser("models", help="list the bundled and saved models")
-    models.add_argument("--json", action="store_true", help="print JSON")
+    _add_models_parser(commands)
 
     train = commands.add_parser("train", help="train a model on clean photos with synthetic Gaussian noise")
     train.add_argument("--clean", required=True, metavar="DIR", help="folder of clean photos")
@@ -172,11 +198,20 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
     return EXIT_OK if failed == 0 else EXIT_SOME_FAILED
 
 
-def _cmd_models(args: argparse.Namespace) -> int:
+def _size_text(size: int) -> str:
+    value = float(size)
+    for unit in ("bytes", "KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+def _models_list(as_json: bool) -> int:
     from denoiser.modelstore import describe, list_models, user_models_dir
 
     infos = list_models()
-    if args.json:
+    if as_json:
         print(json.dumps([{**i.to_json_dict(), "path": str(i.path), "bundled": i.bundled} for i in infos], indent=2))
         return EXIT_OK
     for info in infos:
@@ -185,6 +220,92 @@ def _cmd_models(args: argparse.Namespace) -> int:
             print(f"    trained on {info.trained_on}")
     print(f"({len(infos)} models; your library is {user_models_dir()})")
     return EXIT_OK
+
+
+def _models_info(spec: str, as_json: bool) -> int:
+    from denoiser.modelstore import model_info, model_size_bytes
+
+    info = model_info(spec)
+    size = model_size_bytes(info)
+    if as_json:
+        print(json.dumps({**info.to_json_dict(), "path": str(info.path), "bundled": info.bundled,
+                          "size_bytes": size}, indent=2))
+        return EXIT_OK
+    lines = [f"name:        {info.name}" + (" (bundled)" if info.bundled else ""), f"family:      {info.family}"]
+    if info.description:
+        lines.append(f"description: {info.description}")
+    lines.append(f"config:      {json.dumps(info.config, sort_keys=True)}")
+    lines.append(f"trained on:  {info.trained_on or 'unknown'}")
+    training = dict(info.training)
+    steps, seconds, command = training.pop("steps", None), training.pop("seconds", None), training.pop("command", "")
+    summary = [f"{steps} steps" if steps is not None else "", f"{seconds} s" if seconds is not None else ""]
+    lines.append(f"training:    {', '.join(part for part in summary if part) or 'unknown'}")
+    if command:
+        lines.append(f"  command:   {command}")
+    for key in sorted(training):
+        lines.append(f"  {key}: {json.dumps(training[key], sort_keys=True)}")
+    validation = dict(info.validation)
+    psnr = validation.pop("psnr", None)
+    if isinstance(psnr, (int, float)):
+        sigma = validation.pop("sigma", None)
+        at = f" at sigma {sigma}" if sigma is not None else ""
+        lines.append(f"validation:  PSNR {psnr:.2f} dB{at}")
+    else:
+        lines.append("validation:  none recorded" if not validation else "validation:")
+    for key in sorted(validation):
+        lines.append(f"  {key}: {validation[key] if isinstance(validation[key], str) else json.dumps(validation[key])}")
+    lines.append(f"size:        {_size_text(size)} ({size} bytes)")
+    lines.append(f"path:        {info.path}")
+    print("\n".join(lines))
+    return EXIT_OK
+
+
+def _confirm(question: str) -> bool:
+    """Ask ``question [y/N]`` (on stderr, so stdout stays the command's output); only "y"/"yes" agree."""
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline()  # "" at end of input: no
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _models_remove(name: str, yes: bool) -> int:
+    from denoiser.modelstore import library_model_path, remove_model
+
+    path = library_model_path(name)  # unknown and bundled names fail before anything is asked
+    if not yes:
+        # A script piping input cannot be trusted to have meant "yes": only a person at a terminal answers.
+        if sys.stdin is None or not sys.stdin.isatty():
+            raise DenoiserError(f"not removing {name}: stdin is not a terminal, so confirm with --yes")
+        if not _confirm(f"remove {name}?"):
+            print(f"kept {name} (nothing removed)")
+            return EXIT_OK
+    remove_model(name)
+    print(f"removed {name} ({path} and its .json)")
+    return EXIT_OK
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from denoiser.modelstore import export_model, import_model, rename_model
+
+    action = args.models_action or "list"
+    if action == "list":
+        return _models_list(args.json)
+    if action == "info":
+        return _models_info(args.model, args.json)
+    if action == "rename":
+        path = rename_model(args.old, args.new)
+        print(f"renamed {args.old} to {args.new} ({path})")
+        return EXIT_OK
+    if action == "remove":
+        return _models_remove(args.name, args.yes)
+    if action == "import":
+        info = import_model(args.file, args.name)
+        print(f"imported {args.file} as {info.name} ({info.family}; {info.path})")
+        return EXIT_OK
+    if action == "export":
+        path = export_model(args.name, args.destination)
+        print(f"exported {args.name} to {path}")
+        return EXIT_OK
+    raise DenoiserError(f"unknown models action {action!r}")
 
 
 def _cmd_train(args: argparse.Namespace) -> int:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import platformdirs
 from safetensors import SafetensorError, safe_open
@@ -224,10 +226,18 @@ def load_model(spec: str | Path = DEFAULT_MODEL) -> tuple[Autoencoder, ModelInfo
     return model, info
 
 
+_FORBIDDEN_NAME_CHARS = '/\\:*?"<>|'
+
+
+def _check_name(name: str) -> None:
+    """The rule ``save_to_library`` has always applied: no ``default``, nothing a file system would split."""
+    if not name or name == DEFAULT_MODEL or any(ch in name for ch in _FORBIDDEN_NAME_CHARS):
+        raise DenoiserError(f"invalid model name {name!r}")
+
+
 def save_to_library(model: Autoencoder, name: str, info: ModelInfo | None = None) -> Path:
     """Save into the user's library as ``name``; refuses names that would shadow ``default``."""
-    if not name or name == DEFAULT_MODEL or any(ch in name for ch in '/\\:*?"<>|'):
-        raise DenoiserError(f"invalid model name {name!r}")
+    _check_name(name)
     info = info or ModelInfo(name=name, family=model.family, config={})
     info.name = name
     return save_model(model, user_models_dir() / f"{name}{WEIGHTS_SUFFIX}", info)
@@ -239,3 +249,227 @@ def describe(info: ModelInfo) -> str:
     psnr = info.validation.get("psnr")
     figure = f", validation PSNR {psnr:.2f} dB" if isinstance(psnr, (int, float)) else ""
     return f"{info.name}: {info.family}{figure} ({where})"
+
+
+# --- managing the library: info, rename, remove, import, export ------------------------------------------------
+
+
+def _check_new_name(name: str) -> None:
+    """A name for a new library entry: ``save_to_library``'s rule plus a few that only ever catch mistakes.
+
+    A leading dot would hide the files, control characters and surrounding spaces make names that cannot be
+    typed back, and a ``.safetensors``/``.json`` ending almost always means a file name was given instead.
+    """
+    reason = ""
+    if not name:
+        reason = "a name cannot be empty"
+    elif name == DEFAULT_MODEL:
+        reason = f"{DEFAULT_MODEL!r} is the bundled model's name"
+    elif any(ch in name for ch in _FORBIDDEN_NAME_CHARS):
+        reason = f"names cannot contain any of {' '.join(_FORBIDDEN_NAME_CHARS)}"
+    elif name.startswith("."):
+        reason = "a name cannot start with a dot"
+    elif name != name.strip() or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        reason = "no spaces at either end and no control characters"
+    elif name.lower().endswith((WEIGHTS_SUFFIX, ".json")):
+        reason = "give the name without a file extension"
+    if reason:
+        raise DenoiserError(f"invalid model name {name!r}: {reason}")
+
+
+def _library_names() -> list[str]:
+    folder = user_models_dir()
+    return sorted(path.stem for path in folder.glob(f"*{WEIGHTS_SUFFIX}")) if folder.is_dir() else []
+
+
+def _description_text(info: ModelInfo) -> str:
+    # The same text save_model writes, so a renamed or imported model's JSON looks like a saved one's.
+    return json.dumps(info.to_json_dict(), indent=2, sort_keys=True)
+
+
+def library_model_path(name: str) -> Path:
+    """The weights file of the library model ``name``; bundled models and unknown names raise.
+
+    Raises :class:`DenoiserError` for ``default``, a bundled model or a path, and :class:`UnknownNameError`
+    (listing the library's names) when there is no such library model.
+    """
+    if name == DEFAULT_MODEL:
+        raise DenoiserError(f"{name!r} is the bundled model; only models in your library can be changed")
+    if not name or any(ch in name for ch in _FORBIDDEN_NAME_CHARS):
+        raise DenoiserError(f"{name!r} is not a model name; give the name of a model in your library")
+    weights = user_models_dir() / f"{name}{WEIGHTS_SUFFIX}"
+    if weights.is_file():
+        return weights
+    if (bundled_models_dir() / f"{name}{WEIGHTS_SUFFIX}").is_file():
+        raise DenoiserError(f"{name!r} is a bundled model; only models in your library can be changed")
+    raise UnknownNameError("library model", name, _library_names())
+
+
+def model_info(name_or_path: str | Path) -> ModelInfo:
+    """Like :func:`read_info`, but for ``default``, a library or bundled name, or a path."""
+    path, bundled = resolve_model_path(name_or_path)
+    info = read_info(path, bundled)
+    if bundled and path.stem == DEFAULT_MODEL:  # as load_model names it, whatever its JSON says
+        info.name = DEFAULT_MODEL
+    return info
+
+
+def model_size_bytes(info: ModelInfo) -> int:
+    """Size in bytes of the model's weights file (the JSON beside it is a few hundred bytes more)."""
+    if info.path is None:
+        raise DenoiserError(f"model {info.name!r} has no file, so it has no size")
+    try:
+        return info.path.stat().st_size
+    except OSError as err:
+        raise ModelLoadError(info.path, f"cannot read the model file ({err.strerror or err})") from err
+
+
+def rename_model(old: str, new: str) -> Path:
+    """Rename the library model ``old`` to ``new``; returns the new weights path.
+
+    The new JSON is written first, then the weights are moved, then the old JSON is removed: a crash at
+    any point leaves every weights file with a description (at worst an orphan JSON, which is ignored).
+    """
+    old_weights = library_model_path(old)
+    _check_new_name(new)
+    if new == old:
+        raise DenoiserError(f"model {old!r} is already called {new!r}")
+    folder = old_weights.parent
+    new_weights = folder / f"{new}{WEIGHTS_SUFFIX}"
+    if new_weights.exists():
+        raise DenoiserError(f"cannot rename {old!r}: a model named {new!r} is already in your library ({new_weights})")
+    info = read_info(old_weights)
+    info.name = new
+    new_json = new_weights.with_suffix(".json")
+    _atomic_write_bytes(new_json, (_description_text(info) + "\n").encode())
+    try:
+        os.replace(old_weights, new_weights)
+    except OSError as err:
+        new_json.unlink(missing_ok=True)
+        raise DenoiserError(f"cannot rename {old_weights} to {new_weights.name}: {err.strerror or err}") from err
+    try:
+        old_weights.with_suffix(".json").unlink(missing_ok=True)
+    except OSError:  # the rename is done; a stale JSON without weights is never listed
+        pass
+    return new_weights
+
+
+def remove_model(name: str) -> None:
+    """Delete the library model ``name`` (both files); bundled models cannot be removed.
+
+    The weights go first so that an interruption leaves at most an orphan JSON, which nothing lists.
+    """
+    weights = library_model_path(name)
+    try:
+        weights.unlink()
+        weights.with_suffix(".json").unlink(missing_ok=True)
+    except OSError as err:
+        raise DenoiserError(f"cannot remove model {name!r} ({weights}): {err.strerror or err}") from err
+
+
+def _write_new_file(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Create ``path`` atomically through ``write(binary_file)``; never replaces an existing file.
+
+    ``os.link`` of the finished temp file fails if ``path`` appeared meanwhile, so a file created by
+    someone else between our check and our write is never clobbered; where the file system has no hard
+    links we fall back to check-then-replace.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            write(out)
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(temp, path)
+        except FileExistsError as err:
+            raise DenoiserError(f"{path} already exists; it was not overwritten") from err
+        except OSError:
+            if path.exists():
+                raise DenoiserError(f"{path} already exists; it was not overwritten") from None
+            os.replace(temp, path)
+    finally:
+        Path(temp).unlink(missing_ok=True)
+
+
+def import_model(path: str | Path, name: str | None = None) -> ModelInfo:
+    """Copy the model file ``path`` (``.safetensors``) into the library, as ``name``; returns its description.
+
+    The file is fully loaded first (which refuses pickles, corrupt, truncated and mismatched files with a
+    :class:`ModelLoadError` naming it), so nothing lands in the library unless it loads. The name defaults
+    to the file's stem, else the name in its description. The description comes from the JSON beside the
+    file when there is one, else from the safetensors header; the library copy gets its own JSON.
+    """
+    source = Path(path).expanduser()
+    _model, info = load_model_file(source)
+    if name is not None:
+        _check_new_name(name)
+    else:
+        for candidate in (source.stem, info.name):
+            try:
+                _check_new_name(candidate)
+            except DenoiserError:
+                continue
+            name = candidate
+            break
+        else:
+            raise DenoiserError(f"{source}: cannot name the model after the file; choose a name with --name NAME")
+    target = user_models_dir() / f"{name}{WEIGHTS_SUFFIX}"
+    if target.exists():
+        raise DenoiserError(
+            f"cannot import {source}: a model named {name!r} is already in your library; "
+            "choose another name with --name NAME (or remove or rename the existing one)"
+        )
+    info.name = name
+    sidecar = target.with_suffix(".json")
+    _atomic_write_bytes(sidecar, (_description_text(info) + "\n").encode())  # description first, weights second
+    try:
+        with open(source, "rb") as src:
+            _write_new_file(target, lambda out: shutil.copyfileobj(src, out, 1 << 20))
+    except BaseException as err:
+        if not target.exists():
+            sidecar.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise ModelLoadError(source, f"cannot copy into the library ({err.strerror or err})") from err
+        raise
+    return read_info(target)
+
+
+def export_model(name: str, destination: str | Path) -> Path:
+    """Write the model ``name`` as one self-contained ``.safetensors`` file; returns its path.
+
+    ``destination`` is a folder (the file is ``NAME.safetensors`` inside it) or a file path ending in
+    ``.safetensors``. The model's description travels in the file's header, so the file alone imports.
+    An existing file is never overwritten, and neither is a JSON of the same stem beside it tolerated,
+    since readers would take that JSON as the exported model's description.
+    """
+    source, bundled = resolve_model_path(name)
+    _model, info = load_model_file(source, bundled)  # never export a model that would not load
+    if bundled and source.stem == DEFAULT_MODEL:
+        info.name = DEFAULT_MODEL
+    dest = Path(destination).expanduser()
+    if dest.is_dir():
+        dest = dest / f"{source.stem}{WEIGHTS_SUFFIX}"  # the name it is known by: library stem, "default"
+    elif dest.suffix.lower() != WEIGHTS_SUFFIX:
+        raise DenoiserError(f"{dest}: export needs an existing folder or a file name ending in {WEIGHTS_SUFFIX}")
+    if dest.exists():
+        raise DenoiserError(f"{dest} already exists; it was not overwritten")
+    if dest.with_suffix(".json").exists():
+        raise DenoiserError(
+            f"{dest.with_suffix('.json')} already exists and would be read as the exported model's description; "
+            "export to another name or folder"
+        )
+    try:
+        with safe_open(str(source), framework="pt") as handle:
+            metadata = dict(handle.metadata() or {})
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    except (SafetensorError, OSError, RuntimeError) as err:
+        raise ModelLoadError(source, f"not a valid safetensors file, corrupt or truncated ({err})") from err
+    metadata[HEADER_KEY] = _description_text(info)  # the sidecar may be newer than the header (renames)
+    payload = safetensors_to_bytes(tensors, metadata=metadata)
+    try:
+        _write_new_file(dest, lambda out: out.write(payload))
+    except OSError as err:
+        raise DenoiserError(f"cannot write {dest}: {err.strerror or err}") from err
+    return dest

@@ -1,0 +1,184 @@
+"""``denoiser models`` end to end: list, info, rename, remove, import and export through ``main``."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+from pathlib import Path
+
+import pytest
+import torch
+
+from denoiser.cli import main
+from denoiser.models import create_model
+from denoiser.modelstore import ModelInfo, save_model, save_to_library, user_models_dir
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors gain nothing from threads, and the machine is shared with a training job."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_info(name: str = "mine") -> ModelInfo:
+    return ModelInfo(name=name, family="", config={}, trained_on="synthetic squares (3 images)",
+                     training={"steps": 42, "seconds": 3.5, "command": "denoiser train --steps 42"},
+                     validation={"psnr": 29.75, "sigma": 25, "protocol": "held-out split"})
+
+
+def add_model(name: str = "mine", seed: int = 0) -> Path:
+    torch.manual_seed(seed)
+    return save_to_library(create_model("unet", {"widths": [4, 8], "blocks": 0}), name, tiny_info(name))
+
+
+def library_files() -> list[str]:
+    folder = user_models_dir()
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+class _Terminal(io.StringIO):
+    """Stdin that says it is a terminal, so the confirmation question is asked."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_models_with_and_without_list_shows_names(capsys: pytest.CaptureFixture[str]) -> None:
+    add_model("mine")
+    for argv in (["models"], ["models", "list"]):
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert "mine: unet, validation PSNR 29.75 dB" in out and "(1 models; your library is" in out
+    for argv in (["models", "--json"], ["models", "list", "--json"], ["models", "--json", "list"]):
+        assert main(argv) == 0
+        listed = json.loads(capsys.readouterr().out)
+        assert [entry["name"] for entry in listed if not entry["bundled"]] == ["mine"]
+
+
+def test_info_prints_family_training_validation_size_and_path(capsys: pytest.CaptureFixture[str]) -> None:
+    path = add_model("mine")
+    assert main(["models", "info", "mine"]) == 0
+    out = capsys.readouterr().out
+    assert "family:      unet" in out
+    assert '"widths": [4, 8]' in out
+    assert "trained on:  synthetic squares (3 images)" in out
+    assert "42 steps, 3.5 s" in out and "denoiser train --steps 42" in out
+    assert "PSNR 29.75 dB at sigma 25" in out and "held-out split" in out
+    assert f"({path.stat().st_size} bytes)" in out and str(path) in out
+    assert main(["models", "info", str(path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["family"] == "unet" and data["size_bytes"] == path.stat().st_size and data["path"] == str(path)
+
+
+def test_rename_reports_and_moves(capsys: pytest.CaptureFixture[str]) -> None:
+    add_model("old")
+    assert main(["models", "rename", "old", "new"]) == 0
+    assert "renamed old to new" in capsys.readouterr().out
+    assert library_files() == ["new.json", "new.safetensors"]
+
+
+def test_remove_with_yes(capsys: pytest.CaptureFixture[str]) -> None:
+    add_model("doomed")
+    assert main(["models", "remove", "doomed", "--yes"]) == 0
+    assert "removed doomed" in capsys.readouterr().out
+    assert library_files() == []
+
+
+def test_remove_asks_and_answer_no_keeps_it(capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    add_model("precious")
+    monkeypatch.setattr("sys.stdin", _Terminal("n\n"))
+    assert main(["models", "remove", "precious"]) == 0
+    captured = capsys.readouterr()
+    assert "remove precious? [y/N]" in captured.err and "kept precious" in captured.out
+    assert library_files() == ["precious.json", "precious.safetensors"]
+
+
+def test_remove_asks_and_answer_yes_removes_it(capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    add_model("doomed")
+    monkeypatch.setattr("sys.stdin", _Terminal("y\n"))
+    assert main(["models", "remove", "doomed"]) == 0
+    assert "removed doomed" in capsys.readouterr().out
+    assert library_files() == []
+
+
+@pytest.mark.parametrize("answer", ["y\n", "n\n", ""])
+def test_remove_without_yes_on_a_pipe_refuses(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                                              answer: str) -> None:
+    add_model("precious")
+    monkeypatch.setattr("sys.stdin", io.StringIO(answer))
+    assert main(["models", "remove", "precious"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: not removing precious") and "--yes" in err and len(err.splitlines()) == 1
+    assert library_files() == ["precious.json", "precious.safetensors"]
+
+
+def test_import_and_export_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    add_model("mine")
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["models", "export", "mine", str(out)]) == 0
+    exported = out / "mine.safetensors"
+    assert f"exported mine to {exported}" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["mine.safetensors"]
+
+    monkeypatch.setenv("DENOISER_HOME", str(tmp_path / "fresh-home"))
+    assert main(["models", "import", str(exported)]) == 0
+    assert "imported" in capsys.readouterr().out and library_files() == ["mine.json", "mine.safetensors"]
+    assert main(["models", "import", str(exported), "--name", "copy"]) == 0
+    assert "as copy" in capsys.readouterr().out
+    assert main(["models", "info", "copy"]) == 0
+    assert "PSNR 29.75 dB" in capsys.readouterr().out
+
+
+def test_import_of_a_pickle_exits_2_naming_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    evil = tmp_path / "evil.safetensors"
+    evil.write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    assert main(["models", "import", str(evil)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(evil) in err and "Traceback" not in err
+    assert library_files() == []
+
+
+def test_import_collision_suggests_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    add_model("taken")
+    torch.manual_seed(1)
+    source = save_model(create_model("unet", {"widths": [4, 8], "blocks": 0}), tmp_path / "taken")
+    assert main(["models", "import", str(source)]) == 2
+    err = capsys.readouterr().err
+    assert "taken" in err and "--name" in err
+
+
+def test_export_refuses_to_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    add_model("mine")
+    target = tmp_path / "mine.safetensors"
+    target.write_bytes(b"precious")
+    assert main(["models", "export", "mine", str(target)]) == 2
+    assert str(target) in capsys.readouterr().err
+    assert target.read_bytes() == b"precious"
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["models", "info", "no-such-model"], "no-such-model"),
+        (["models", "rename", "no-such-model", "x"], "no-such-model"),
+        (["models", "rename", "mine", "default"], "default"),
+        (["models", "remove", "no-such-model", "--yes"], "no-such-model"),
+        (["models", "remove", "default", "--yes"], "default"),
+        (["models", "import", "missing.safetensors"], "missing.safetensors"),
+        (["models", "export", "no-such-model", "."], "no-such-model"),
+    ],
+)
+def test_errors_exit_2_with_one_line(argv: list[str], named: str, capsys: pytest.CaptureFixture[str]) -> None:
+    add_model("mine")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and named in err and len(err.splitlines()) == 1
+    assert library_files() == ["mine.json", "mine.safetensors"]
