@@ -209,11 +209,19 @@ def from_float(array: np.ndarray, bit_depth: int) -> np.ndarray:
     array = np.asarray(array)
     if not np.issubdtype(array.dtype, np.floating):
         raise ValueError(f"expected a float array in [0, 1], got {array.dtype}")
-    top = 255.0 if bit_depth == 8 else 65535.0
-    scaled = np.nan_to_num(array.astype(np.float32) * np.float32(top), nan=0.0)
-    np.rint(scaled, out=scaled)
-    np.clip(scaled, 0.0, top, out=scaled)
-    return scaled.astype(np.uint8 if bit_depth == 8 else np.uint16)
+    if array.ndim == 0:
+        return from_float(array.reshape(1), bit_depth).reshape(())
+    top = np.float32(255.0 if bit_depth == 8 else 65535.0)
+    out = np.empty(array.shape, dtype=np.uint8 if bit_depth == 8 else np.uint16)
+    # Row bands keep the float temporaries small: a whole 24-megapixel photo would need two 288 MB copies.
+    band = max(1, (1 << 22) // max(1, int(np.prod(array.shape[1:]))))
+    for top_row in range(0, max(1, array.shape[0]), band):
+        rows = slice(top_row, top_row + band)
+        scaled = np.nan_to_num(array[rows].astype(np.float32) * top, nan=0.0)
+        np.rint(scaled, out=scaled)
+        np.clip(scaled, 0.0, top, out=scaled)
+        out[rows] = scaled
+    return out
 
 
 def is_image_path(path: str | Path) -> bool:

@@ -92,6 +92,13 @@ class ModelInfo:
             raise ModelLoadError(path, f"model description is malformed ({err})") from err
 
 
+def _make_readable(temp: str) -> None:
+    """mkstemp makes files owner-only; a model is a normal document, readable as the umask allows."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temp, 0o666 & ~umask)
+
+
 def _atomic_write_bytes(path: Path, payload: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -100,6 +107,7 @@ def _atomic_write_bytes(path: Path, payload: bytes) -> None:
             out.write(payload)
             out.flush()
             os.fsync(out.fileno())
+        _make_readable(temp)
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
@@ -381,6 +389,7 @@ def _write_new_file(path: Path, write: Callable[[BinaryIO], object]) -> None:
             write(out)
             out.flush()
             os.fsync(out.fileno())
+        _make_readable(temp)
         try:
             os.link(temp, path)
         except FileExistsError as err:

@@ -40,12 +40,11 @@ def main() -> None:
         window.show()
         window.open_folder(sample_images_dir())
         photo = sample_images_dir() / args.photo
-        window.open_photo(photo)
+        window.folder_pane.select(photo)  # opens it, as a click would
         deadline = time.monotonic() + 300
         while not (window.outcome is not None and window.viewer.has_result()) and time.monotonic() < deadline:
             app.processEvents()
             time.sleep(0.01)
-        window.folder_pane.select(photo)
         window.viewer.set_mode(args.mode)
         canvas = window.viewer.canvases()[0]
         window.viewer.set_zoom(args.zoom, anchor=QPointF(canvas.width() * 0.45, canvas.height() * 0.4))

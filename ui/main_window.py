@@ -100,7 +100,7 @@ class MainWindow(QMainWindow):
         self.viewer = ImageViewer()
         self.setCentralWidget(self.viewer)
         self.folder_pane = FolderPane(self.bridge)
-        self.folder_pane.image_activated.connect(self.open_photo)
+        self.folder_pane.image_activated.connect(self._photo_activated)
         self.folder_pane.folder_changed.connect(self._remember_folder)
         self.panel = SidePanel()
         for dock_title, widget, area in (("Photos", self.folder_pane, Qt.DockWidgetArea.LeftDockWidgetArea),
@@ -236,6 +236,11 @@ class MainWindow(QMainWindow):
         """List the photos of ``folder`` in the folder pane (thumbnails fill in lazily)."""
         self.folder_pane.open_folder(folder)
         self._remember_folder(folder)
+
+    def _photo_activated(self, path: Path) -> None:
+        """A click in the folder pane: open the photo unless it is the one already open."""
+        if self.photo is None or self.photo.path != Path(path):
+            self.open_photo(path)
 
     def open_photo(self, path: Path) -> None:
         """Read ``path`` in the background; the viewer keeps the current photo until it is read."""

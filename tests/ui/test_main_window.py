@@ -221,3 +221,17 @@ def test_dropping_a_folder_lists_its_photos(qtbot: QtBot, window: MainWindow, tm
         noisy_photo(folder / f"{i}.png", seed=i)
     window.open_paths([folder])
     assert len(window.folder_pane.paths()) == 3
+
+
+def test_clicking_the_open_photo_again_keeps_its_result(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    photo = noisy_photo(tmp_path / "shoot" / "a.png")
+    noisy_photo(tmp_path / "shoot" / "b.png", seed=1)
+    window.open_folder(photo.parent)
+    window.folder_pane.select(photo)
+    qtbot.waitUntil(lambda: window.outcome is not None and window.viewer.has_result(), timeout=15000)
+    outcome = window.outcome
+    window.folder_pane.select(photo)
+    qtbot.wait(200)
+    assert window.outcome is outcome and not window.bridge.is_busy()
+    window.folder_pane.select(tmp_path / "shoot" / "b.png")
+    qtbot.waitUntil(lambda: window.photo.path.name == "b.png", timeout=10000)
