@@ -37,7 +37,7 @@ from denoiser.progress import Progress
 from ui.folder_pane import FolderPane
 from ui.panel import SidePanel
 from ui.qimage import array_to_qimage
-from ui.viewer import MODES, ImageViewer
+from ui.viewer import MODES, ImageViewer, display_levels
 from ui.worker import WorkerBridge
 
 MODE_TITLES = {"side": "Side by side", "split": "Split", "toggle": "Toggle", "residual": "Residual"}
@@ -52,6 +52,7 @@ class OpenedPhoto:
     image: Image
     sigma: float
     display: QImage
+    levels: list[QImage]
 
 
 @dataclass
@@ -250,8 +251,8 @@ class MainWindow(QMainWindow):
             image = read_image(path)
             pixels = image.color_pixels()
             sigma = auto_strength(pixels) if min(pixels.shape[:2]) >= 8 else 0.0
-            shown = to_uint8(pixels if pixels.shape[2] == 3 else pixels[:, :, 0])
-            return OpenedPhoto(path, image, sigma, array_to_qimage(shown))
+            shown = array_to_qimage(to_uint8(pixels if pixels.shape[2] == 3 else pixels[:, :, 0]))
+            return OpenedPhoto(path, image, sigma, shown, display_levels(shown))
 
         self._start("open", f"Opening {path.name}...", job, lane="display")
 
@@ -305,9 +306,9 @@ class MainWindow(QMainWindow):
         denoised = preview if preview is not None else self.outcome.denoised  # type: ignore[union-attr]
         detail = self.panel.settings().detail
 
-        def job(should_stop: Any, on_progress: Any) -> tuple[QImage, QImage]:
-            shown, removed = compose_views(original, denoised, detail)
-            return array_to_qimage(shown), array_to_qimage(removed)
+        def job(should_stop: Any, on_progress: Any) -> tuple[tuple[QImage, list[QImage]], ...]:
+            shown, removed = (array_to_qimage(view) for view in compose_views(original, denoised, detail))
+            return (shown, display_levels(shown)), (removed, display_levels(removed))
 
         self._start("display", "", job, lane="display")
 
@@ -396,6 +397,7 @@ class MainWindow(QMainWindow):
                 self.denoise()
         elif kind == "open":
             self.photo, self.outcome = result, None
+            self.viewer.prime(result.display, result.levels)
             self.viewer.set_original(result.display)
             self.panel.set_noise_estimate(result.sigma)
             self.panel.set_has_result(False)
@@ -415,7 +417,9 @@ class MainWindow(QMainWindow):
             self._refresh_display()
             self._say(f"Denoised {result.path.name} at strength {result.sigma:.1f}.")
         elif kind == "display":
-            shown, removed = result
+            (shown, shown_levels), (removed, removed_levels) = result
+            self.viewer.prime(shown, shown_levels)
+            self.viewer.prime(removed, removed_levels)
             self.viewer.set_result(shown, removed)
         elif kind == "save":
             self._say(f"Saved {result}.")

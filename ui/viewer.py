@@ -177,6 +177,21 @@ def _display_copy(image: QImage) -> QImage:
     return image if image.format() == fmt else image.convertToFormat(fmt)
 
 
+def display_levels(image: QImage, smallest: int = 128) -> list[QImage]:
+    """The display-format copy of ``image`` and its smoothly halved copies down to ``smallest`` pixels.
+
+    Building these for a 12-megapixel photo takes a tenth of a second; QImage work is thread-safe, so the
+    app builds them in a worker and hands them over with :meth:`ImageViewer.prime` instead of letting the
+    first paint stall the GUI thread.
+    """
+    levels = [_display_copy(image)]
+    while min(levels[-1].width(), levels[-1].height()) > smallest:
+        last = levels[-1]
+        levels.append(last.scaled((last.width() + 1) // 2, (last.height() + 1) // 2,
+                                  Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation))
+    return levels
+
+
 class _LevelCache:
     """Per shown image: a display-format copy and, made on first need, smoothly halved copies of it.
 
@@ -187,6 +202,10 @@ class _LevelCache:
 
     def __init__(self) -> None:
         self._levels: dict[int, list[QImage]] = {}
+
+    def put(self, image: QImage, levels: list[QImage]) -> None:
+        """Use ``levels`` (from :func:`display_levels`) for ``image``."""
+        self._levels[image.cacheKey()] = list(levels)
 
     def keep(self, images: Iterable[QImage | None]) -> None:
         """Forget every image but these."""
@@ -546,6 +565,7 @@ class ImageViewer(QWidget):
         self.setPalette(palette)
         self._state = ViewState(self)
         self._cache = _LevelCache()
+        self._primed: list[tuple[QImage, list[QImage]]] = []
         self._left = ImageCanvas(self._state, self, cache=self._cache)
         self._right = ImageCanvas(self._state, self, cache=self._cache)
         for canvas in (self._left, self._right):
@@ -570,11 +590,21 @@ class ImageViewer(QWidget):
 
     # -- images ---------------------------------------------------------------------------------------------
 
+    def prime(self, image: QImage, levels: list[QImage]) -> None:
+        """Hand over ready-made display levels for ``image`` (see :func:`display_levels`) before showing it."""
+        self._primed.append((image, levels))
+
+    def _take_primed(self) -> None:
+        for image, levels in self._primed:
+            self._cache.put(image, levels)
+        self._primed.clear()
+
     def set_original(self, image: QImage | None) -> None:
         """Show a new photo: clears the result and residual and zooms to fit (None or a null image: no photo)."""
         self._original = image if image is not None and not image.isNull() else None
         self._result = self._residual = None
         self._cache.keep((self._original,))
+        self._take_primed()
         self._state.set_image_size(self._original.size() if self._original is not None else QSize())
         self._refresh()
 
@@ -594,6 +624,7 @@ class ImageViewer(QWidget):
                                      f"{self._original.width()}x{self._original.height()}")
         self._result, self._residual = result, residual
         self._cache.keep((self._original, self._result, self._residual))
+        self._take_primed()
         self._refresh()
 
     def has_result(self) -> bool:
