@@ -18,6 +18,7 @@ from tqdm import tqdm
 from denoiser import __version__
 from denoiser.errors import Cancelled, DenoiserError
 from denoiser.progress import Progress
+from denoiser.train_cli import add_train_parser, cmd_train
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_ERROR = 0, 1, 2
 
@@ -102,19 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_models_parser(commands)
 
-    train = commands.add_parser("train", help="train a model on clean photos with synthetic Gaussian noise")
-    train.add_argument("--clean", required=True, metavar="DIR", help="folder of clean photos")
-    train.add_argument("--family", default="unet", help="unet, undercomplete, sparse or variational")
-    train.add_argument("--widths", default=None, help="comma-separated channel widths per level, e.g. 32,64,128")
-    train.add_argument("--steps", type=_positive, default=1000)
-    train.add_argument("--batch-size", type=_positive, default=16)
-    train.add_argument("--patch", type=_positive, default=64)
-    train.add_argument("--validation-fraction", type=float, default=0.05)
-    train.add_argument("--validation-every", type=_positive, default=250)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--threads", type=_positive, default=None, help="CPU threads for torch")
-    train.add_argument("--checkpoint", default=None, metavar="DIR", help="checkpoint folder (resumes if present)")
-    train.add_argument("--out", required=True, metavar="PATH", help="where to save the model (.safetensors)")
+    add_train_parser(commands)
     return parser
 
 
@@ -308,38 +297,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
     raise DenoiserError(f"unknown models action {action!r}")
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-    import torch
-
-    from denoiser.training import TrainConfig, load_clean_images, save_trained, train
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    model_config = {"widths": [int(w) for w in args.widths.split(",")]} if args.widths else {}
-    config = TrainConfig(family=args.family, model=model_config, steps=args.steps, batch_size=args.batch_size,
-                         patch=args.patch, validation_fraction=args.validation_fraction,
-                         validation_every=args.validation_every, seed=args.seed)
-    images, paths = load_clean_images(args.clean)
-    bar = tqdm(total=config.steps, unit="step", file=sys.stderr, dynamic_ncols=True)
-    started = time.monotonic()
-    try:
-        for event in train(images, config, checkpoint_dir=args.checkpoint):
-            if event.stage == "done":
-                command = "denoiser " + " ".join(sys.argv[1:])
-                path = save_trained(event.extra["model"], args.out, config, f"{args.clean} ({len(paths)} images)",
-                                    event.extra["best_psnr"], time.monotonic() - started, command)
-                bar.close()
-                print(f"saved {path} (validation PSNR {event.extra['best_psnr']:.2f} dB at sigma 25)")
-            else:
-                bar.n = event.done
-                postfix = {k: f"{v:.4g}" for k, v in event.extra.items() if k in ("loss", "val_psnr")}
-                bar.set_postfix(postfix, refresh=True)
-    finally:
-        bar.close()
-    return EXIT_OK
-
-
-COMMANDS = {"denoise": _cmd_denoise, "estimate-noise": _cmd_estimate, "models": _cmd_models, "train": _cmd_train}
+COMMANDS = {"denoise": _cmd_denoise, "estimate-noise": _cmd_estimate, "models": _cmd_models, "train": cmd_train}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

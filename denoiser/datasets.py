@@ -149,10 +149,18 @@ class NoisyOnlySource:
         return {"input": noisy, "choice": torch.from_numpy(choice), "noise_map": noise_map}
 
 
+SIZE_STEP = 16
+"""Patch sides are cut to a multiple of this, which every family's size multiple divides (up to 4 halvings)."""
+
+
 def _same_size(patches: list[torch.Tensor]) -> torch.Tensor:
-    """Stack patches, cropping all to the smallest (images smaller than the patch give smaller crops)."""
+    """Stack patches, cropping all to the smallest (images smaller than the patch give smaller crops),
+    rounded down to a multiple of :data:`SIZE_STEP`."""
     height = min(p.shape[1] for p in patches)
     width = min(p.shape[2] for p in patches)
+    if min(height, width) < SIZE_STEP:
+        raise DenoiserError(f"training images must be at least {SIZE_STEP} x {SIZE_STEP} pixels")
+    height, width = height // SIZE_STEP * SIZE_STEP, width // SIZE_STEP * SIZE_STEP
     return torch.stack([p[:, :height, :width] for p in patches])
 
 

@@ -1,15 +1,22 @@
-"""Training on clean photos with synthetic Gaussian noise: patches, loop, validation, checkpoints, resume.
+"""Training: any autoencoder family on clean photos + synthetic noise, clean/noisy pairs, or noisy photos alone.
 
-The loop is a generator of :class:`~denoiser.progress.Progress` events and polls ``should_stop`` each step.
-Everything random comes from one seeded numpy generator (patches, flips, noise) plus torch's generator
-(the variational family's sampling); both are stored in the checkpoint, so a run that is killed and
-resumed continues exactly where it stopped.
+The loop is a generator of :class:`~denoiser.progress.Progress` events that polls ``should_stop`` every step.
+Batches are built from the seed and the step number alone (see :mod:`denoiser.datasets`), in a background
+worker when ``workers`` > 0; the checkpoint holds the weights, the optimiser, the best weights so far, the
+history and torch's random state, so a run killed at any moment resumes with the same results.
+
+Validation runs every "epoch" (``validation_every`` steps) on a seeded held-out split of the user's data:
+PSNR against the clean images (with seeded Gaussian noise at ``validation_sigma`` for clean-only data), or
+the self-supervised loss for noisy-only data. The best model is kept; ``patience`` epochs without
+improvement stop the run early; ``minutes`` caps the wall time.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,65 +28,102 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from denoiser.config import VersionedConfig, require
+from denoiser.datasets import (
+    NoisyOnlySource,
+    PairSource,
+    StepBatches,
+    SyntheticSource,
+    draw_neighbours,
+    subsample_with,
+)
 from denoiser.errors import DenoiserError
 from denoiser.models import Autoencoder, create_model
 from denoiser.modelstore import ModelInfo, save_model
+from denoiser.noise import NoiseMix, add_gaussian_noise
 from denoiser.progress import Progress, StopFn, check_stop
+
+MODES = ("synthetic", "pairs", "noisy")
 
 
 @dataclass
 class TrainConfig(VersionedConfig):
-    """One training run on clean images with Gaussian noise of a random sigma per patch."""
+    """One training run. Defaults suit a CPU: small patches, a few thousand steps."""
 
+    VERSION = 2
+
+    mode: str = "synthetic"
+    """synthetic: clean photos + noise; pairs: noisy/clean photos; noisy: noisy photos only (self-supervised)."""
     family: str = "unet"
-    """Autoencoder family to train."""
+    """Autoencoder family to train (ignored when fine-tuning: the starting model's family is kept)."""
     model: dict[str, Any] = field(default_factory=dict)
     """The family's config fields (empty: the family's defaults)."""
+    start_from: str = ""
+    """The model fine-tuned (a name or path, recorded for the report); empty when training from scratch."""
     steps: int = 1000
-    """Optimiser steps."""
+    """Optimiser steps (with ``minutes``: an upper bound)."""
+    minutes: float = 0.0
+    """Wall-time budget; 0 for none. The learning-rate schedule is fitted to it after the first steps."""
     batch_size: int = 16
     patch: int = 64
-    """Patch edge in pixels: 64 sees enough context for sigma <= 75 and keeps a CPU step short."""
-    sigma_min: float = 0.0
-    sigma_max: float = 75.0
-    """Noise levels are drawn uniformly in [sigma_min, sigma_max] (0-255 units), one per patch."""
+    """Patch edge in pixels (self-supervised: the edge of each half-size sub-image)."""
+    noise: dict[str, Any] = field(default_factory=dict)
+    """NoiseMix fields for synthetic noise (empty: Gaussian, sigma 0-75)."""
     learning_rate: float = 1e-3
-    """Adam's rate at the start; it follows a cosine down to 1% by the last step."""
-    validation_fraction: float = 0.05
-    """Share of the images held out (seeded split) for validation at sigma 25."""
+    """Adam's rate after warm-up; cosine decay to 1 % of it by the end."""
+    validation_fraction: float = 0.1
+    """Share of the images held out (seeded split)."""
     validation_every: int = 250
+    """Steps per epoch: validation, best-model tracking and early stopping happen every this many steps."""
+    validation_sigma: float = 25.0
+    """Gaussian sigma of the validation noise when only clean photos are given."""
+    patience: int = 0
+    """Epochs without improvement before stopping early; 0 never stops early."""
     checkpoint_every: int = 100
+    workers: int = 1
+    """Background processes building batches (0: build them in the training process)."""
+    neighbour_weight: float = 1.0
+    """Weight of Neighbor2Neighbor's regulariser (self-supervised mode)."""
     seed: int = 0
 
     def validate(self) -> None:
+        require(self.mode in MODES, f"mode must be one of {', '.join(MODES)}")
         require(self.steps >= 1, "steps must be >= 1")
+        require(self.minutes >= 0, "minutes must be >= 0")
         require(self.batch_size >= 1, "batch_size must be >= 1")
-        require(self.patch >= 8, "patch must be >= 8")
-        require(0 <= self.sigma_min <= self.sigma_max <= 255, "need 0 <= sigma_min <= sigma_max <= 255")
+        require(self.patch >= 16 and self.patch % 16 == 0, "patch must be a multiple of 16, at least 16")
         require(self.learning_rate > 0, "learning_rate must be positive")
         require(0 <= self.validation_fraction < 1, "validation_fraction must be in [0, 1)")
         require(self.validation_every >= 1 and self.checkpoint_every >= 1, "intervals must be >= 1")
+        require(self.patience >= 0 and self.workers >= 0, "patience and workers must be >= 0")
+        NoiseMix.from_dict(self.noise) if self.noise else None
 
 
-def load_clean_images(folder: str | Path, channels: int = 3) -> tuple[list[np.ndarray], list[Path]]:
-    """Every readable image under ``folder`` as uint8 H x W x channels (unreadable files are skipped)."""
-    from denoiser.io import find_images, read_image  # deferred: only file-based training needs image I/O
+def load_image_for_training(path: Path, channels: int = 3) -> np.ndarray:
+    """A photo's colour as uint8/uint16 H x W x ``channels`` (grey repeated to colour or colour averaged)."""
+    from denoiser.io import read_image
 
-    images, paths = [], []
+    pixels = read_image(path).color_pixels()
+    if channels == 3 and pixels.shape[2] == 1:
+        return np.repeat(pixels, 3, axis=2)
+    if channels == 1 and pixels.shape[2] == 3:
+        return np.round(pixels.mean(axis=2, keepdims=True)).astype(pixels.dtype)
+    return pixels
+
+
+def load_images(folder: str | Path, channels: int = 3) -> tuple[list[np.ndarray], list[Path], list[str]]:
+    """Every image under ``folder``; returns the images, their paths and a line per unreadable file."""
+    from denoiser.io import find_images
+
+    images, paths, problems = [], [], []
     for path in find_images([folder]):
         try:
-            color = read_image(path).color()
-        except DenoiserError:
-            continue
-        if channels == 1 and color.shape[2] == 3:
-            color = color.mean(axis=2, keepdims=True)
-        elif channels == 3 and color.shape[2] == 1:
-            color = np.repeat(color, 3, axis=2)
-        images.append(np.round(color * 255).astype(np.uint8))
-        paths.append(path)
+            images.append(load_image_for_training(path, channels))
+            paths.append(path)
+        except DenoiserError as err:
+            problems.append(str(err))
     if not images:
         raise DenoiserError(f"{folder}: no readable images to train on")
-    return images, paths
+    return images, paths, problems
 
 
 def split_images(count: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -89,45 +133,122 @@ def split_images(count: int, fraction: float, seed: int) -> tuple[list[int], lis
     return sorted(order[held:].tolist()), sorted(order[:held].tolist())
 
 
-def sample_batch(
-    images: list[np.ndarray], indices: list[int], config: TrainConfig, rng: np.random.Generator
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Clean patches (with random flips and 90-degree turns), their noisy copies, and sigmas (0-1 units)."""
-    patches = []
-    for _ in range(config.batch_size):
-        image = images[indices[rng.integers(len(indices))]]
-        height, width = image.shape[:2]
-        size = min(config.patch, height, width)
-        top, left = rng.integers(height - size + 1), rng.integers(width - size + 1)
-        patch = image[top : top + size, left : left + size]
-        patch = np.rot90(patch, k=int(rng.integers(4)))
-        if rng.integers(2):
-            patch = patch[:, ::-1]
-        patches.append(np.ascontiguousarray(patch))
-    clean = torch.from_numpy(np.stack(patches)).permute(0, 3, 1, 2).float() / 255.0
-    sigma = rng.uniform(config.sigma_min, config.sigma_max, size=config.batch_size) / 255.0
-    noise = rng.standard_normal(size=clean.shape).astype(np.float32) * sigma[:, None, None, None]
-    noisy = clean + torch.from_numpy(noise.astype(np.float32))
-    return clean, noisy, torch.from_numpy(sigma.astype(np.float32))
-
-
 def psnr(reference: np.ndarray, estimate: np.ndarray, peak: float = 255.0) -> float:
     """Peak signal-to-noise ratio in dB of two same-shaped arrays on the same scale."""
     mse = np.mean((reference.astype(np.float64) - estimate.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else float(10 * math.log10(peak**2 / mse))
 
 
-def validate_model(model: Autoencoder, images: list[np.ndarray], sigma: float = 25.0, seed: int = 0) -> float:
-    """Mean PSNR (dB, uint8 protocol) of the model on ``images`` with seeded Gaussian noise at ``sigma``."""
-    from denoiser.inference import TileSettings, denoise_array
-    from denoiser.noise import add_gaussian_noise
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
 
-    scores = []
-    for i, clean in enumerate(images):
-        noisy = add_gaussian_noise(clean, sigma, seed + i)
-        out = denoise_array(noisy, model, sigma, tiles=TileSettings(tile=256), device="cpu")
-        scores.append(psnr(clean, np.clip(np.round(out * 255), 0, 255)))
-    return float(np.mean(scores)) if scores else float("nan")
+
+class Validator:
+    """Scores a model on the held-out split: mean PSNR (higher is better) or self-supervised loss (lower)."""
+
+    def __init__(self, source: Any, indices: list[int], config: TrainConfig) -> None:
+        self.source, self.indices, self.config = source, indices, config
+        self.metric = "val_loss" if source.kind == "noisy" else "val_psnr"
+        self.items: list[tuple[np.ndarray, np.ndarray | None, float]] = []  # (input, clean, sigma 0-255)
+        for k, index in enumerate(indices):
+            if source.kind == "synthetic":
+                clean = _to_uint8(source.clean[index].transpose(1, 2, 0))
+                noisy = add_gaussian_noise(clean, config.validation_sigma, config.seed + k)
+                self.items.append((noisy, clean, config.validation_sigma))
+            elif source.kind == "pairs":
+                stack = source.stacks[index]
+                c = source.channels
+                noisy, clean = stack[:c].transpose(1, 2, 0), stack[c:].transpose(1, 2, 0)
+                self.items.append((noisy, clean, source.sigmas[index] * 255))
+            else:
+                self.items.append((source.noisy[index].transpose(1, 2, 0), None, source.sigmas[index] * 255))
+
+    def better(self, new: float, old: float | None) -> bool:
+        """Whether ``new`` beats ``old`` for this metric."""
+        if old is None or math.isnan(old):
+            return not math.isnan(new)
+        return new > old if self.metric == "val_psnr" else new < old
+
+    def score(self, model: Autoencoder) -> tuple[float, dict[str, np.ndarray]]:
+        """The metric, and a small before/after sample from the first validation image."""
+        from denoiser.inference import TileSettings, denoise_array
+
+        values, sample = [], {}
+        device = next(model.parameters()).device
+        for k, (noisy, clean, sigma) in enumerate(self.items):
+            if self.metric == "val_loss":
+                values.append(self._self_supervised_loss(model, noisy, sigma, k))
+                out = None
+            else:
+                out = denoise_array(noisy, model, sigma, tiles=TileSettings(tile=256), device=device)
+                reference = clean if clean.dtype == np.uint8 else _to_uint8(clean)
+                values.append(psnr(reference, _to_uint8(np.clip(out, 0, 1))))
+            if k == 0:
+                sample = self._sample(model, noisy, sigma, out)
+        model.train()
+        return (float(np.mean(values)) if values else float("nan")), sample
+
+    def _self_supervised_loss(self, model: Autoencoder, noisy: np.ndarray, sigma: float, k: int) -> float:
+        tensor = torch.from_numpy(np.ascontiguousarray(noisy.transpose(2, 0, 1)))[None]
+        multiple = 2 * model.size_multiple
+        h, w = tensor.shape[2] // multiple * multiple, tensor.shape[3] // multiple * multiple
+        tensor = tensor[:, :, :h, :w].to(next(model.parameters()).device)
+        choice = draw_neighbours(1, h, w, np.random.default_rng([self.config.seed, 10**6 + k]))
+        first, second = subsample_with(tensor, choice)
+        model.eval()
+        with torch.inference_mode():
+            return float(torch.mean((model(first, sigma / 255.0) - second) ** 2))
+
+    @staticmethod
+    def _sample(model: Autoencoder, noisy: np.ndarray, sigma: float, out: np.ndarray | None) -> dict[str, np.ndarray]:
+        from denoiser.inference import denoise_array
+
+        size = 96
+        crop = noisy[:size, :size]
+        result = out[:size, :size] if out is not None else denoise_array(crop, model, sigma, device="cpu")
+        as_uint8 = crop if crop.dtype == np.uint8 else _to_uint8(crop)
+        return {"before": as_uint8, "after": _to_uint8(np.clip(result, 0, 1))}
+
+
+@dataclass
+class TrainingResult:
+    """What a finished run hands back."""
+
+    model: Autoencoder
+    metric: str
+    best: float | None
+    start: float | None
+    steps: int
+    seconds: float
+    history: list[dict[str, float]]
+    stopped_early: bool
+
+    @property
+    def gain(self) -> float | None:
+        """Improvement of the best model over the starting one on the validation split (dB or loss)."""
+        if self.best is None or self.start is None:
+            return None
+        return self.best - self.start if self.metric == "val_psnr" else self.start - self.best
+
+
+def learning_rate_at(step: int, horizon: int, base: float) -> float:
+    """Linear warm-up over the first 5 % (at most 100 steps), then cosine decay to 1 % at ``horizon``."""
+    warmup = max(1, min(100, horizon // 20))
+    if step < warmup:
+        return base * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, horizon - warmup))
+    return base * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+@dataclass
+class _State:
+    step: int = 0
+    horizon: int = 0
+    elapsed: float = 0.0
+    history: list[dict[str, float]] = field(default_factory=list)
+    best: float | None = None
+    start: float | None = None
+    bad_epochs: int = 0
 
 
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -153,140 +274,199 @@ def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torc
     optimizer.load_state_dict({"state": state, "param_groups": plain["param_groups"]})
 
 
-@dataclass
-class TrainState:
-    """Everything a run needs to go on: the model, optimiser, step, RNG states and history."""
-
-    model: Autoencoder
-    optimizer: torch.optim.Optimizer
-    step: int = 0
-    history: list[dict[str, float]] = field(default_factory=list)
-    best_psnr: float = float("-inf")
-
-
-def save_checkpoint(folder: Path, state: TrainState, config: TrainConfig, rng: np.random.Generator) -> None:
-    """Write the run's state atomically (weights and optimiser as safetensors, the rest as JSON)."""
+def save_checkpoint(folder: Path, model: Autoencoder, best: dict[str, torch.Tensor],
+                    optimizer: torch.optim.Optimizer, state: _State, config: TrainConfig) -> None:
+    """Write the run's state atomically: the JSON (which names the step) is replaced last."""
     folder.mkdir(parents=True, exist_ok=True)
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in state.model.state_dict().items()}
-    optimizer_tensors, optimizer_plain = _optimizer_tensors(state.optimizer)
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors.update({f"best.{k}": v.detach().cpu().contiguous() for k, v in best.items()})
+    optimizer_tensors, optimizer_plain = _optimizer_tensors(optimizer)
     tensors.update(optimizer_tensors)
     tensors["torch_rng"] = torch.get_rng_state()
-    meta = {
-        "config": config.to_dict(),
-        "step": state.step,
-        "history": state.history,
-        "best_psnr": state.best_psnr,
-        "numpy_rng": rng.bit_generator.state,
-        "optimizer": optimizer_plain,
-    }
+    meta = {"config": config.to_dict(), "state": state.__dict__, "optimizer": optimizer_plain}
     temp_weights, temp_meta = folder / ".checkpoint.safetensors.tmp", folder / ".checkpoint.json.tmp"
-    save_file(tensors, str(temp_weights))
+    save_file(tensors, str(temp_weights), metadata={"step": str(state.step)})
     temp_meta.write_text(json.dumps(meta))
-    # Weights first, then the JSON that points at a step: a crash between the two leaves a JSON from the
-    # previous checkpoint beside newer weights, so the step is stored in both and checked on resume.
-    temp_weights.replace(folder / "checkpoint.safetensors")
-    temp_meta.replace(folder / "checkpoint.json")
+    os.replace(temp_weights, folder / "checkpoint.safetensors")
+    os.replace(temp_meta, folder / "checkpoint.json")
 
 
-def _load_checkpoint(folder: Path, state: TrainState, rng: np.random.Generator) -> bool:
+def _load_checkpoint(folder: Path, model: Autoencoder, best: dict[str, torch.Tensor],
+                     optimizer: torch.optim.Optimizer, config: TrainConfig) -> _State | None:
     meta_path, weights_path = folder / "checkpoint.json", folder / "checkpoint.safetensors"
     if not (meta_path.is_file() and weights_path.is_file()):
-        return False
+        return None
     meta = json.loads(meta_path.read_text())
+    # Compare as JSON sees them (tuples come back as lists).
+    if meta["config"] != json.loads(json.dumps(config.to_dict())):
+        raise DenoiserError(f"{folder}: the checkpoint there belongs to a run with other settings; "
+                            "use another checkpoint folder or the same settings")
     tensors = load_file(str(weights_path))
-    state.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    _restore_optimizer(state.optimizer, tensors, meta["optimizer"])
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    best.update({k[5:]: v for k, v in tensors.items() if k.startswith("best.")})
+    _restore_optimizer(optimizer, tensors, meta["optimizer"])
     torch.set_rng_state(tensors["torch_rng"])
-    rng.bit_generator.state = meta["numpy_rng"]
-    state.step, state.history, state.best_psnr = meta["step"], meta["history"], meta["best_psnr"]
-    return True
+    return _State(**meta["state"])
 
 
-def learning_rate_at(step: int, config: TrainConfig) -> float:
-    """Cosine decay from the base rate to 1% of it, after a short warm-up."""
-    warmup = min(100, config.steps // 10)
-    if step < warmup:
-        return config.learning_rate * (step + 1) / warmup
-    progress = (step - warmup) / max(1, config.steps - warmup)
-    return config.learning_rate * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
+def _batches(source: Any, indices: list[int], config: TrainConfig, first_step: int) -> Iterator[dict]:
+    dataset = StepBatches(source, indices, config.batch_size, config.patch, config.seed)
+    if config.workers == 0:
+        step = first_step
+        while True:
+            yield dataset[step]
+            step += 1
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=None, sampler=range(first_step, 2**31 - 1), num_workers=config.workers,
+        prefetch_factor=2, persistent_workers=False,
+    )
+    yield from loader
+
+
+def _loss(model: Autoencoder, batch: dict, config: TrainConfig, device: torch.device) -> torch.Tensor:
+    noisy = batch["input"].to(device, non_blocking=True)
+    noise_map = batch["noise_map"].to(device, non_blocking=True)
+    if "choice" not in batch:
+        output, penalty = model.forward_train(noisy, noise_map)
+        return torch.nn.functional.l1_loss(output, batch["target"].to(device)) + penalty
+    # Neighbor2Neighbor: one sub-image is the target of the other; the regulariser asks the network's
+    # output on the full patch, sub-sampled the same way, to differ as the two sub-images' outputs do.
+    first, second = subsample_with(noisy, batch["choice"])
+    output, penalty = model.forward_train(first, noise_map)
+    with torch.no_grad():
+        full_map = noise_map[:, :, :1, :1].expand(-1, 1, noisy.shape[2], noisy.shape[3])
+        full = model(noisy, full_map)
+        full_first, full_second = subsample_with(full, batch["choice"])
+    residual = output - second
+    regulariser = torch.mean((residual - (full_first - full_second)) ** 2)
+    return torch.mean(residual**2) + config.neighbour_weight * regulariser + penalty
 
 
 def train(
-    images: list[np.ndarray],
+    source: SyntheticSource | PairSource | NoisyOnlySource,
     config: TrainConfig,
     *,
+    start_model: Autoencoder | None = None,
     checkpoint_dir: str | Path | None = None,
     should_stop: StopFn | None = None,
-    validation_images: list[np.ndarray] | None = None,
+    device: str = "auto",
 ) -> Iterator[Progress]:
-    """Train on uint8 clean ``images``; yields progress; the trained model is in the last event's extra.
+    """Train on ``source``; yields progress; the last event's ``extra["result"]`` is a :class:`TrainingResult`.
 
-    With ``checkpoint_dir`` the run resumes from the checkpoint found there and writes one every
-    ``checkpoint_every`` steps. Stopping (``should_stop``) saves a checkpoint and raises Cancelled.
+    ``start_model`` is fine-tuned (a copy: the caller's model is untouched). Stopping saves a checkpoint and
+    raises :class:`~denoiser.errors.Cancelled`.
     """
+    from denoiser.inference import resolve_device
+
     config.validate()
     torch.manual_seed(config.seed)
-    model = create_model(config.family, config.model or None)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    rng = np.random.default_rng(config.seed)
-    if validation_images is None:
-        train_ids, held_ids = split_images(len(images), config.validation_fraction, config.seed)
-        validation_images = [images[i] for i in held_ids]
+    target = resolve_device(device)
+    if start_model is not None:
+        model = copy.deepcopy(start_model)
     else:
-        train_ids = list(range(len(images)))
-    state = TrainState(model, optimizer)
+        model = create_model(config.family, config.model or None)
+    model.to(target).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    use_amp = target.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    train_ids, held_ids = split_images(len(source), config.validation_fraction, config.seed)
+    validator = Validator(source, held_ids, config)
+    best = {k: v.detach().clone() for k, v in model.state_dict().items()}
     folder = Path(checkpoint_dir) if checkpoint_dir else None
-    if folder is not None and _load_checkpoint(folder, state, rng):
+    state = _load_checkpoint(folder, model, best, optimizer, config) if folder else None
+    if state is not None:
         yield Progress("train", state.step, config.steps, f"resumed at step {state.step}")
-    best_state = {k: v.clone() for k, v in model.state_dict().items()}
-    started, start_step = time.monotonic(), state.step
-    while state.step < config.steps:
-        try:
-            check_stop(should_stop, "training cancelled")
-        except DenoiserError:
-            if folder is not None:
-                save_checkpoint(folder, state, config, rng)
-            raise
-        model.train()
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate_at(state.step, config)
-        clean, noisy, sigma = sample_batch(images, train_ids, config, rng)
-        output, penalty = model.forward_train(noisy, sigma)
-        loss = torch.nn.functional.l1_loss(output, clean) + penalty
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        state.step += 1
-        record: dict[str, float] = {"step": state.step, "loss": loss.item(), "lr": optimizer.param_groups[0]["lr"]}
-        last = state.step == config.steps
-        if validation_images and (state.step % config.validation_every == 0 or last):
-            record["val_psnr"] = validate_model(model, validation_images, seed=config.seed)
-            if record["val_psnr"] > state.best_psnr:
-                state.best_psnr = record["val_psnr"]
-                best_state = {k: v.clone() for k, v in model.state_dict().items()}
-        state.history.append(record)
-        if folder is not None and (state.step % config.checkpoint_every == 0 or last):
-            save_checkpoint(folder, state, config, rng)
-        elapsed = time.monotonic() - started
-        per_step = elapsed / max(1, state.step - start_step)
-        record["eta_s"] = per_step * (config.steps - state.step)
-        yield Progress("train", state.step, config.steps, extra=dict(record))
-    if validation_images and state.best_psnr > float("-inf"):
-        model.load_state_dict(best_state)
+    else:
+        state = _State(horizon=config.steps)
+        if held_ids:
+            state.start, sample = validator.score(model)
+            state.best = state.start if start_model is not None else None
+            yield Progress("validate", 0, config.steps, "starting model",
+                           extra={validator.metric: state.start, "sample": sample})
+    stopped_early = False
+    session_start = time.monotonic()
+    batches = _batches(source, train_ids, config, state.step)
+    try:
+        while state.step < min(config.steps, state.horizon):
+            try:
+                check_stop(should_stop, "training cancelled")
+            except DenoiserError:
+                state.elapsed += time.monotonic() - session_start
+                session_start = time.monotonic()
+                if folder is not None:
+                    save_checkpoint(folder, model, best, optimizer, state, config)
+                raise
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate_at(state.step, state.horizon, config.learning_rate)
+            batch = next(batches)
+            with torch.autocast(target.type, enabled=use_amp):
+                loss = _loss(model, batch, config, target)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            state.step += 1
+            elapsed = state.elapsed + time.monotonic() - session_start
+            if config.minutes and state.step == min(20, config.steps) and state.horizon == config.steps:
+                per_step = elapsed / state.step
+                state.horizon = max(state.step, min(config.steps, int(config.minutes * 60 / per_step)))
+            record: dict[str, Any] = {"step": state.step, "loss": loss.item(),
+                                      "lr": optimizer.param_groups[0]["lr"], "seconds": elapsed}
+            last = state.step >= min(config.steps, state.horizon)
+            extra: dict[str, Any] = {}
+            if held_ids and (state.step % config.validation_every == 0 or last):
+                value, extra["sample"] = validator.score(model)
+                record[validator.metric] = value
+                if validator.better(value, state.best):
+                    state.best, state.bad_epochs = value, 0
+                    best = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                else:
+                    state.bad_epochs += 1
+                    if config.patience and state.bad_epochs >= config.patience:
+                        stopped_early, last = True, True
+            out_of_time = config.minutes and elapsed >= config.minutes * 60
+            state.history.append(record)
+            if folder is not None and (state.step % config.checkpoint_every == 0 or last or out_of_time):
+                state.elapsed, session_start = elapsed, time.monotonic()
+                save_checkpoint(folder, model, best, optimizer, state, config)
+            record["eta_s"] = elapsed / state.step * (min(config.steps, state.horizon) - state.step)
+            yield Progress("train", state.step, min(config.steps, state.horizon), extra={**record, **extra})
+            if last or out_of_time:
+                break
+    finally:
+        if hasattr(batches, "close"):
+            batches.close()
+    if held_ids and state.best is not None:
+        model.load_state_dict(best)
     model.eval()
-    yield Progress("done", state.step, config.steps, "training finished",
-                   extra={"model": model, "best_psnr": state.best_psnr, "history": state.history})
+    result = TrainingResult(model, validator.metric, state.best, state.start, state.step,
+                            state.elapsed + time.monotonic() - session_start, state.history, stopped_early)
+    yield Progress("done", state.step, state.step, "training finished", extra={"result": result})
 
 
-def save_trained(model: Autoencoder, path: str | Path, config: TrainConfig, trained_on: str,
-                 best_psnr: float, seconds: float, command: str = "") -> Path:
-    """Save a trained model with a description of how it was made."""
-    info = ModelInfo(
-        name=Path(path).stem,
-        family=model.family,
+def training_info(result: TrainingResult, config: TrainConfig, trained_on: str, command: str = "",
+                  name: str = "model") -> ModelInfo:
+    """The description saved beside a trained model: data, settings, time and validation figures."""
+    validation: dict[str, Any] = {"metric": result.metric, "split": f"seeded {config.validation_fraction:.0%} held out"}
+    if result.metric == "val_psnr" and result.best is not None:
+        validation["psnr"] = round(result.best, 3)
+    for key, value in (("best", result.best), ("start", result.start), ("gain", result.gain)):
+        if value is not None:
+            validation[key] = round(value, 5)
+    if config.mode == "synthetic":
+        validation["sigma"] = config.validation_sigma
+    return ModelInfo(
+        name=name,
+        family=result.model.family,
         config={},
         trained_on=trained_on,
-        training={**config.to_dict(), "seconds": round(seconds, 1), "command": command},
-        validation={"psnr": round(best_psnr, 3), "sigma": 25, "protocol": "held-out split, seeded noise"},
+        training={**config.to_dict(), "steps_done": result.steps, "seconds": round(result.seconds, 1),
+                  "command": command, "stopped_early": result.stopped_early},
+        validation=validation,
     )
-    return save_model(model, path, info)
+
+
+def save_trained(result: TrainingResult, path: str | Path, config: TrainConfig, trained_on: str,
+                 command: str = "") -> Path:
+    """Save a trained model to ``path`` with its :func:`training_info`."""
+    return save_model(result.model, path, training_info(result, config, trained_on, command, Path(path).stem))

@@ -1,4 +1,4 @@
-"""The minimal training loop: it learns, validates, checkpoints, resumes exactly, and stops on request."""
+"""Training: every mode learns, validates, keeps the best, stops early or on time, and resumes exactly."""
 
 from __future__ import annotations
 
@@ -8,32 +8,46 @@ import numpy as np
 import pytest
 import torch
 
-from denoiser.errors import Cancelled
+from denoiser.datasets import NoisyOnlySource, PairSource, SyntheticSource
+from denoiser.errors import Cancelled, DenoiserError
+from denoiser.models import create_model
 from denoiser.modelstore import load_model_file
-from denoiser.training import TrainConfig, save_trained, split_images, train
+from denoiser.noise import NoiseMix
+from denoiser.training import TrainConfig, psnr, save_trained, split_images, train
 
 
-def photos(count: int = 4, size: int = 40) -> list[np.ndarray]:
+@pytest.fixture(autouse=True)
+def one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def photos(count: int = 6, height: int = 64, width: int = 80) -> list[np.ndarray]:
     rng = np.random.default_rng(7)
-    y, x = np.mgrid[0:size, 0:size]
+    y, x = np.mgrid[0:height, 0:width]
     images = []
-    for _ in range(count):
-        a, b, c = rng.uniform(0.05, 0.3, 3)
+    for a, b, c in rng.uniform(0.05, 0.3, (count, 3)):
         base = np.stack([np.sin(x * a) * 80, np.cos(y * b) * 80, np.sin((x + y) * c) * 80], axis=2) + 128
         images.append(base.clip(0, 255).astype(np.uint8))
     return images
 
 
+def noisy_copies(images: list[np.ndarray], sigma: float = 25.0) -> list[np.ndarray]:
+    rng = np.random.default_rng(11)
+    return [np.clip(i + rng.normal(0, sigma, i.shape), 0, 255).astype(np.uint8) for i in images]
+
+
 def tiny_config(**changes: object) -> TrainConfig:
-    base = dict(family="unet", model={"widths": [4, 8], "blocks": 1}, steps=6, batch_size=2, patch=16,
-                validation_fraction=0.25, validation_every=3, checkpoint_every=2, seed=3, learning_rate=3e-3)
+    base = dict(family="unet", model={"widths": [8, 16], "blocks": 1}, steps=8, batch_size=4, patch=32,
+                validation_fraction=0.34, validation_every=4, checkpoint_every=2, seed=3, learning_rate=3e-3,
+                workers=0)
     base.update(changes)
     return TrainConfig(**base)  # type: ignore[arg-type]
 
 
-def run(config: TrainConfig, **kwargs: object) -> dict:
-    events = list(train(photos(), config, **kwargs))  # type: ignore[arg-type]
-    return events[-1].extra
+def run(source: object, config: TrainConfig, **kwargs: object):
+    events = list(train(source, config, **kwargs))  # type: ignore[arg-type]
+    assert events[-1].stage == "done"
+    return events[-1].extra["result"], events
 
 
 def test_split_is_seeded_and_disjoint() -> None:
@@ -43,29 +57,73 @@ def test_split_is_seeded_and_disjoint() -> None:
     assert sorted(train_ids + held) == list(range(20))
 
 
-def test_loss_goes_down_and_validation_is_recorded() -> None:
-    torch.set_num_threads(1)
-    result = run(tiny_config(steps=40, validation_every=20))
-    history = result["history"]
-    first, last = np.mean([h["loss"] for h in history[:5]]), np.mean([h["loss"] for h in history[-5:]])
-    assert last < first
-    assert [h["step"] for h in history if "val_psnr" in h] == [20, 40]
-    assert result["best_psnr"] == max(h["val_psnr"] for h in history if "val_psnr" in h)
+def test_synthetic_training_learns_and_keeps_the_best() -> None:
+    mix = NoiseMix(models=("gaussian", "poisson_gaussian", "correlated", "jpeg"))
+    result, events = run(SyntheticSource(photos(), mix), tiny_config(steps=60, validation_every=20))
+    losses = [h["loss"] for h in result.history]
+    assert np.mean(losses[-10:]) < np.mean(losses[:10])
+    scores = [h["val_psnr"] for h in result.history if "val_psnr" in h]
+    assert len(scores) == 3 and result.best == max(scores) and result.best > result.start
+    sample = next(e.extra["sample"] for e in events if "sample" in e.extra)
+    assert sample["before"].dtype == np.uint8 and sample["after"].shape == sample["before"].shape
+    assert all("eta_s" in e.extra and "lr" in e.extra for e in events if e.stage == "train")
+
+
+def test_pairs_fine_tuning_reports_its_gain_over_the_start() -> None:
+    clean = photos()
+    start = create_model("unet", {"widths": [8, 16], "blocks": 1})
+    result, _ = run(PairSource(noisy_copies(clean), clean), tiny_config(steps=40, validation_every=20),
+                    start_model=start)
+    assert result.metric == "val_psnr" and result.start is not None
+    assert result.gain == pytest.approx(result.best - result.start)
+    assert result.best >= result.start  # the starting model counts as a candidate: never worse
+    assert result.model is not start
+
+
+def test_self_supervised_training_beats_the_noisy_input() -> None:
+    clean = photos(count=8, height=96, width=96)
+    noisy = noisy_copies(clean, 25)
+    result, _ = run(NoisyOnlySource(noisy), tiny_config(steps=120, validation_every=60, learning_rate=5e-3,
+                                                        batch_size=8))
+    assert result.metric == "val_loss" and result.best < result.start
+    from denoiser.inference import denoise_array
+
+    out = denoise_array(noisy[0], result.model, 25, device="cpu")
+    assert psnr(clean[0], np.clip(out * 255, 0, 255)) > psnr(clean[0], noisy[0]) + 1.0
+
+
+def test_patience_stops_a_run_that_no_longer_improves() -> None:
+    result, _ = run(SyntheticSource(photos(), NoiseMix()), tiny_config(steps=40, learning_rate=1e-9,
+                                                                        validation_every=2, patience=2))
+    assert result.stopped_early and result.steps < 40
+
+
+def test_time_budget_ends_the_run() -> None:
+    result, _ = run(SyntheticSource(photos(), NoiseMix()), tiny_config(steps=100_000, minutes=0.002))
+    assert result.steps < 100_000
 
 
 def test_killed_run_resumes_with_the_same_results(tmp_path: Path) -> None:
-    torch.set_num_threads(1)
-    straight = run(tiny_config(), checkpoint_dir=tmp_path / "straight")
+    source = SyntheticSource(photos(), NoiseMix(models=("gaussian", "poisson_gaussian")))
+    straight, _ = run(source, tiny_config(), checkpoint_dir=tmp_path / "straight")
     folder = tmp_path / "interrupted"
-    generator = train(photos(), tiny_config(), checkpoint_dir=folder)
+    generator = train(source, tiny_config(), checkpoint_dir=folder)
     for event in generator:
-        if event.done == 4:  # the checkpoint at step 4 is on disk; drop the run as a kill would
+        if event.stage == "train" and event.done == 4:  # the checkpoint of step 4 is on disk: drop the run
             break
     generator.close()
-    resumed = run(tiny_config(), checkpoint_dir=folder)
-    assert [h["loss"] for h in resumed["history"]] == pytest.approx([h["loss"] for h in straight["history"]])
-    for key, value in straight["model"].state_dict().items():
-        torch.testing.assert_close(resumed["model"].state_dict()[key], value)
+    resumed, events = run(source, tiny_config(), checkpoint_dir=folder)
+    assert events[0].message == "resumed at step 4"
+    assert [h["loss"] for h in resumed.history] == pytest.approx([h["loss"] for h in straight.history])
+    for key, value in straight.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[key], value)
+
+
+def test_background_workers_give_the_same_batches() -> None:
+    source = SyntheticSource(photos(), NoiseMix())
+    inline, _ = run(source, tiny_config(steps=4, validation_every=4, workers=0))
+    background, _ = run(source, tiny_config(steps=4, validation_every=4, workers=1))
+    assert [h["loss"] for h in inline.history] == pytest.approx([h["loss"] for h in background.history])
 
 
 def test_stop_request_saves_a_checkpoint_and_raises(tmp_path: Path) -> None:
@@ -75,19 +133,29 @@ def test_stop_request_saves_a_checkpoint_and_raises(tmp_path: Path) -> None:
         calls["n"] += 1
         return calls["n"] > 3
 
+    source = SyntheticSource(photos(), NoiseMix())
     with pytest.raises(Cancelled):
-        list(train(photos(), tiny_config(), checkpoint_dir=tmp_path, should_stop=stop_after_three))
-    assert (tmp_path / "checkpoint.json").is_file()
-    events = list(train(photos(), tiny_config(), checkpoint_dir=tmp_path))
+        list(train(source, tiny_config(), checkpoint_dir=tmp_path, should_stop=stop_after_three))
+    _, events = run(source, tiny_config(), checkpoint_dir=tmp_path)
     assert events[0].message == "resumed at step 3"
 
 
-@pytest.mark.parametrize("family", ["undercomplete", "sparse", "variational"])
-def test_other_families_train_and_save(family: str, tmp_path: Path) -> None:
-    config = tiny_config(family=family, model={"widths": [4, 8], "blocks": 0, "latent_channels": 6}, steps=3,
-                         validation_every=3)
-    result = run(config)
-    target = tmp_path / f"{family}.safetensors"
-    path = save_trained(result["model"], target, config, "synthetic", result["best_psnr"], 1.0)
+def test_checkpoint_of_other_settings_is_refused(tmp_path: Path) -> None:
+    source = SyntheticSource(photos(), NoiseMix())
+    run(source, tiny_config(steps=2), checkpoint_dir=tmp_path)
+    with pytest.raises(DenoiserError, match="other settings"):
+        run(source, tiny_config(steps=2, learning_rate=1e-4), checkpoint_dir=tmp_path)
+
+
+@pytest.mark.parametrize(("family", "config"), [
+    ("undercomplete", {"widths": [8, 16], "blocks": 0, "latent_channels": 6}),
+    ("sparse", {"widths": [8, 16], "blocks": 0, "latent_channels": 32}),
+    ("variational", {"widths": [8, 16], "blocks": 0, "latent_channels": 6}),
+])
+def test_every_family_trains_and_saves(family: str, config: dict, tmp_path: Path) -> None:
+    settings = tiny_config(family=family, model=config, steps=4)
+    result, _ = run(SyntheticSource(photos(), NoiseMix()), settings)
+    path = save_trained(result, tmp_path / f"{family}.safetensors", settings, "synthetic")
     model, info = load_model_file(path)
-    assert info.family == family and info.training["steps"] == 3 and info.trained_on == "synthetic"
+    assert info.family == family and info.training["steps_done"] == 4 and info.trained_on == "synthetic"
+    assert info.validation["metric"] == "val_psnr" and "start" in info.validation

@@ -13,6 +13,7 @@ import torch
 from denoiser.cli import main
 from denoiser.models import create_model
 from denoiser.modelstore import ModelInfo, save_model, save_to_library, user_models_dir
+from denoiser.resources import bundled_models_dir
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -52,7 +53,8 @@ def test_models_with_and_without_list_shows_names(capsys: pytest.CaptureFixture[
     for argv in (["models"], ["models", "list"]):
         assert main(argv) == 0
         out = capsys.readouterr().out
-        assert "mine: unet, validation PSNR 29.75 dB" in out and "(1 models; your library is" in out
+        bundled = len(list(bundled_models_dir().glob("*.safetensors")))
+        assert "mine: unet, validation PSNR 29.75 dB" in out and f"({1 + bundled} models; your library is" in out
     for argv in (["models", "--json"], ["models", "list", "--json"], ["models", "--json", "list"]):
         assert main(argv) == 0
         listed = json.loads(capsys.readouterr().out)

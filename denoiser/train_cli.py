@@ -1,0 +1,183 @@
+"""``denoiser train``: train or fine-tune a model on the user's own photos from the command line.
+
+Three ways in: ``--clean DIR`` (clean photos + synthetic noise), ``--pairs NOISY [CLEAN]`` (noisy/clean pairs
+matched by file name; problems are listed before anything starts) and ``--noisy DIR`` (noisy photos alone,
+self-supervised). The model goes to the user's library under ``--name`` (and/or to ``--out``). Ctrl+C stops
+cleanly after the current step and keeps a checkpoint when ``--checkpoint`` is given: the same command resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from denoiser.errors import DenoiserError
+from denoiser.models import families
+from denoiser.noise import NOISE_MODELS
+
+
+def add_train_parser(commands: argparse._SubParsersAction) -> None:
+    """The ``train`` sub-command's arguments."""
+    train = commands.add_parser(
+        "train", help="train or fine-tune a model on your photos",
+        description="Train on clean photos + synthetic noise, on noisy/clean pairs, or on noisy photos alone.")
+    source = train.add_mutually_exclusive_group(required=True)
+    source.add_argument("--clean", metavar="DIR", help="folder of clean photos (noise is added synthetically)")
+    source.add_argument("--pairs", nargs="+", metavar="DIR",
+                        help="NOISY CLEAN folders matched by file name, or one folder holding noisy/ and clean/")
+    source.add_argument("--noisy", metavar="DIR", help="folder of noisy photos only (self-supervised)")
+    train.add_argument("--name", help="save into your model library under this name")
+    train.add_argument("--out", metavar="PATH", help="also (or instead) save to this .safetensors file")
+    train.add_argument("--from", dest="start_from", metavar="MODEL",
+                       help="fine-tune this model ('default', a library name or a file) instead of starting afresh")
+    train.add_argument("--family", default="unet", choices=families(), help="autoencoder family (default unet)")
+    train.add_argument("--widths", help="comma-separated channel widths per level, e.g. 32,64,128")
+    budget = train.add_mutually_exclusive_group()
+    budget.add_argument("--minutes", type=float, help="time budget in minutes")
+    budget.add_argument("--steps", type=int, help="number of optimiser steps (default 1000)")
+    train.add_argument("--noise", default="gaussian",
+                       help=f"noise models for --clean, comma-separated from {', '.join(NOISE_MODELS)}")
+    train.add_argument("--sigma-max", type=float, default=75.0, help="largest Gaussian sigma for --clean (0-255)")
+    train.add_argument("--skip-bad-pairs", action="store_true", help="train on the usable pairs without asking")
+    train.add_argument("--patience", type=int, default=0, help="stop after this many epochs without improvement")
+    train.add_argument("--batch-size", type=int, default=16)
+    train.add_argument("--patch", type=int, default=64, help="patch edge, a multiple of 16")
+    train.add_argument("--lr", type=float, help="learning rate (default 1e-3, or 2e-4 when fine-tuning)")
+    train.add_argument("--validation-fraction", type=float, default=0.1)
+    train.add_argument("--validation-every", type=int, default=250, help="steps per epoch")
+    train.add_argument("--checkpoint", metavar="DIR", help="checkpoint folder: resumes when it holds a checkpoint")
+    train.add_argument("--device", default="auto")
+    train.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
+    train.add_argument("--workers", type=int, default=1, help="background processes building batches")
+    train.add_argument("--seed", type=int, default=0)
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+def _build_source(args: argparse.Namespace, channels: int) -> tuple[Any, str]:
+    from denoiser.datasets import NoisyOnlySource, PairSource, SyntheticSource, load_pair_images, match_pairs
+    from denoiser.noise import NoiseMix
+    from denoiser.training import load_images
+
+    if args.pairs:
+        if len(args.pairs) > 2:
+            raise DenoiserError("--pairs takes one folder (with noisy/ and clean/) or two (NOISY CLEAN)")
+        report = match_pairs(args.pairs[0], args.pairs[1] if len(args.pairs) == 2 else None)
+        print(f"pairs: {report.summary()}")
+        for line in report.problems():
+            print(f"  {line}")
+        if not report.pairs:
+            raise DenoiserError("no usable pairs to train on")
+        if not report.ok and not args.skip_bad_pairs and not _confirm(
+                f"train on the {len(report.pairs)} usable pairs and skip the rest?"):
+            raise DenoiserError("stopped before training: fix the pairs listed above, or pass --skip-bad-pairs")
+        noisy, clean = load_pair_images(report, channels)
+        return PairSource(noisy, clean), f"{len(report.pairs)} noisy/clean pairs from {' and '.join(args.pairs)}"
+    folder = args.clean or args.noisy
+    images, paths, problems = load_images(folder, channels)
+    for line in problems:
+        print(f"skipped {line}")
+    if args.clean:
+        mix = NoiseMix(models=tuple(m.strip() for m in args.noise.split(",") if m.strip()), sigma_max=args.sigma_max)
+        mix.validate()
+        return SyntheticSource(images, mix), f"{len(paths)} clean photos from {folder} + synthetic noise ({args.noise})"
+    return NoisyOnlySource(images), f"{len(paths)} noisy photos from {folder} (self-supervised, Neighbor2Neighbor)"
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Run ``denoiser train``; returns the exit status."""
+    import torch
+
+    from denoiser.modelstore import DEFAULT_MODEL, load_model, save_model, user_models_dir
+    from denoiser.training import TrainConfig, train, training_info
+
+    if not args.name and not args.out:
+        raise DenoiserError("say where the model goes: --name NAME (your library) and/or --out FILE")
+    if args.name:
+        target = user_models_dir() / f"{args.name}.safetensors"
+        if args.name == DEFAULT_MODEL or target.exists():
+            raise DenoiserError(f"a model named {args.name!r} already exists; choose another --name")
+    if args.out and Path(args.out).exists():
+        raise DenoiserError(f"{args.out} already exists; it is not overwritten")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    start_model = None
+    if args.start_from:
+        start_model, start_info = load_model(args.start_from)
+        family, model_config = start_model.family, start_model.config.to_dict()
+    else:
+        family = args.family
+        model_config = {"widths": [int(w) for w in args.widths.split(",")]} if args.widths else {}
+    source, trained_on = _build_source(args, channels=3 if start_model is None else start_model.config.channels)
+    steps = args.steps or (1_000_000 if args.minutes else 1000)
+    config = TrainConfig(
+        mode=source.kind, family=family, model=model_config, start_from=args.start_from or "", steps=steps,
+        minutes=args.minutes or 0.0, batch_size=args.batch_size, patch=args.patch,
+        noise=source.mix.to_dict() if source.kind == "synthetic" else {},
+        learning_rate=args.lr or (2e-4 if start_model is not None else 1e-3),
+        validation_fraction=args.validation_fraction, validation_every=args.validation_every,
+        patience=args.patience, workers=args.workers, seed=args.seed,
+    )
+    print(f"training a {family} model on {trained_on}"
+          + (f", starting from {args.start_from}" if args.start_from else ""))
+    stop_requested = {"flag": False}
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        stop_requested["flag"] = True
+        print("\nstopping after this step...", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    bar = tqdm(total=steps if not args.minutes else None, unit="step", file=sys.stderr, dynamic_ncols=True)
+    result, started = None, time.monotonic()
+    try:
+        for event in train(source, config, start_model=start_model, checkpoint_dir=args.checkpoint,
+                           should_stop=lambda: stop_requested["flag"], device=args.device):
+            if event.stage == "done":
+                result = event.extra["result"]
+            elif event.stage == "validate":
+                metric = next(k for k in ("val_psnr", "val_loss") if k in event.extra)
+                bar.write(f"starting model: {metric} {event.extra[metric]:.4g}", file=sys.stderr)
+            else:
+                if event.total and bar.total != event.total:
+                    bar.total = event.total
+                bar.n = event.done
+                shown = {k: f"{v:.4g}" for k, v in event.extra.items() if k in ("loss", "val_psnr", "val_loss")}
+                bar.set_postfix(shown, refresh=True)
+                if event.message:
+                    bar.write(event.message, file=sys.stderr)
+    except DenoiserError:
+        if stop_requested["flag"]:
+            where = f"; run the same command to resume from {args.checkpoint}" if args.checkpoint else ""
+            print(f"stopped at your request{where}", file=sys.stderr)
+            return 130
+        raise
+    finally:
+        bar.close()
+        signal.signal(signal.SIGINT, previous)
+    assert result is not None
+    command = "denoiser " + " ".join(sys.argv[1:]) if sys.argv and "denoiser" in sys.argv[0] else ""
+    saved = []
+    for name, path in ((args.name, user_models_dir() / f"{args.name}.safetensors" if args.name else None),
+                       (None, Path(args.out) if args.out else None)):
+        if path is not None:
+            info = training_info(result, config, trained_on, command, name or path.stem)
+            saved.append(save_model(result.model, path, info))
+    unit = "dB" if result.metric == "val_psnr" else ""
+    figures = f"{result.metric} {result.best:.4g} {unit}".strip() if result.best is not None else "no validation"
+    if result.gain is not None:
+        figures += f" (starting model {result.start:.4g}, gain {result.gain:+.4g} {unit})".rstrip()
+    print(f"trained {result.steps} steps in {time.monotonic() - started:.0f} s; {figures}")
+    for path in saved:
+        print(f"saved {path}")
+    return 0

@@ -1,0 +1,104 @@
+"""``denoiser train`` end to end: each way of training, the pair report, fine-tuning, and where models go."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image as PILImage
+
+from denoiser.cli import main
+from denoiser.modelstore import load_model, user_models_dir
+from denoiser.resources import bundled_models_dir
+
+TINY = ["--widths", "8,16", "--steps", "6", "--batch-size", "4", "--patch", "32", "--validation-every", "3",
+        "--workers", "0", "--threads", "1"]
+
+
+def photo_folder(folder: Path, count: int = 4, noise: float = 0.0) -> Path:
+    y, x = np.mgrid[0:48, 0:64]
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        a = 0.05 + 0.05 * i
+        clean = np.stack([np.sin(x * a) * 80 + 128, np.cos(y * a) * 80 + 128, (x + y) % 256], axis=2)
+        image = clean + (np.random.default_rng(100 + i).normal(0, noise, clean.shape) if noise else 0)
+        PILImage.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(folder / f"p{i}.png")
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def restore_threads() -> None:
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_clean_photos_with_a_noise_mix_go_to_the_library(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    clean = photo_folder(tmp_path / "clean")
+    assert main(["train", "--clean", str(clean), "--noise", "gaussian,poisson_gaussian,jpeg", "--name", "mine",
+                 *TINY]) == 0
+    out = capsys.readouterr().out
+    assert "4 clean photos" in out and "val_psnr" in out and "saved" in out
+    model, info = load_model("mine")
+    assert info.training["mode"] == "synthetic" and info.training["noise"]["models"] == [
+        "gaussian", "poisson_gaussian", "jpeg"]
+    assert info.validation["metric"] == "val_psnr"
+
+
+def test_pair_problems_are_listed_and_stop_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    photo_folder(tmp_path / "set" / "clean")
+    photo_folder(tmp_path / "set" / "noisy", noise=20)
+    (tmp_path / "set" / "noisy" / "extra.png").write_bytes((tmp_path / "set" / "noisy" / "p0.png").read_bytes())
+    assert main(["train", "--pairs", str(tmp_path / "set"), "--name", "pairs", *TINY]) == 2
+    captured = capsys.readouterr()
+    assert "4 usable pairs, 1 problem" in captured.out and "extra.png: no clean partner" in captured.out
+    assert "--skip-bad-pairs" in captured.err
+    assert not (user_models_dir() / "pairs.safetensors").exists()
+    assert main(["train", "--pairs", str(tmp_path / "set" / "noisy"), str(tmp_path / "set" / "clean"),
+                 "--name", "pairs", "--skip-bad-pairs", *TINY]) == 0
+    assert load_model("pairs")[1].training["mode"] == "pairs"
+
+
+def test_noisy_photos_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    noisy = photo_folder(tmp_path / "noisy", noise=20)
+    out_file = tmp_path / "self.safetensors"
+    assert main(["train", "--noisy", str(noisy), "--out", str(out_file), *TINY]) == 0
+    assert "val_loss" in capsys.readouterr().out
+    assert load_model(str(out_file))[1].training["mode"] == "noisy"
+
+
+def test_fine_tuning_the_default_reports_the_gain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    if not (bundled_models_dir() / "default.safetensors").is_file():
+        pytest.skip("no bundled default model")
+    photo_folder(tmp_path / "set" / "clean")
+    photo_folder(tmp_path / "set" / "noisy", noise=20)
+    assert main(["train", "--pairs", str(tmp_path / "set"), "--from", "default", "--name", "tuned",
+                 "--steps", "2", "--batch-size", "2", "--patch", "32", "--workers", "0", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "starting from default" in out and "gain" in out
+    info = load_model("tuned")[1]
+    assert info.family == "unet" and info.training["start_from"] == "default"
+    assert info.training["learning_rate"] == pytest.approx(2e-4)
+
+
+def test_existing_names_and_files_are_never_overwritten(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    clean = photo_folder(tmp_path / "clean")
+    assert main(["train", "--clean", str(clean), "--name", "once", *TINY]) == 0
+    before = (user_models_dir() / "once.safetensors").read_bytes()
+    assert main(["train", "--clean", str(clean), "--name", "once", *TINY]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert (user_models_dir() / "once.safetensors").read_bytes() == before
+    assert main(["train", "--clean", str(clean), *TINY]) == 2  # nowhere to save
+
+
+def test_resume_from_a_checkpoint_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    clean = photo_folder(tmp_path / "clean")
+    checkpoint = tmp_path / "ckpt"
+    assert main(["train", "--clean", str(clean), "--out", str(tmp_path / "a.safetensors"), "--checkpoint",
+                 str(checkpoint), *TINY]) == 0
+    assert (checkpoint / "checkpoint.json").is_file()
+    assert main(["train", "--clean", str(clean), "--out", str(tmp_path / "b.safetensors"), "--checkpoint",
+                 str(checkpoint), *TINY]) == 0
+    assert "resumed at step 6" in capsys.readouterr().err
