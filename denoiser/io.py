@@ -316,27 +316,7 @@ def read_image(path: str | Path, *, max_pixels: int | None = None) -> Image:
 
 def _open_with_pillow(path: Path, handle: BinaryIO, limit: int | None) -> tuple[PILImage.Image, int]:
     """The opened and fully decoded Pillow image, and (for TIFF) the EXIF orientation before decoding."""
-    # Pillow only warns between its limit and twice its limit; turning the warning into an exception makes
-    # sure a would-be decompression bomb is refused rather than logged. (catch_warnings is process-wide
-    # state, but it is only held for the header parse, not the decode.)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", PILImage.DecompressionBombWarning)
-        try:
-            im = PILImage.open(handle, formats=_PIL_FORMATS)
-        except UnidentifiedImageError:
-            raise ImageReadError(
-                path, f"not an image file, or not in a supported format ({_FORMAT_NAMES})"
-            ) from None
-        except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as exc:
-            found = re.search(r"\((\d+) pixels\)", str(exc))
-            count = f"{found.group(1)} pixels" if found else "more than allowed"
-            raise ImageReadError(
-                path,
-                f"too many pixels: {count} (limit {PILImage.MAX_IMAGE_PIXELS}); refusing a possible "
-                "decompression bomb",
-            ) from None
-        except Exception as exc:  # a damaged header can raise almost anything from inside a plugin
-            raise ImageReadError(path, f"damaged or unreadable image: {_reason(exc)}") from exc
+    im = _open_lazily(path, handle)
     width, height = im.size
     if limit is not None and width * height > limit:
         im.close()
@@ -892,9 +872,14 @@ def read_thumbnail(path: str | Path, max_side: int = 160) -> np.ndarray:
 
 
 def _open_lazily(path: Path, handle: BinaryIO) -> PILImage.Image:
-    """The Pillow image with its header parsed but its pixels not yet decoded (so ``draft`` still works)."""
+    """The Pillow image with its header parsed but its pixels not yet decoded (so ``draft`` still works).
+
+    Pillow only warns between its limit and twice its limit; turning the warning into an exception makes sure
+    a would-be decompression bomb is refused rather than logged. (catch_warnings is process-wide state, but it
+    is only held for the header parse, not the decode.)
+    """
     with warnings.catch_warnings():
-        warnings.simplefilter("error", PILImage.DecompressionBombWarning)  # refuse, as read_image does
+        warnings.simplefilter("error", PILImage.DecompressionBombWarning)
         try:
             return PILImage.open(handle, formats=_PIL_FORMATS)
         except UnidentifiedImageError:

@@ -23,6 +23,17 @@ def private_user_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
     return home
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Tiny tensors gain nothing from threads, and on a busy machine thread hand-offs cost far more."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """``../shared/data`` when it exists; the test is skipped cleanly when it does not."""

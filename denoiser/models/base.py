@@ -10,17 +10,25 @@ import torch
 from torch import nn
 
 from denoiser.config import VersionedConfig, require
+from denoiser.models.blocks import encoder_radius
 
 
 @dataclasses.dataclass
 class ModelConfig(VersionedConfig):
-    """Fields every family shares."""
+    """Fields every family shares: the image channels and the encoder/decoder trunk."""
 
     channels: int = 3
     """Image channels: 3 for colour, 1 for grey."""
+    widths: tuple[int, ...] = (32, 64, 96)
+    """Channels at each scale; len - 1 halvings (the last width is the deepest level)."""
+    blocks: int = 1
+    """Residual blocks per level, on each side."""
 
     def validate(self) -> None:
         require(self.channels in (1, 3), f"channels must be 1 or 3, not {self.channels}")
+        require(2 <= len(self.widths) <= 6, "widths must list 2 to 6 levels")
+        require(all(w >= 1 for w in self.widths), "every width must be positive")
+        require(0 <= self.blocks <= 8, "blocks must be 0 to 8")
 
 
 class Autoencoder(nn.Module):
@@ -37,12 +45,12 @@ class Autoencoder(nn.Module):
     @property
     def size_multiple(self) -> int:
         """Height and width of an input must be a multiple of this (inference pads to it)."""
-        return 1
+        return 2 ** (len(self.config.widths) - 1)
 
     @property
     def receptive_radius(self) -> int:
-        """How far, in pixels, an output pixel can see."""
-        raise NotImplementedError
+        """How far, in pixels, an output pixel can see (each residual block is two convolutions)."""
+        return encoder_radius(len(self.config.widths) - 1, 2 * self.config.blocks)
 
     @property
     def receptive_margin(self) -> int:

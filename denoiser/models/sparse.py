@@ -13,7 +13,7 @@ from torch import nn
 
 from denoiser.config import require
 from denoiser.models.base import Autoencoder, ModelConfig, zero_penalty
-from denoiser.models.blocks import PlainDecoder, PlainEncoder, encoder_radius, noise_map
+from denoiser.models.blocks import PlainDecoder, PlainEncoder, noise_map
 from denoiser.models.registry import register
 
 SPARSITY_KINDS = ("l1", "topk")
@@ -23,10 +23,6 @@ SPARSITY_KINDS = ("l1", "topk")
 class SparseConfig(ModelConfig):
     """Trunk, wide latent, and how sparsity is imposed."""
 
-    widths: tuple[int, ...] = (32, 64, 96)
-    """Channels at each scale; len - 1 halvings."""
-    blocks: int = 1
-    """Residual blocks per level."""
     latent_channels: int = 256
     """Bottleneck channels: wide on purpose, sparsity (not size) limits what passes."""
     sparsity: str = "l1"
@@ -38,8 +34,6 @@ class SparseConfig(ModelConfig):
 
     def validate(self) -> None:
         super().validate()
-        require(2 <= len(self.widths) <= 6, "widths must list 2 to 6 levels")
-        require(0 <= self.blocks <= 8, "blocks must be 0 to 8")
         require(self.latent_channels >= 1, "latent_channels must be positive")
         require(self.sparsity in SPARSITY_KINDS, f"sparsity must be one of {', '.join(SPARSITY_KINDS)}")
         require(self.sparsity_weight >= 0, "sparsity_weight must be >= 0")
@@ -59,14 +53,6 @@ class Sparse(Autoencoder):
         self.to_latent = nn.Conv2d(config.widths[-1], config.latent_channels, kernel_size=1)
         self.from_latent = nn.Conv2d(config.latent_channels, config.widths[-1], kernel_size=1)
         self.decoder = PlainDecoder(config.channels, config.widths, config.blocks)
-
-    @property
-    def size_multiple(self) -> int:
-        return 2 ** (len(self.config.widths) - 1)
-
-    @property
-    def receptive_radius(self) -> int:
-        return encoder_radius(len(self.config.widths) - 1, 2 * self.config.blocks)
 
     def _keep_top_k(self, latent: torch.Tensor) -> torch.Tensor:
         # k winners per latent position (across channels), not per image: the choice stays local, so a

@@ -13,7 +13,7 @@ from torch import nn
 
 from denoiser.config import require
 from denoiser.models.base import Autoencoder, ModelConfig, zero_penalty
-from denoiser.models.blocks import PlainDecoder, PlainEncoder, encoder_radius, noise_map
+from denoiser.models.blocks import PlainDecoder, PlainEncoder, noise_map
 from denoiser.models.registry import register
 
 
@@ -21,17 +21,11 @@ from denoiser.models.registry import register
 class UndercompleteConfig(ModelConfig):
     """Trunk widths per level, residual blocks per level, and the latent's channel count."""
 
-    widths: tuple[int, ...] = (32, 64, 96)
-    """Channels at each scale; len - 1 halvings."""
-    blocks: int = 1
-    """Residual blocks per level."""
     latent_channels: int = 16
     """Bottleneck channels; must stay below channels * 4**halvings so the code is smaller than the input."""
 
     def validate(self) -> None:
         super().validate()
-        require(2 <= len(self.widths) <= 6, "widths must list 2 to 6 levels")
-        require(0 <= self.blocks <= 8, "blocks must be 0 to 8")
         halvings = len(self.widths) - 1
         require(
             1 <= self.latent_channels < self.channels * 4**halvings,
@@ -52,14 +46,6 @@ class Undercomplete(Autoencoder):
         self.squeeze = nn.Conv2d(config.widths[-1], config.latent_channels, kernel_size=1)
         self.expand = nn.Conv2d(config.latent_channels, config.widths[-1], kernel_size=1)
         self.decoder = PlainDecoder(config.channels, config.widths, config.blocks)
-
-    @property
-    def size_multiple(self) -> int:
-        return 2 ** (len(self.config.widths) - 1)
-
-    @property
-    def receptive_radius(self) -> int:
-        return encoder_radius(len(self.config.widths) - 1, 2 * self.config.blocks)
 
     def encode(self, x: torch.Tensor, noise_level: torch.Tensor | float = 0.0) -> torch.Tensor:
         return self.squeeze(self.encoder(torch.cat([x, noise_map(noise_level, x)], dim=1)))

@@ -12,26 +12,17 @@ import dataclasses
 import torch
 from torch import nn
 
-from denoiser.config import require
 from denoiser.models.base import Autoencoder, ModelConfig, zero_penalty
-from denoiser.models.blocks import conv3x3, downsample, encoder_radius, noise_map, res_stack, upsample
+from denoiser.models.blocks import conv3x3, downsample, noise_map, res_stack, upsample
 from denoiser.models.registry import register
 
 
 @dataclasses.dataclass
 class UNetConfig(ModelConfig):
-    """Widths per level (the last is the bottleneck) and residual blocks per level."""
+    """The trunk of :class:`ModelConfig`, wider at the bottleneck: the skips carry detail, the bottom context."""
 
     widths: tuple[int, ...] = (32, 64, 128)
     """Channels at each scale; len - 1 halvings. Sized for CPU speed (about 95 GMAC per megapixel)."""
-    blocks: int = 1
-    """Residual blocks per level, on each side."""
-
-    def validate(self) -> None:
-        super().validate()
-        require(2 <= len(self.widths) <= 6, "widths must list 2 to 6 levels")
-        require(all(w >= 1 for w in self.widths), "every width must be positive")
-        require(0 <= self.blocks <= 8, "blocks must be 0 to 8")
 
 
 @register("unet", UNetConfig)
@@ -51,14 +42,6 @@ class UNet(Autoencoder):
         self.ups = nn.ModuleList(upsample(widths[i + 1], widths[i]) for i in range(len(widths) - 1))
         self.decoder = nn.ModuleList(res_stack(w, blocks) for w in widths[:-1])
         self.tail = conv3x3(widths[0], config.channels)
-
-    @property
-    def size_multiple(self) -> int:
-        return 2 ** (len(self.config.widths) - 1)
-
-    @property
-    def receptive_radius(self) -> int:
-        return encoder_radius(len(self.config.widths) - 1, 2 * self.config.blocks)
 
     def _encode(self, x: torch.Tensor, noise_level: torch.Tensor | float) -> tuple[torch.Tensor, list]:
         h = self.head(torch.cat([x, noise_map(noise_level, x)], dim=1))

@@ -14,7 +14,7 @@ from torch import nn
 
 from denoiser.config import require
 from denoiser.models.base import Autoencoder, ModelConfig
-from denoiser.models.blocks import PlainDecoder, PlainEncoder, encoder_radius, noise_map
+from denoiser.models.blocks import PlainDecoder, PlainEncoder, noise_map
 from denoiser.models.registry import register
 
 
@@ -22,10 +22,6 @@ from denoiser.models.registry import register
 class VariationalConfig(ModelConfig):
     """Trunk, latent size, and the KL weight."""
 
-    widths: tuple[int, ...] = (32, 64, 96)
-    """Channels at each scale; len - 1 halvings."""
-    blocks: int = 1
-    """Residual blocks per level."""
     latent_channels: int = 32
     """Channels of the mean (and of the log-variance)."""
     kl_weight: float = 1e-4
@@ -33,8 +29,6 @@ class VariationalConfig(ModelConfig):
 
     def validate(self) -> None:
         super().validate()
-        require(2 <= len(self.widths) <= 6, "widths must list 2 to 6 levels")
-        require(0 <= self.blocks <= 8, "blocks must be 0 to 8")
         require(self.latent_channels >= 1, "latent_channels must be positive")
         require(self.kl_weight >= 0, "kl_weight must be >= 0")
 
@@ -53,14 +47,6 @@ class Variational(Autoencoder):
         self.to_logvar = nn.Conv2d(config.widths[-1], config.latent_channels, kernel_size=1)
         self.from_latent = nn.Conv2d(config.latent_channels, config.widths[-1], kernel_size=1)
         self.decoder = PlainDecoder(config.channels, config.widths, config.blocks)
-
-    @property
-    def size_multiple(self) -> int:
-        return 2 ** (len(self.config.widths) - 1)
-
-    @property
-    def receptive_radius(self) -> int:
-        return encoder_radius(len(self.config.widths) - 1, 2 * self.config.blocks)
 
     def _moments(self, x: torch.Tensor, noise_level: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.encoder(torch.cat([x, noise_map(noise_level, x)], dim=1))

@@ -16,15 +16,6 @@ UNET = {"widths": [4, 8, 16], "blocks": 1}
 FAST = {"widths": [4, 8, 16], "blocks": 0}  # radius 8, margin 24: fits a 64-pixel tile's half
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors gain nothing from threads, and on a busy machine thread hand-offs cost far more."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make_model(family: str = "unet", config: dict | None = None, channels: int = 3) -> Autoencoder:
     torch.manual_seed(0)
     config = dict(config or FAST, channels=channels)

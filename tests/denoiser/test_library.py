@@ -31,15 +31,6 @@ from denoiser.modelstore import (
 from denoiser.resources import bundled_models_dir
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors gain nothing from threads, and the machine is shared with a training job."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def bundled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private bundled folder holding ``default`` and ``shipped``, so tests need no real resources."""

@@ -14,15 +14,6 @@ from denoiser.errors import UnknownNameError
 from denoiser.models import Autoencoder, config_class, create_model, families
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors gain nothing from threads, and on a busy machine thread hand-offs cost far more."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_config(family: str, channels: int = 3, **overrides) -> dict:
     """A small config for any family: only the fields that family has are set."""
     names = {f.name for f in dataclasses.fields(config_class(family))}

@@ -32,15 +32,6 @@ def _isolated_home(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors gain nothing from threads, and on a busy machine thread hand-offs cost far more."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny(family: str = "unet", seed: int = 0) -> Autoencoder:
     torch.manual_seed(seed)
     config = {"widths": [4, 8, 16], "blocks": 1, "channels": 3}

@@ -16,11 +16,6 @@ from denoiser.noise import NoiseMix
 from denoiser.training import TrainConfig, psnr, save_trained, split_images, train
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> None:
-    torch.set_num_threads(1)
-
-
 def photos(count: int = 6, height: int = 64, width: int = 80) -> list[np.ndarray]:
     rng = np.random.default_rng(7)
     y, x = np.mgrid[0:height, 0:width]

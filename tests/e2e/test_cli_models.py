@@ -16,15 +16,6 @@ from denoiser.modelstore import ModelInfo, save_model, save_to_library, user_mod
 from denoiser.resources import bundled_models_dir
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors gain nothing from threads, and the machine is shared with a training job."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_info(name: str = "mine") -> ModelInfo:
     return ModelInfo(name=name, family="", config={}, trained_on="synthetic squares (3 images)",
                      training={"steps": 42, "seconds": 3.5, "command": "denoiser train --steps 42"},

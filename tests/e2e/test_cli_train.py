@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image as PILImage
 
 from denoiser.cli import main
@@ -26,13 +25,6 @@ def photo_folder(folder: Path, count: int = 4, noise: float = 0.0) -> Path:
         image = clean + (np.random.default_rng(100 + i).normal(0, noise, clean.shape) if noise else 0)
         PILImage.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(folder / f"p{i}.png")
     return folder
-
-
-@pytest.fixture(autouse=True)
-def restore_threads() -> None:
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_clean_photos_with_a_noise_mix_go_to_the_library(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
