@@ -52,6 +52,7 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--validation-fraction", type=float, default=0.1)
     train.add_argument("--validation-every", type=int, default=250, help="steps per epoch")
     train.add_argument("--checkpoint", metavar="DIR", help="checkpoint folder: resumes when it holds a checkpoint")
+    train.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")
     train.add_argument("--device", default="auto")
     train.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
     train.add_argument("--workers", type=int, default=1, help="background processes building batches")
@@ -127,7 +128,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         noise=source.mix.to_dict() if source.kind == "synthetic" else {},
         learning_rate=args.lr or (2e-4 if start_model is not None else 1e-3),
         validation_fraction=args.validation_fraction, validation_every=args.validation_every,
-        patience=args.patience, workers=args.workers, seed=args.seed,
+        patience=args.patience, checkpoint_every=args.checkpoint_every, workers=args.workers, seed=args.seed,
     )
     print(f"training a {family} model on {trained_on}"
           + (f", starting from {args.start_from}" if args.start_from else ""))

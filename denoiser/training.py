@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from denoiser.config import VersionedConfig, require
@@ -274,9 +275,13 @@ def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torc
     optimizer.load_state_dict({"state": state, "param_groups": plain["param_groups"]})
 
 
+CHECKPOINT_FILE = "checkpoint.safetensors"
+
+
 def save_checkpoint(folder: Path, model: Autoencoder, best: dict[str, torch.Tensor],
                     optimizer: torch.optim.Optimizer, state: _State, config: TrainConfig) -> None:
-    """Write the run's state atomically: the JSON (which names the step) is replaced last."""
+    """Write the run's state as ONE file (tensors, with the rest as JSON in its header), replaced atomically:
+    a kill at any moment leaves either the previous checkpoint or this one, never a mix."""
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tensors.update({f"best.{k}": v.detach().cpu().contiguous() for k, v in best.items()})
@@ -284,24 +289,30 @@ def save_checkpoint(folder: Path, model: Autoencoder, best: dict[str, torch.Tens
     tensors.update(optimizer_tensors)
     tensors["torch_rng"] = torch.get_rng_state()
     meta = {"config": config.to_dict(), "state": state.__dict__, "optimizer": optimizer_plain}
-    temp_weights, temp_meta = folder / ".checkpoint.safetensors.tmp", folder / ".checkpoint.json.tmp"
-    save_file(tensors, str(temp_weights), metadata={"step": str(state.step)})
-    temp_meta.write_text(json.dumps(meta))
-    os.replace(temp_weights, folder / "checkpoint.safetensors")
-    os.replace(temp_meta, folder / "checkpoint.json")
+    temp = folder / f".{CHECKPOINT_FILE}.tmp"
+    save_file(tensors, str(temp), metadata={"denoiser_checkpoint": json.dumps(meta)})
+    os.replace(temp, folder / CHECKPOINT_FILE)
+
+
+def read_checkpoint_state(folder: str | Path) -> dict[str, Any] | None:
+    """The JSON part of the checkpoint in ``folder`` (config, state, optimiser settings), or None."""
+    path = Path(folder) / CHECKPOINT_FILE
+    if not path.is_file():
+        return None
+    with safe_open(str(path), framework="pt") as handle:
+        return json.loads((handle.metadata() or {})["denoiser_checkpoint"])
 
 
 def _load_checkpoint(folder: Path, model: Autoencoder, best: dict[str, torch.Tensor],
                      optimizer: torch.optim.Optimizer, config: TrainConfig) -> _State | None:
-    meta_path, weights_path = folder / "checkpoint.json", folder / "checkpoint.safetensors"
-    if not (meta_path.is_file() and weights_path.is_file()):
+    meta = read_checkpoint_state(folder)
+    if meta is None:
         return None
-    meta = json.loads(meta_path.read_text())
     # Compare as JSON sees them (tuples come back as lists).
     if meta["config"] != json.loads(json.dumps(config.to_dict())):
         raise DenoiserError(f"{folder}: the checkpoint there belongs to a run with other settings; "
                             "use another checkpoint folder or the same settings")
-    tensors = load_file(str(weights_path))
+    tensors = load_file(str(folder / CHECKPOINT_FILE))
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     best.update({k[5:]: v for k, v in tensors.items() if k.startswith("best.")})
     _restore_optimizer(optimizer, tensors, meta["optimizer"])

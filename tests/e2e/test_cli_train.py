@@ -90,7 +90,48 @@ def test_resume_from_a_checkpoint_folder(tmp_path: Path, capsys: pytest.CaptureF
     checkpoint = tmp_path / "ckpt"
     assert main(["train", "--clean", str(clean), "--out", str(tmp_path / "a.safetensors"), "--checkpoint",
                  str(checkpoint), *TINY]) == 0
-    assert (checkpoint / "checkpoint.json").is_file()
+    assert (checkpoint / "checkpoint.safetensors").is_file()
     assert main(["train", "--clean", str(clean), "--out", str(tmp_path / "b.safetensors"), "--checkpoint",
                  str(checkpoint), *TINY]) == 0
     assert "resumed at step 6" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_gives_the_same_model(tmp_path: Path) -> None:
+    """A real ``kill -9`` in the middle of a run; the resumed run ends with the uninterrupted run's weights."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import torch
+    from safetensors.torch import load_file
+
+    clean = photo_folder(tmp_path / "clean")
+    args = ["--clean", str(clean), *TINY[:2], "--steps", "40", *TINY[4:], "--validation-every", "20",
+            "--checkpoint-every", "5"]
+    env = {**os.environ, "DENOISER_HOME": str(tmp_path / "home")}
+
+    def command(out: str, checkpoint: Path) -> list[str]:
+        return [sys.executable, "-m", "denoiser", "train", *args, "--out", str(tmp_path / out),
+                "--checkpoint", str(checkpoint)]
+
+    subprocess.run(command("straight.safetensors", tmp_path / "c1"), check=True, env=env, capture_output=True)
+    victim = subprocess.Popen(command("killed.safetensors", tmp_path / "c2"), env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "c2" / "checkpoint.safetensors").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    from denoiser.training import read_checkpoint_state
+
+    killed_at = read_checkpoint_state(tmp_path / "c2")["state"]["step"]
+    assert killed_at < 40 and not (tmp_path / "killed.safetensors").exists()  # really killed mid-run
+    subprocess.run(command("killed.safetensors", tmp_path / "c2"), check=True, env=env, capture_output=True)
+    straight = load_file(str(tmp_path / "straight.safetensors"))
+    resumed = load_file(str(tmp_path / "killed.safetensors"))
+    assert straight.keys() == resumed.keys()
+    for key in straight:
+        torch.testing.assert_close(resumed[key], straight[key])
