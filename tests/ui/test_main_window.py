@@ -235,3 +235,13 @@ def test_clicking_the_open_photo_again_keeps_its_result(qtbot: QtBot, window: Ma
     assert window.outcome is outcome and not window.bridge.is_busy()
     window.folder_pane.select(tmp_path / "shoot" / "b.png")
     qtbot.waitUntil(lambda: window.photo.path.name == "b.png", timeout=10000)
+
+
+def test_clicking_a_latent_thumbnail_enlarges_it(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    open_and_denoise(qtbot, window, noisy_photo(tmp_path / "p.png"))
+    grid = window.panel.latents
+    item = grid.list.item(1)  # the first channel thumbnail (0 is the PCA colour image)
+    grid.list.itemClicked.emit(item)
+    assert grid.enlarged is not None and grid.enlarged.isVisible()
+    assert item.text() in grid.enlarged.windowTitle()
+    grid.enlarged.close()
