@@ -18,9 +18,9 @@ import torch
 from denoiser.batch import auto_strength
 from denoiser.inference import denoise_array
 from denoiser.io import find_images, read_image
+from denoiser.metrics import psnr
 from denoiser.modelstore import load_model
 from denoiser.noise import add_gaussian_noise
-from denoiser.training import psnr
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "bench"
 

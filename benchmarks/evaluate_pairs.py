@@ -19,8 +19,9 @@ from denoiser.batch import auto_strength
 from denoiser.datasets import match_pairs
 from denoiser.inference import denoise_array
 from denoiser.io import read_image
+from denoiser.metrics import psnr
 from denoiser.modelstore import load_model
-from denoiser.training import psnr, split_images
+from denoiser.training import split_images
 
 
 def main() -> None:

@@ -38,6 +38,7 @@ from denoiser.datasets import (
     subsample_with,
 )
 from denoiser.errors import DenoiserError
+from denoiser.metrics import psnr
 from denoiser.models import Autoencoder, create_model
 from denoiser.modelstore import ModelInfo, save_model
 from denoiser.noise import NoiseMix, add_gaussian_noise
@@ -132,12 +133,6 @@ def split_images(count: int, fraction: float, seed: int) -> tuple[list[int], lis
     order = np.random.default_rng(seed).permutation(count)
     held = min(count - 1, max(1 if count > 1 and fraction > 0 else 0, int(round(count * fraction))))
     return sorted(order[held:].tolist()), sorted(order[:held].tolist())
-
-
-def psnr(reference: np.ndarray, estimate: np.ndarray, peak: float = 255.0) -> float:
-    """Peak signal-to-noise ratio in dB of two same-shaped arrays on the same scale."""
-    mse = np.mean((reference.astype(np.float64) - estimate.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * math.log10(peak**2 / mse))
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:

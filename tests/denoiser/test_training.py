@@ -10,10 +10,11 @@ import torch
 
 from denoiser.datasets import NoisyOnlySource, PairSource, SyntheticSource
 from denoiser.errors import Cancelled, DenoiserError
+from denoiser.metrics import psnr
 from denoiser.models import create_model
 from denoiser.modelstore import load_model_file
 from denoiser.noise import NoiseMix
-from denoiser.training import TrainConfig, psnr, save_trained, split_images, train
+from denoiser.training import TrainConfig, save_trained, split_images, train
 
 
 def photos(count: int = 6, height: int = 64, width: int = 80) -> list[np.ndarray]:
