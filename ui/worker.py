@@ -4,7 +4,8 @@ Long work is a plain function ``fn(should_stop, on_progress) -> result`` that ru
 bridge turns its progress and its outcome into Qt signals delivered on the GUI thread. Widgets never start
 threads and are never touched from a worker. Work runs in *lanes*, each one QThread running one job at a
 time: ``model`` for denoising, latents and model loading; ``io`` for thumbnails and file reads, so a folder
-of photos keeps filling in while a denoise runs; ``display`` for re-blending a result when a slider moves.
+of photos keeps filling in while a denoise runs; ``display`` for re-blending a result when a slider moves;
+``train`` for a training run, which takes minutes to hours and must not hold up the viewer.
 
 Submitting a job with ``replace=True`` (the default) cancels the lane's running job and drops its waiting
 ones, so two jobs never race for the same widgets; results of cancelled jobs are never delivered.
@@ -26,7 +27,7 @@ from denoiser.errors import Cancelled, DenoiserError
 from denoiser.progress import Progress
 
 JobFn = Callable[[Callable[[], bool], Callable[[Progress], None]], Any]
-LANES = ("model", "io", "display")
+LANES = ("model", "io", "display", "train")
 
 
 @dataclass
