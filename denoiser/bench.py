@@ -73,6 +73,7 @@ def load_set(name: str | Path, limit: int | None = None) -> list[tuple[str, np.n
 
 
 def _rss_mb() -> float:
+    """Peak resident memory so far (the kernel updates it lazily: callers also take the current value)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -84,8 +85,6 @@ def _current_rss_mb() -> float:
 def _denoiser_for(method: str, model_spec: str) -> Callable[[np.ndarray, float], np.ndarray]:
     """A function (noisy uint8, sigma) -> uint8 result for ``method``."""
     if method in ("ours", "ours-auto"):
-        import torch
-
         from denoiser.batch import auto_strength
         from denoiser.inference import denoise_array
         from denoiser.modelstore import load_model
@@ -98,7 +97,6 @@ def _denoiser_for(method: str, model_spec: str) -> Callable[[np.ndarray, float],
             out = out[:, :, 0] if noisy.ndim == 2 else out
             return np.clip(np.round(out * 255), 0, 255).astype(np.uint8)
 
-        torch.set_grad_enabled(False)
         return ours
     if method == "cbm3d":
         try:
@@ -148,7 +146,7 @@ def run_method(method: str, set_name: str, sigma: float, model_spec: str = "defa
         psnrs.append(psnr(clean, out))
         ssims.append(ssim(clean, out))
     return MethodResult(method, str(set_name), sigma, len(images), float(np.mean(psnrs)), float(np.mean(ssims)),
-                        seconds / megapixels, _rss_mb(), baseline)
+                        seconds / megapixels, max(_rss_mb(), _current_rss_mb()), baseline)
 
 
 def _child(queue: multiprocessing.Queue, args: tuple) -> None:

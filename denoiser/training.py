@@ -17,6 +17,7 @@ import copy
 import json
 import math
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -322,9 +323,12 @@ def _batches(source: Any, indices: list[int], config: TrainConfig, first_step: i
         while True:
             yield dataset[step]
             step += 1
+    # Forking a process that runs other threads (the app's Qt threads, a training job's worker thread) can
+    # copy a lock mid-use; from any thread but the main one the workers start from a clean forkserver.
+    context = None if threading.current_thread() is threading.main_thread() else "forkserver"
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=None, sampler=range(first_step, 2**31 - 1), num_workers=config.workers,
-        prefetch_factor=2, persistent_workers=False,
+        prefetch_factor=2, persistent_workers=False, multiprocessing_context=context,
     )
     yield from loader
 

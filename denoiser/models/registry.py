@@ -21,8 +21,8 @@ def register(name: str, config_class: type) -> Callable[[type], type]:
 
 
 def families() -> list[str]:
-    """Names of the registered families, in registration order."""
-    return list(_FAMILIES)
+    """Names of the registered families: the flagship ``unet`` first, then the others alphabetically."""
+    return sorted(_FAMILIES, key=lambda name: (name != "unet", name))
 
 
 def config_class(name: str) -> type:

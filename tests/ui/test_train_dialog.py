@@ -1,0 +1,264 @@
+"""The training dialog, headless: train from clean photos, pairs and noisy photos, check pairs, cancel, save."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+from pytestqt.qtbot import QtBot
+
+from denoiser.modelstore import list_models, load_model, save_to_library, user_models_dir
+from ui.train_dialog import MINUTES_STEPS, SCRATCH, TrainDialog, name_problem
+from ui.worker import WorkerBridge
+
+TINY_UNET = {"widths": [4, 8], "blocks": 1}
+RUN_TIMEOUT_MS = 120_000  # generous: the machine is shared with a training job
+
+
+def photo(seed: int, noise: float = 0.0, size: int = 64) -> np.ndarray:
+    """A small smooth colour picture with some edges, plus Gaussian noise of sigma ``noise``."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size].astype(np.float64)
+    clean = np.stack([x * 3 + seed * 10, y * 3, 120 + 60 * np.sin((x + y + seed) / 6)], axis=2)
+    clean[size // 3 : size // 2, size // 4 : size // 2] = 200  # an edge to keep
+    noisy = clean + rng.normal(0, noise, clean.shape) if noise else clean
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+def write_photos(folder: Path, names: list[str], noise: float = 0.0, seed: int = 0) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, name in enumerate(names):
+        PILImage.fromarray(photo(seed + index, noise)).save(folder / f"{name}.png")
+    return folder
+
+
+@pytest.fixture
+def bridge(qtbot: QtBot) -> Iterator[WorkerBridge]:
+    worker = WorkerBridge()
+    yield worker
+    assert worker.shutdown(10_000)
+
+
+@pytest.fixture
+def dialog(qtbot: QtBot, bridge: WorkerBridge) -> Iterator[TrainDialog]:
+    window = TrainDialog(bridge, workers=0, model_config=TINY_UNET)
+    qtbot.addWidget(window)
+    yield window
+    if window.is_running():
+        window.cancel()
+        qtbot.waitUntil(lambda: not window.is_running(), timeout=RUN_TIMEOUT_MS)
+
+
+def tiny_run(dialog: TrainDialog, steps: int, validate_every: int) -> None:
+    """Settings for a run that takes a second or two on one CPU thread."""
+    dialog.steps_radio.setChecked(True)
+    dialog.steps_spin.setValue(steps)
+    dialog.batch_spin.setValue(4)
+    dialog.patch_spin.setValue(32)
+    dialog.validate_spin.setValue(validate_every)
+
+
+def wait_for_result(qtbot: QtBot, dialog: TrainDialog) -> None:
+    qtbot.waitUntil(lambda: not dialog.is_running(), timeout=RUN_TIMEOUT_MS)
+    assert dialog.result is not None, dialog.note_label.text() or dialog.eta_label.text()
+
+
+def test_clean_photos_train_plot_show_samples_and_save(qtbot: QtBot, dialog: TrainDialog, tmp_path: Path) -> None:
+    folder = write_photos(tmp_path / "clean", [f"p{i}" for i in range(6)])
+    dialog.set_mode("clean")
+    assert not dialog.start_button.isEnabled()  # no folder yet
+    assert "folder" in dialog.note_label.text()
+    dialog.clean_folder_edit.setText(str(folder))
+    assert dialog.start_model() == ""  # clean photos start from scratch by default
+    assert dialog.family_box.isEnabled() and dialog.family_box.currentText() == "unet"
+    tiny_run(dialog, steps=8, validate_every=4)
+    assert dialog.start_button.isEnabled()
+    assert dialog.save("early") is False  # nothing to save before a run
+    assert "Nothing to save" in dialog.save_note.text()
+
+    assert dialog.start()
+    assert dialog.is_running() and not dialog.start_button.isEnabled() and dialog.cancel_button.isEnabled()
+    wait_for_result(qtbot, dialog)
+
+    assert [step for step, _ in dialog.loss_points()] == list(range(1, 9))
+    assert all(np.isfinite(loss) and loss > 0 for _, loss in dialog.loss_points())
+    assert dialog.validation_metric() == "val_psnr"
+    assert [step for step, _ in dialog.validation_points()] == [0, 4, 8]  # starting model, then each epoch
+    assert all(5 < value < 80 for _, value in dialog.validation_points())
+    steps_plotted, losses_plotted = dialog.loss_curve.getData()
+    assert list(steps_plotted) == list(range(1, 9)) and len(losses_plotted) == 8
+    assert len(dialog.val_curve.getData()[0]) == 3
+    for key, label in (("before", dialog.before_label), ("after", dialog.after_label)):
+        assert not dialog.sample_images[key].isNull()
+        assert label.pixmap() is not None and not label.pixmap().isNull()
+    result = dialog.result
+    assert result is not None and result.steps == 8 and result.metric == "val_psnr"
+    figures = dialog.figures_label.text()
+    assert "Validation PSNR" in figures and f"{result.best:.2f} dB" in figures and f"{result.start:.2f}" in figures
+    assert f"gain {result.gain:+.2f} dB" in figures
+    assert dialog.save_button.isEnabled() and dialog.start_button.isEnabled() and not dialog.cancel_button.isEnabled()
+    assert dialog.progress_bar.value() == dialog.progress_bar.maximum()
+
+    # The name is checked inline before any job runs.
+    save_to_library(result.model, "taken")
+    for bad, why in (("", "name"), ("default", "bundled"), ("taken", "already exists"), ("a/b", "cannot contain")):
+        assert dialog.save(bad) is False
+        assert why in dialog.save_note.text()
+    assert not any(info.name == "a" for info in list_models())
+
+    with qtbot.waitSignal(dialog.model_saved, timeout=RUN_TIMEOUT_MS) as saved:
+        assert dialog.save("tiny-trained")
+    assert saved.args == ["tiny-trained"]
+    assert "tiny-trained" in [info.name for info in list_models()]
+    model, info = load_model("tiny-trained")
+    assert model.family == "unet" and info.training["steps_done"] == 8
+    assert info.validation["metric"] == "val_psnr" and info.validation["best"] == pytest.approx(result.best, abs=1e-4)
+    assert "6 clean photos" in info.trained_on and "gaussian" in info.trained_on
+    sidecar = json.loads((user_models_dir() / "tiny-trained.json").read_text())
+    assert sidecar["name"] == "tiny-trained"
+    assert dialog.start_box.findText("tiny-trained") >= 0  # can be fine-tuned next
+    assert not dialog.save_button.isEnabled()  # saved once; the same result is not saved twice by accident
+
+
+def test_pairs_are_checked_and_problems_must_be_skipped(qtbot: QtBot, dialog: TrainDialog, tmp_path: Path) -> None:
+    noisy = write_photos(tmp_path / "set" / "noisy", ["a", "b", "c", "lonely"], noise=20)
+    write_photos(tmp_path / "set" / "clean", ["a", "b", "c"])
+    dialog.set_mode("pairs")
+    assert dialog.start_model() == "default"  # pairs fine-tune the bundled model unless told otherwise
+    assert not dialog.family_box.isEnabled()
+    dialog.pairs_noisy_edit.setText(str(tmp_path / "set"))  # one folder holding noisy/ and clean/
+    assert not dialog.start_button.isEnabled()
+    assert "Check the pairs" in dialog.note_label.text()
+    assert dialog.start() is False and not dialog.is_running()
+
+    dialog.check_pairs()
+    qtbot.waitUntil(lambda: dialog.report is not None, timeout=RUN_TIMEOUT_MS)
+    assert dialog.pair_summary.text().startswith("3 usable pairs, 1 problem")
+    lines = [dialog.pair_problems.item(i).text() for i in range(dialog.pair_problems.count())]
+    assert lines == [f"{noisy / 'lonely.png'}: no clean partner (no file with the same name in the clean folder)"]
+    assert not dialog.start_button.isEnabled()
+    assert "Skip the problem pairs" in dialog.note_label.text()
+    dialog.skip_box.setChecked(True)
+    assert dialog.start_button.isEnabled() and dialog.note_label.text() == ""
+    dialog.skip_box.setChecked(False)
+    assert not dialog.start_button.isEnabled()
+
+    # Other folders need another check.
+    dialog.pairs_clean_edit.setText(str(tmp_path / "set" / "clean"))
+    assert dialog.report is None and dialog.pair_problems.count() == 0
+    dialog.pairs_noisy_edit.setText(str(noisy))
+    dialog.check_pairs()
+    qtbot.waitUntil(lambda: dialog.report is not None, timeout=RUN_TIMEOUT_MS)
+    dialog.skip_box.setChecked(True)
+
+    # A short run on the usable pairs, from scratch to stay tiny.
+    dialog.start_box.setCurrentIndex(dialog.start_box.findText(SCRATCH))
+    assert dialog.family_box.isEnabled()
+    tiny_run(dialog, steps=2, validate_every=2)
+    assert dialog.start()
+    wait_for_result(qtbot, dialog)
+    assert dialog.result is not None and dialog.result.metric == "val_psnr"
+    assert dialog.outcome is not None and dialog.outcome.trained_on.startswith("3 noisy/clean pairs")
+    assert dialog.outcome.config.mode == "pairs"
+
+
+def test_a_missing_pair_folder_is_reported(qtbot: QtBot, dialog: TrainDialog, tmp_path: Path) -> None:
+    dialog.set_mode("pairs")
+    dialog.pairs_noisy_edit.setText(str(tmp_path / "nowhere"))
+    dialog.check_pairs()
+    qtbot.waitUntil(lambda: "Cannot check" in dialog.pair_summary.text(), timeout=RUN_TIMEOUT_MS)
+    assert "nowhere" in dialog.pair_summary.text()
+    assert dialog.check_button.isEnabled() and not dialog.start_button.isEnabled()
+
+
+def test_cancel_stops_the_run_and_the_dialog_stays_usable(qtbot: QtBot, dialog: TrainDialog, bridge: WorkerBridge,
+                                                          tmp_path: Path) -> None:
+    dialog.clean_folder_edit.setText(str(write_photos(tmp_path / "clean", ["a", "b", "c"])))
+    tiny_run(dialog, steps=100_000, validate_every=100_000)
+    assert dialog.start()
+    qtbot.waitUntil(lambda: len(dialog.loss_points()) >= 2, timeout=RUN_TIMEOUT_MS)
+    with qtbot.waitSignal(bridge.cancelled, timeout=RUN_TIMEOUT_MS):
+        dialog.cancel()
+    assert not dialog.is_running()
+    assert dialog.result is None and not dialog.save_button.isEnabled()
+    assert "cancelled" in dialog.eta_label.text()
+    assert len(dialog.loss_points()) < 100_000
+    assert dialog.start_button.isEnabled() and not dialog.cancel_button.isEnabled()
+    assert dialog.clean_folder_edit.isEnabled()
+
+    tiny_run(dialog, steps=3, validate_every=3)
+    assert dialog.start()
+    assert dialog.loss_points() == []  # a new run starts a new plot
+    wait_for_result(qtbot, dialog)
+    assert dialog.result is not None and dialog.result.steps == 3
+
+
+def test_closing_the_dialog_cancels_its_run(qtbot: QtBot, dialog: TrainDialog, bridge: WorkerBridge,
+                                           tmp_path: Path) -> None:
+    dialog.clean_folder_edit.setText(str(write_photos(tmp_path / "clean", ["a", "b"])))
+    tiny_run(dialog, steps=100_000, validate_every=100_000)
+    dialog.show()
+    assert dialog.start()
+    qtbot.waitUntil(lambda: len(dialog.loss_points()) >= 1, timeout=RUN_TIMEOUT_MS)
+    with qtbot.waitSignal(bridge.cancelled, timeout=RUN_TIMEOUT_MS):
+        dialog.reject()  # what Close, Escape and the window's close button do
+    assert not dialog.is_running() and not bridge.is_busy("train")
+
+
+def test_noisy_photos_alone_train_self_supervised(qtbot: QtBot, dialog: TrainDialog, tmp_path: Path) -> None:
+    folder = write_photos(tmp_path / "noisy", [f"n{i}" for i in range(4)], noise=25)
+    dialog.set_mode("noisy")
+    dialog.noisy_folder_edit.setText(str(folder))
+    tiny_run(dialog, steps=4, validate_every=2)
+    dialog.patch_spin.setValue(16)  # self-supervised patches are twice this
+    assert dialog.start()
+    wait_for_result(qtbot, dialog)
+    assert dialog.validation_metric() == "val_loss"
+    assert [step for step, _ in dialog.validation_points()] == [0, 2, 4]
+    assert all(value > 0 for _, value in dialog.validation_points())
+    assert len(dialog.loss_points()) == 4
+    assert "loss" in dialog.val_plot.getPlotItem().getAxis("left").labelText
+    assert "Validation loss" in dialog.figures_label.text()
+    assert not dialog.sample_images["after"].isNull()
+    assert dialog.outcome is not None and dialog.outcome.config.mode == "noisy"
+
+
+def test_plan_follows_the_controls(dialog: TrainDialog, tmp_path: Path) -> None:
+    dialog.clean_folder_edit.setText(str(tmp_path))
+    dialog.minutes_radio.setChecked(True)
+    dialog.minutes_spin.setValue(2.5)
+    dialog.noise_boxes["poisson_gaussian"].setChecked(True)
+    plan = dialog.plan()
+    assert (plan.mode, plan.minutes, plan.steps, plan.workers) == ("clean", 2.5, MINUTES_STEPS, 0)
+    assert plan.noise_models == ("gaussian", "poisson_gaussian") and plan.model_config == TINY_UNET
+    # jpeg only post-processes noise: alone it is refused before anything starts.
+    for name, box in dialog.noise_boxes.items():
+        box.setChecked(name == "jpeg")
+    assert not dialog.start_button.isEnabled() and "jpeg" in dialog.note_label.text()
+
+    dialog.start_box.setCurrentIndex(dialog.start_box.findText("default"))
+    assert dialog.plan().start_from == "default" and not dialog.family_box.isEnabled()
+    dialog.set_mode("pairs")
+    dialog.set_mode("clean")
+    assert dialog.start_model() == ""  # the mode's default, until the user picks a starting model by hand
+    index = dialog.start_box.findText("default")
+    dialog.start_box.setCurrentIndex(index)
+    dialog.start_box.activated.emit(index)  # what a click in the list sends
+    dialog.set_mode("noisy")
+    assert dialog.start_model() == "default"
+    with pytest.raises(ValueError):
+        dialog.set_mode("other")
+
+
+def test_name_rules(tmp_path: Path) -> None:
+    assert name_problem("fresh") == ""
+    assert "name" in name_problem("")
+    assert "bundled" in name_problem("default")
+    assert "dot" in name_problem(".hidden")
+    user_models_dir().mkdir(parents=True)
+    (user_models_dir() / "mine.safetensors").write_bytes(b"")
+    assert "already exists" in name_problem("mine")
