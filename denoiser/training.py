@@ -417,9 +417,6 @@ def train(
             scaler.update()
             state.step += 1
             elapsed = state.elapsed + time.monotonic() - session_start
-            if config.minutes and state.step == min(20, config.steps) and state.horizon == config.steps:
-                per_step = elapsed / state.step
-                state.horizon = max(state.step, min(config.steps, int(config.minutes * 60 / per_step)))
             record: dict[str, Any] = {"step": state.step, "loss": loss.item(),
                                       "lr": optimizer.param_groups[0]["lr"], "seconds": elapsed}
             last = state.step >= min(config.steps, state.horizon)
@@ -434,10 +431,14 @@ def train(
                     state.bad_epochs += 1
                     if config.patience and state.bad_epochs >= config.patience:
                         stopped_early, last = True, True
+            elapsed = state.elapsed + time.monotonic() - session_start  # validation time counts too
+            if config.minutes and (state.step == min(20, config.steps) or record.keys() & {"val_psnr", "val_loss"}):
+                # Fit the schedule's end to the time left, at the pace so far (validations included).
+                state.horizon = max(state.step + 1, min(config.steps, int(config.minutes * 60 * state.step / elapsed)))
             out_of_time = config.minutes and elapsed >= config.minutes * 60
             state.history.append(record)
             if folder is not None and (state.step % config.checkpoint_every == 0 or last or out_of_time):
-                state.elapsed, session_start = elapsed, time.monotonic()
+                state.elapsed, session_start = elapsed, time.monotonic()  # the checkpoint's own write counts next
                 save_checkpoint(folder, model, best, optimizer, state, config)
             record["eta_s"] = elapsed / state.step * (min(config.steps, state.horizon) - state.step)
             yield Progress("train", state.step, min(config.steps, state.horizon), extra={**record, **extra})
