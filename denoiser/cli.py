@@ -49,6 +49,13 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _quality(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"quality must be between 1 and 100, not {text}")
+    return value
+
+
 def _add_models_parser(commands: argparse._SubParsersAction) -> None:
     """``denoiser models [list|info|rename|remove|import|export]``; no action means ``list``."""
     models = commands.add_parser("models", help="list, inspect, rename, remove, import and export models",
@@ -82,8 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"denoiser {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("denoise", help="denoise image files and folders")
-    run.add_argument("inputs", nargs="+", metavar="IN", help="image files or folders (searched recursively)")
+    run = commands.add_parser("denoise", help="denoise image files and folders",
+                              description="Denoise image files and folders into OUT. A manifest there "
+                                          "(denoiser-manifest.json) records every file, so running the same "
+                                          "command again skips what is done and finishes the rest.")
+    run.add_argument("inputs", nargs="+", metavar="IN",
+                     help="image files or folders (searched recursively unless --no-recursive)")
     run.add_argument("-o", "--output", required=True, metavar="OUT", help="folder for the results")
     run.add_argument("--model", default="default", help="'default', a saved model's name, or a .safetensors path")
     run.add_argument("--strength", type=_strength, default=None, metavar="auto|SIGMA",
@@ -93,10 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-size", type=_positive, default=None, help="tiles per batch")
     run.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     run.add_argument("--name", default="{stem}_denoised", help="output name pattern (default {stem}_denoised)")
-    run.add_argument("--format", default=None, choices=["png", "jpg", "tif", "webp", "bmp"],
-                     help="output format (default: the input's)")
-    run.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality (default 95)")
+    run.add_argument("--format", default=None, choices=["png", "jpg", "tif", "webp", "bmp", "tiff16"],
+                     help="output format (default: the input's); tiff16 writes 16-bit TIFF")
+    run.add_argument("--quality", type=_quality, default=95, help="JPEG/WebP quality, 1-100 (default 95)")
     run.add_argument("--strip-metadata", action="store_true", help="do not copy EXIF and ICC profile")
+    run.add_argument("--no-recursive", dest="recursive", action="store_false",
+                     help="only the images directly in the folders given, not in their sub-folders")
+    run.add_argument("--on-collision", choices=["unique", "skip", "overwrite"], default="unique",
+                     help="when an output file exists: write NAME-2... (unique, the default), leave it (skip), "
+                          "or replace it (overwrite, asks first); an input is never overwritten")
+    run.add_argument("-y", "--yes", action="store_true", help="do not ask before overwriting (--on-collision "
+                                                              "overwrite)")
 
     est = commands.add_parser("estimate-noise", help="print each image's estimated noise level (sigma, 0-255)")
     est.add_argument("files", nargs="+", metavar="FILE")
@@ -128,47 +146,72 @@ class _Bar:
 
 
 def _cmd_denoise(args: argparse.Namespace) -> int:
-    from denoiser.batch import DenoiseSettings, denoise_files, plan_outputs
+    from pathlib import Path
+
+    from denoiser.batch import BatchSettings, Manifest, collect_inputs, iter_batch
     from denoiser.inference import TileSettings
     from denoiser.modelstore import load_model
 
-    model, info = load_model(args.model)
-    settings = DenoiseSettings(
+    settings = BatchSettings(
         strength=args.strength,
         tiles=TileSettings(args.tile, args.overlap, args.batch_size),
         device=args.device,
         pattern=args.name,
-        extension=f".{args.format}" if args.format else None,
+        format=args.format or "same",
         quality=args.quality,
         keep_metadata=not args.strip_metadata,
+        inputs=[Path(p) for p in args.inputs],
+        output=Path(args.output),
+        recursive=args.recursive,
+        collision=args.on_collision,
     )
-    plan = plan_outputs(args.inputs, args.output, settings)
-    if not plan:
+    files = collect_inputs(settings, Manifest.load(settings.output))  # a missing input fails before a model loads
+    if not files:
         print("no images found in the given inputs", file=sys.stderr)
         return EXIT_ERROR
-    files_bar, tiles_bar = tqdm(total=len(plan), unit="file", file=sys.stderr, dynamic_ncols=True), _Bar("tile")
+    if settings.collision == "overwrite" and not args.yes:
+        # A script piping input cannot be trusted to have meant "yes": only a person at a terminal answers.
+        if sys.stdin is None or not sys.stdin.isatty():
+            raise DenoiserError("not overwriting existing outputs: stdin is not a terminal, so confirm "
+                                "--on-collision overwrite with --yes")
+        if not _confirm(f"replace existing output files in {settings.output} (inputs are never replaced)?"):
+            print("nothing done (overwriting was not confirmed)", file=sys.stderr)
+            return EXIT_ERROR
+    model, info = load_model(args.model)
+    files_bar, tiles_bar = tqdm(total=len(files), unit="file", file=sys.stderr, dynamic_ncols=True), _Bar("tile")
 
     def progress(event: Progress) -> None:
         if event.stage == "tiles":
             tiles_bar(event)
 
-    done = failed = 0
+    done = failed = skipped = 0
     started = time.monotonic()
     try:
-        for result in denoise_files(plan, model, settings, on_progress=progress):
+        for result in iter_batch(settings, model, info.name, on_progress=progress, files=files):
             files_bar.update(1)
             if result.status == "done":
                 done += 1
                 files_bar.write(f"ok      {result.source} -> {result.output} (sigma {result.sigma:.1f})",
                                 file=sys.stdout)
+            elif result.status == "skipped":
+                skipped += 1
+                reason = "already done" if result.resumed else "output exists"
+                files_bar.write(f"skip    {result.source} -> {result.output} ({reason})", file=sys.stdout)
             else:
                 failed += 1
                 files_bar.write(f"FAILED  {result.message}", file=sys.stdout)
+    except KeyboardInterrupt:
+        tiles_bar.close()
+        files_bar.close()
+        print(f"interrupted after {done} denoised: files already written are complete, none is half-written; "
+              "run the same command again to finish the rest", file=sys.stderr)
+        return 130
     finally:
         tiles_bar.close()
         files_bar.close()
     elapsed = time.monotonic() - started
-    print(f"{done} denoised, {failed} failed, in {elapsed:.1f} s with model {info.name}; results in {args.output}")
+    print(f"{done} denoised, {failed} failed, {skipped} skipped, in {elapsed:.1f} s with model {info.name}; "
+          f"results in {args.output}")
     return EXIT_OK if failed == 0 else EXIT_SOME_FAILED
 
 

@@ -74,6 +74,128 @@ def test_bad_strength_is_a_usage_error(tmp_path: Path) -> None:
     assert exit_info.value.code == 2
 
 
+def run_cli(*args: str) -> int:
+    return main(["denoise", *args])
+
+
+def test_rerun_skips_what_is_done_and_counts_it_apart(tmp_path: Path, tiny_model_file: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    src, out = tmp_path / "photos", tmp_path / "out"
+    smooth_photo(src / "a.png", 20, 1)
+    smooth_photo(src / "b.png", 20, 2)
+    common = [str(src), "-o", str(out), "--model", str(tiny_model_file), "--device", "cpu"]
+    assert run_cli(*common) == 0
+    first = capsys.readouterr().out
+    assert "2 denoised, 0 failed, 0 skipped" in first
+    written = {p: p.stat().st_mtime_ns for p in out.glob("*.png")}
+    assert run_cli(*common) == 0
+    second = capsys.readouterr().out
+    assert second.count("skip    ") == 2 and "already done" in second
+    assert "0 denoised, 0 failed, 2 skipped" in second
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*.png")} == written
+    assert (out / "denoiser-manifest.json").is_file()
+
+
+def test_collision_policies_on_the_command_line(tmp_path: Path, tiny_model_file: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    photo, out = smooth_photo(tmp_path / "p.png", 20), tmp_path / "out"
+    out.mkdir()
+    existing = out / "p_denoised.png"
+    existing.write_bytes(b"not mine")
+    common = [str(photo), "-o", str(out), "--model", str(tiny_model_file), "--strength", "20"]
+    assert run_cli(*common, "--on-collision", "skip") == 0
+    assert "skip    " in capsys.readouterr().out and existing.read_bytes() == b"not mine"
+    assert run_cli(*common) == 0  # unique is the default
+    assert (out / "p_denoised-2.png").is_file() and existing.read_bytes() == b"not mine"
+    capsys.readouterr()
+    # Overwrite needs a confirmation: no terminal and no --yes means nothing is touched.
+    assert run_cli(*common, "--strength", "30", "--on-collision", "overwrite") == 2
+    assert "--yes" in capsys.readouterr().err and existing.read_bytes() == b"not mine"
+    assert run_cli(*common, "--strength", "30", "--on-collision", "overwrite", "--yes") == 0
+    assert existing.read_bytes() != b"not mine"
+    assert not (out / "p_denoised-3.png").exists()
+
+
+class _Terminal:
+    """A stand-in stdin that is a terminal and answers ``answer``."""
+
+    def __init__(self, answer: str) -> None:
+        self.answer = answer
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self) -> str:
+        return self.answer
+
+
+@pytest.mark.parametrize(("answer", "status"), [("y\n", 0), ("\n", 2)])
+def test_overwrite_asks_once_on_a_terminal(tmp_path: Path, tiny_model_file: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str], answer: str, status: int) -> None:
+    src, out = tmp_path / "in", tmp_path / "out"
+    smooth_photo(src / "a.png", 10, 1)
+    smooth_photo(src / "b.png", 10, 2)
+    for name in ("a_denoised.png", "b_denoised.png"):
+        smooth_photo(out / name)
+    before = (out / "a_denoised.png").read_bytes()
+    monkeypatch.setattr("sys.stdin", _Terminal(answer))
+    assert run_cli(str(src), "-o", str(out), "--model", str(tiny_model_file), "--on-collision", "overwrite") == status
+    assert capsys.readouterr().err.count("[y/N]") == 1
+    assert ((out / "a_denoised.png").read_bytes() == before) == (status != 0)
+
+
+def test_an_input_is_never_overwritten_from_the_command_line(tmp_path: Path, tiny_model_file: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    photo = smooth_photo(tmp_path / "p.png", 20)
+    before = photo.read_bytes()
+    assert run_cli(str(photo), "-o", str(tmp_path), "--name", "{stem}", "--model", str(tiny_model_file),
+                   "--on-collision", "overwrite", "--yes") == 1
+    assert "would overwrite the input" in capsys.readouterr().out and photo.read_bytes() == before
+
+
+def test_tiff16_format_and_no_recursive(tmp_path: Path, tiny_model_file: Path) -> None:
+    import tifffile
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    smooth_photo(src / "top.png", 15)
+    smooth_photo(src / "deeper" / "below.png", 15)
+    assert run_cli(str(src), "-o", str(out), "--model", str(tiny_model_file), "--format", "tiff16",
+                   "--no-recursive") == 0
+    assert sorted(p.name for p in out.rglob("*.tif")) == ["top_denoised.tif"]
+    assert tifffile.imread(out / "top_denoised.tif").dtype == np.uint16
+
+
+def test_interrupted_run_finishes_on_the_next_one(tmp_path: Path, tiny_model_file: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import denoiser.batch as batch
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    for i in range(3):
+        smooth_photo(src / f"{i}.png", 20, i)
+    real, calls = batch.denoise_array, {"n": 0}
+
+    def interrupted_on_the_second_file(*args: object, **kwargs: object) -> np.ndarray:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # Ctrl+C in the middle of a file
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "denoise_array", interrupted_on_the_second_file)
+    common = [str(src), "-o", str(out), "--model", str(tiny_model_file), "--strength", "20"]
+    assert run_cli(*common) == 130
+    assert "run the same command again" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["0_denoised.png", "denoiser-manifest.json"]
+    assert run_cli(*common) == 0
+    assert "2 denoised, 0 failed, 1 skipped" in capsys.readouterr().out
+
+
+def test_bad_quality_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["denoise", "x.png", "-o", str(tmp_path), "--quality", "0"])
+    assert exit_info.value.code == 2
+
+
 def test_estimate_noise_prints_sigma_per_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     noisy = smooth_photo(tmp_path / "n.png", 20, 3)
     (tmp_path / "bad.png").write_text("nope")
