@@ -25,6 +25,16 @@ MIN_TILE = 64
 """Smallest tile the out-of-memory fallback tries before moving to the CPU."""
 
 
+def available_devices() -> list[str]:
+    """Device names usable on this machine: auto, cpu, then each CUDA GPU and MPS when present."""
+    devices = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
     """``auto`` picks CUDA, then MPS, then the CPU; a named device must exist here."""
     if isinstance(name, torch.device):

@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QCloseEvent, QColor
 from PySide6.QtWidgets import (
@@ -38,7 +37,7 @@ from PySide6.QtWidgets import (
 
 from denoiser.batch import DEFAULT_PATTERN, BatchReport, BatchSettings, FileResult, output_path_for, run_batch
 from denoiser.errors import DenoiserError
-from denoiser.inference import TileSettings
+from denoiser.inference import TileSettings, available_devices
 from denoiser.modelstore import load_model
 from denoiser.progress import Progress
 from ui.worker import WorkerBridge
@@ -53,16 +52,6 @@ MAX_STRENGTH = 75.0
 """The top of the noise range the models are trained on (sigma in 8-bit units)."""
 COLUMNS = ("File", "Status", "Sigma", "Seconds", "Output / message")
 FAILED_COLOUR = QColor("#d33")
-
-
-def batch_devices() -> list[str]:
-    """Device names offered on this machine (auto, cpu, then each CUDA GPU and MPS when present)."""
-    devices = ["auto", "cpu"]
-    if torch.cuda.is_available():
-        devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        devices.append("mps")
-    return devices
 
 
 def eta_text(seconds: float | None) -> str:
@@ -142,7 +131,7 @@ class BatchDialog(QDialog):
         self.strength_spin.setEnabled(False)
         self.auto_box.toggled.connect(lambda auto: self.strength_spin.setEnabled(not auto))
         self.device_box = QComboBox()
-        for device in devices or batch_devices():
+        for device in devices or available_devices():
             self.device_box.addItem(device, device)
 
         self.form = QWidget()

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QImage, QKeySequence
 from PySide6.QtWidgets import (
@@ -26,17 +25,21 @@ from PySide6.QtWidgets import (
     QToolBar,
 )
 
-from denoiser.batch import auto_strength
+from denoiser.batch import auto_strength, find_reference, reference_metrics
 from denoiser.display import LatentView, blend, compose_views, latent_view, to_uint8
-from denoiser.inference import extract_latent, resolve_device
+from denoiser.errors import DenoiserError
+from denoiser.inference import available_devices, extract_latent, resolve_device
 from denoiser.io import SUPPORTED_EXTENSIONS, Image, is_image_path, read_image, write_image
 from denoiser.models import Autoencoder
 from denoiser.modelstore import DEFAULT_MODEL, describe, list_models, load_model
 from denoiser.preview import Region, denoise_visible_first
 from denoiser.progress import Progress
+from ui.batch_dialog import BatchDialog
 from ui.folder_pane import FolderPane
+from ui.model_manager import ModelManager
 from ui.panel import SidePanel
 from ui.qimage import array_to_qimage
+from ui.train_dialog import TrainDialog
 from ui.viewer import MODES, ImageViewer, display_levels
 from ui.worker import WorkerBridge
 
@@ -65,14 +68,18 @@ class DenoiseOutcome:
     latents: LatentView
 
 
-def available_devices() -> list[str]:
-    """Device names the chooser offers on this machine."""
-    devices = ["auto", "cpu"]
-    if torch.cuda.is_available():
-        devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        devices.append("mps")
-    return devices
+def reference_text(reference: Path, figures: dict[str, float | None], note: str) -> str:
+    """The side panel's lines about a clean reference."""
+    if note:
+        return f"Reference {reference.name}: {note}"
+
+    def value(key: str, unit: str) -> str:
+        number = figures.get(key)
+        return "identical" if number is None else f"{number:.2f}{unit}" if unit else f"{number:.4f}"
+
+    return (f"Against {reference.name}:\n"
+            f"noisy    PSNR {value('psnr_noisy', ' dB')}, SSIM {value('ssim_noisy', '')}\n"
+            f"result   PSNR {value('psnr_denoised', ' dB')}, SSIM {value('ssim_denoised', '')}")
 
 
 def default_settings() -> QSettings:
@@ -185,6 +192,12 @@ class MainWindow(QMainWindow):
         toolbar.addSeparator()
         action("Fit", self.viewer.zoom_to_fit, "Ctrl+0", (view_menu, toolbar))
         action("100 %", self.viewer.zoom_100, "Ctrl+1", (view_menu, toolbar))
+        tools = self.menuBar().addMenu("&Tools")
+        action("Batch Denoise...", self.open_batch_dialog, "Ctrl+B", (tools,))
+        action("Train a Model...", self.open_train_dialog, "Ctrl+T", (tools,))
+        action("Manage Models...", self.open_model_manager, "Ctrl+M", (tools,))
+        tools.addSeparator()
+        action("Compare with a Clean Reference...", self.choose_reference, None, (tools,))
 
     # ----- models ---------------------------------------------------------------------------------------
     def refresh_models(self) -> None:
@@ -247,14 +260,16 @@ class MainWindow(QMainWindow):
         """Read ``path`` in the background; the viewer keeps the current photo until it is read."""
         path = Path(path)
 
-        def job(should_stop: Any, on_progress: Any) -> OpenedPhoto:
-            image = read_image(path)
-            pixels = image.color_pixels()
-            sigma = auto_strength(pixels) if min(pixels.shape[:2]) >= 8 else 0.0
-            shown = array_to_qimage(to_uint8(pixels if pixels.shape[2] == 3 else pixels[:, :, 0]))
-            return OpenedPhoto(path, image, sigma, shown, display_levels(shown))
+        self._start("open", f"Opening {path.name}...", lambda stop, progress: self._read_photo(path), lane="display")
 
-        self._start("open", f"Opening {path.name}...", job, lane="display")
+    @staticmethod
+    def _read_photo(path: Path) -> OpenedPhoto:
+        """Read a photo, estimate its noise and make its display images (runs in a worker)."""
+        image = read_image(path)
+        pixels = image.color_pixels()
+        sigma = auto_strength(pixels) if min(pixels.shape[:2]) >= 8 else 0.0
+        shown = array_to_qimage(to_uint8(pixels if pixels.shape[2] == 3 else pixels[:, :, 0]))
+        return OpenedPhoto(path, image, sigma, shown, display_levels(shown))
 
     # ----- denoising ---------------------------------------------------------------------------------------
     def _strength(self) -> float:
@@ -372,6 +387,77 @@ class MainWindow(QMainWindow):
 
         self._start("save", f"Saving {target.name}...", job, lane="io", replace=False)
 
+    # ----- tools: batch, training, model library, reference -----------------------------------------------
+    def open_batch_dialog(self) -> BatchDialog:
+        """Batch-denoise folders (non-modal: the window stays usable)."""
+        names = [info.name for info in list_models()] or [DEFAULT_MODEL]
+        dialog = BatchDialog(self.bridge, names, self.model_name or DEFAULT_MODEL, self)
+        dialog.open_pair.connect(self.open_pair)
+        dialog.show()
+        self.batch_dialog = dialog
+        return dialog
+
+    def open_train_dialog(self) -> TrainDialog:
+        """Train or fine-tune a model; a saved model appears in the chooser."""
+        dialog = TrainDialog(self.bridge, self)
+        dialog.model_saved.connect(lambda name: self.refresh_models())
+        dialog.show()
+        self.train_dialog = dialog
+        return dialog
+
+    def open_model_manager(self) -> ModelManager:
+        """The model library: rename, delete, import, export."""
+        dialog = ModelManager(self.bridge, self)
+        dialog.models_changed.connect(self.refresh_models)
+        dialog.show()
+        self.model_manager = dialog
+        return dialog
+
+    def choose_reference(self) -> None:
+        """Pick a clean reference for the open photo by hand (one in a sibling clean/ folder is found alone)."""
+        if self.photo is None:
+            self._say("Open a photo first.")
+            return
+        patterns = " ".join(f"*{ext}" for ext in SUPPORTED_EXTENSIONS)
+        path, _ = QFileDialog.getOpenFileName(self, "Clean Reference", str(self.photo.path.parent),
+                                              f"Images ({patterns})")
+        if path:
+            self.compare_with_reference(Path(path))
+
+    def compare_with_reference(self, reference: Path | None = None) -> None:
+        """PSNR and SSIM of the noisy photo and of the result against a clean reference, in the background."""
+        if self.photo is None or self.outcome is None:
+            return
+        reference = reference or find_reference(self.photo.path)
+        if reference is None:
+            self.panel.set_reference_text("")
+            return
+        photo, result = self.photo.image, self._result_image()
+
+        def job(should_stop: Any, on_progress: Any) -> tuple[Path, dict, str]:
+            figures, note = reference_metrics(photo, result, read_image(reference))
+            return reference, figures, note
+
+        self._start("reference", "", job, lane="io", replace=False)
+
+    def open_pair(self, source: Path, output: Path) -> None:
+        """Show a batch output beside its input: the input as the original, the output as the result."""
+
+        def job(should_stop: Any, on_progress: Any) -> tuple[OpenedPhoto, DenoiseOutcome]:
+            opened = self._read_photo(source)
+            result = read_image(output)
+            if (result.width, result.height) != (opened.image.width, opened.image.height):
+                raise DenoiserError(f"{output}: its size differs from {source.name}'s")
+            denoised = result.color()
+            if denoised.shape[2] != opened.image.color_pixels().shape[2]:
+                denoised = denoised.mean(axis=2, keepdims=True) if denoised.shape[2] == 3 else np.repeat(
+                    denoised, 3, axis=2)
+            empty = LatentView(f"latents are not shown for a saved result ({output.name})", np.zeros((1, 1, 3),
+                               np.uint8), [])
+            return opened, DenoiseOutcome(source, denoised, opened.sigma, empty)
+
+        self._start("pair", f"Opening {source.name} and {output.name}...", job, lane="display")
+
     # ----- job plumbing ---------------------------------------------------------------------------------------
     def _start(self, kind: str, message: str, fn: Any, lane: str = "model", replace: bool = True) -> None:
         if self._closing:
@@ -383,8 +469,8 @@ class MainWindow(QMainWindow):
     def _current(self, job_id: int, kind: str) -> bool:
         return self._jobs.get(kind) == job_id
 
-    def _on_succeeded(self, job_id: int, kind: str, result: Any) -> None:
-        if not self._current(job_id, kind):
+    def _on_succeeded(self, job_id: int, kind: str, result: Any, force: bool = False) -> None:
+        if not force and not self._current(job_id, kind):
             return
         if kind == "model":
             self.model, info = result
@@ -395,8 +481,17 @@ class MainWindow(QMainWindow):
             self._say(f"Model {info.name} ready.")
             if self.photo is not None and self.auto_denoise:
                 self.denoise()
+        elif kind == "pair":
+            opened, outcome = result
+            self._on_succeeded(job_id, "open", opened, force=True)
+            self._on_succeeded(job_id, "denoise", outcome, force=True)
+            self._say(f"{outcome.path.name} beside the saved result.")
+        elif kind == "reference":
+            reference, figures, note = result
+            self.panel.set_reference_text(reference_text(reference, figures, note))
         elif kind == "open":
             self.photo, self.outcome = result, None
+            self.panel.set_reference_text("")
             self.viewer.prime(result.display, result.levels)
             self.viewer.set_original(result.display)
             self.panel.set_noise_estimate(result.sigma)
@@ -406,7 +501,7 @@ class MainWindow(QMainWindow):
             self.setWindowTitle(f"{result.path.name} - Denoiser")
             self._say(f"{result.path.name}: {image.width}x{image.height}, {image.bit_depth}-bit, "
                       f"estimated noise sigma {result.sigma:.1f}.")
-            if self.auto_denoise and self.model is not None:
+            if self.auto_denoise and self.model is not None and not force:
                 self.denoise()
         elif kind == "denoise":
             self.outcome = result
@@ -415,6 +510,7 @@ class MainWindow(QMainWindow):
                 result.latents.caption, array_to_qimage(result.latents.colour),
                 [(label, array_to_qimage(image)) for label, image in result.latents.channels])
             self._refresh_display()
+            self.compare_with_reference()
             self._say(f"Denoised {result.path.name} at strength {result.sigma:.1f}.")
         elif kind == "display":
             (shown, shown_levels), (removed, removed_levels) = result

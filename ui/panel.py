@@ -147,6 +147,10 @@ class SidePanel(QWidget):
         self.model_note.setWordWrap(True)
         self.model_note.setStyleSheet("color: #888;")
         self.latents = LatentGrid()
+        self.reference_label = QLabel()
+        self.reference_label.setWordWrap(True)
+        self.reference_label.setStyleSheet("font-family: monospace;")
+        self.reference_label.setVisible(False)
 
         strength_row = QHBoxLayout()
         strength_row.addWidget(self.strength_slider)
@@ -173,6 +177,7 @@ class SidePanel(QWidget):
         layout.addLayout(form)
         layout.addWidget(self.denoise_button)
         layout.addLayout(buttons)
+        layout.addWidget(self.reference_label)
         layout.addWidget(latent_box, 1)
         honesty = QLabel("Autoencoders are lossy and data-specific: fine detail that looks like noise can go "
                          "with it. Compare with the original (split view, residual) before you keep a result.")
@@ -229,6 +234,11 @@ class SidePanel(QWidget):
             self.strength_slider.setValue(int(round(min(MAX_STRENGTH, sigma))))
             self.strength_slider.blockSignals(False)
             self._strength_ui()
+
+    def set_reference_text(self, text: str) -> None:
+        """Show (or hide, with "") the comparison with a clean reference."""
+        self.reference_label.setText(text)
+        self.reference_label.setVisible(bool(text))
 
     def set_has_result(self, has_result: bool) -> None:
         """Enable saving once there is something to save."""

@@ -245,3 +245,42 @@ def test_clicking_a_latent_thumbnail_enlarges_it(qtbot: QtBot, window: MainWindo
     assert grid.enlarged is not None and grid.enlarged.isVisible()
     assert item.text() in grid.enlarged.windowTitle()
     grid.enlarged.close()
+
+
+def test_a_clean_reference_beside_the_photo_is_compared(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    noisy = noisy_photo(tmp_path / "shoot" / "noisy" / "a.png", seed=3)
+    y, x = np.mgrid[0:48, 0:64]
+    clean = np.stack([x * 3, y * 4, (x + y) * 2], axis=2).clip(20, 230).astype(np.uint8)
+    (tmp_path / "shoot" / "clean").mkdir()
+    PILImage.fromarray(clean).save(tmp_path / "shoot" / "clean" / "a.png")
+    open_and_denoise(qtbot, window, noisy)
+    label = window.panel.reference_label
+    qtbot.waitUntil(lambda: "result   PSNR" in label.text(), timeout=10000)
+    assert "Against a.png" in label.text() and "noisy    PSNR" in label.text() and label.isVisible()
+
+
+def test_a_batch_result_opens_beside_its_input(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    source = noisy_photo(tmp_path / "in.png", seed=4)
+    output = tmp_path / "out.png"
+    PILImage.fromarray(np.full((48, 64, 3), 128, np.uint8)).save(output)
+    window.open_pair(source, output)
+    qtbot.waitUntil(lambda: window.outcome is not None and window.viewer.has_result(), timeout=10000)
+    assert window.photo.path == source
+    assert np.allclose(window.outcome.denoised, 128 / 255, atol=1e-6)
+    assert not window.bridge.is_busy()  # showing a saved pair does not start a denoise
+
+
+def test_tools_open_the_dialogs_and_new_models_reach_the_chooser(qtbot: QtBot, window: MainWindow) -> None:
+    batch = window.open_batch_dialog()
+    assert batch.isVisible()
+    batch.close()
+    manager = window.open_model_manager()
+    save_to_library(create_model("unet", TINY["unet"]), "brand-new")
+    manager.models_changed.emit()
+    assert window.panel.model_box.findData("brand-new") >= 0
+    manager.close()
+    trainer = window.open_train_dialog()
+    save_to_library(create_model("unet", TINY["unet"]), "trained-here")
+    trainer.model_saved.emit("trained-here")
+    assert window.panel.model_box.findData("trained-here") >= 0
+    trainer.close()
