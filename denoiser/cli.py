@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from tqdm import tqdm
 
 from denoiser import __version__
+from denoiser.bench import add_bench_arguments, bench_command
 from denoiser.errors import Cancelled, DenoiserError
 from denoiser.progress import Progress
 from denoiser.train_cli import add_train_parser, cmd_train
@@ -122,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models_parser(commands)
 
     add_train_parser(commands)
+    bench = commands.add_parser("bench", help="benchmark the model against CBM3D and OpenCV NLM (pip install .[bench])",
+                                description="PSNR, SSIM, seconds per megapixel and peak memory per method, one table.")
+    add_bench_arguments(bench)
     return parser
 
 
@@ -340,7 +344,13 @@ def _cmd_models(args: argparse.Namespace) -> int:
     raise DenoiserError(f"unknown models action {action!r}")
 
 
-COMMANDS = {"denoise": _cmd_denoise, "estimate-noise": _cmd_estimate, "models": _cmd_models, "train": cmd_train}
+COMMANDS = {
+    "denoise": _cmd_denoise,
+    "estimate-noise": _cmd_estimate,
+    "models": _cmd_models,
+    "train": cmd_train,
+    "bench": bench_command,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -230,3 +230,12 @@ def test_bundled_default_denoises_rni6(shared_data: Path, tmp_path: Path) -> Non
     out = tmp_path / "rni6"
     assert main(["denoise", str(shared_data / "real" / "rni6"), "-o", str(out)]) == 0
     assert len(list(out.glob("*_denoised.png"))) == 6
+
+
+def test_bench_command_prints_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "set"
+    smooth_photo(folder / "a.png")
+    assert main(["bench", "--sets", str(folder), "--sigmas", "25", "--methods", "nlm"]) == 0
+    out = capsys.readouterr().out
+    assert "| set | sigma | method | PSNR (dB) | SSIM | s/MP | peak memory (MB) |" in out
+    assert "| 25 | nlm |" in out
