@@ -9,12 +9,66 @@ import argparse
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QPointF, QSettings
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def _settle(app: QApplication, until: Callable[[], bool], seconds: float = 600) -> None:
+    deadline = time.monotonic() + seconds
+    while not until() and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.02)
+    for _ in range(50):
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def _batch(app: QApplication, window: QWidget, args: argparse.Namespace, scratch: Path) -> QWidget:
+    """The batch dialog after denoising the bundled samples."""
+    from denoiser.resources import sample_images_dir
+
+    dialog = window.open_batch_dialog()
+    dialog.resize(1100, 640)
+    dialog.input_edit.setText(str(sample_images_dir()))
+    dialog.output_edit.setText(str(scratch / "batch-out"))
+    dialog.start()
+    _settle(app, lambda: not dialog.is_running() and bool(dialog.results()))
+    return dialog
+
+
+def _train(app: QApplication, window: QWidget, args: argparse.Namespace, scratch: Path) -> QWidget:
+    """The training dialog fine-tuning the default on the PolyU pairs for a short while."""
+    dialog = window.open_train_dialog()
+    dialog.resize(1200, 760)
+    dialog.set_mode("pairs")
+    dialog.pairs_noisy_edit.setText(str(args.data / "pairs" / "polyu"))
+    dialog.check_pairs()
+    _settle(app, lambda: dialog.start_problem() == "")
+    dialog.steps_radio.setChecked(True)
+    dialog.steps_spin.setValue(150)
+    dialog.validate_spin.setValue(30)
+    dialog.start()
+    _settle(app, lambda: not dialog.is_running())
+    return dialog
+
+
+def _models(app: QApplication, window: QWidget, args: argparse.Namespace, scratch: Path) -> QWidget:
+    """The model manager with the library's details shown."""
+    dialog = window.open_model_manager()
+    dialog.resize(1100, 560)
+    names = dialog.names()
+    dialog.select(names[-1])
+    dialog.show_details(True)
+    _settle(app, lambda: True)
+    return dialog
+
+
+DIALOGS = {"batch": _batch, "train": _train, "models": _models}
 
 
 def main() -> None:
@@ -29,6 +83,9 @@ def main() -> None:
     parser.add_argument("--model", default="default")
     parser.add_argument("--mode", default="side")
     parser.add_argument("--zoom", type=float, default=1.0)
+    parser.add_argument("--dialog", choices=["none", "batch", "train", "models"], default="none",
+                        help="grab one of the Tools dialogs instead of the main window")
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="for the train dialog's pairs")
     args = parser.parse_args()
     app = QApplication.instance() or QApplication([])
     apply_dark_style(app)
@@ -52,7 +109,8 @@ def main() -> None:
             app.processEvents()
             time.sleep(0.01)
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        window.grab().save(str(args.out))
+        target = window if args.dialog == "none" else DIALOGS[args.dialog](app, window, args, Path(folder))
+        target.grab().save(str(args.out))
         window.close()
     print(f"wrote {args.out}")
 
