@@ -308,7 +308,7 @@ class BatchDialog(QDialog):
     def cancel(self) -> None:
         """Stop the batch within one tile batch; files already written stay, and Start finishes the rest."""
         if self.is_running():
-            self.bridge.cancel("model")
+            self.bridge.cancel("model", "batch")
             self._say("Cancelling...")
 
     def _set_running(self, running: bool) -> None:

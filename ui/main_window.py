@@ -104,6 +104,7 @@ class MainWindow(QMainWindow):
         self.last_error = ""
         self._jobs: dict[str, int] = {}  # job kind -> id of the latest one; older results are ignored
         self._closing = False
+        self._busy = False
 
         self.viewer = ImageViewer()
         self.setCentralWidget(self.viewer)
@@ -145,7 +146,9 @@ class MainWindow(QMainWindow):
         self.bridge.failed.connect(self._on_failed)
         self.bridge.cancelled.connect(self._on_cancelled)
         self.bridge.progress.connect(self._on_progress)
-        self.bridge.busy_changed.connect(self._on_busy)
+        self.bridge.started.connect(lambda *_: self._update_busy())
+        for signal in (self.bridge.succeeded, self.bridge.failed, self.bridge.cancelled):
+            signal.connect(lambda *_: self._update_busy())
 
         self._restore_settings()
         self.refresh_models()
@@ -306,8 +309,8 @@ class MainWindow(QMainWindow):
 
     def cancel(self) -> None:
         """Stop the running denoise (within one tile batch); the previous result stays on screen."""
-        if self.bridge.is_busy("model"):
-            self.bridge.cancel("model")
+        for kind in ("denoise", "model"):  # the window's own work; a batch has its own Cancel
+            self.bridge.cancel("model", kind)
 
     def _strength_changed(self) -> None:
         if self.outcome is not None and self.photo is not None:
@@ -463,6 +466,7 @@ class MainWindow(QMainWindow):
         if self._closing:
             return
         self._jobs[kind] = self.bridge.submit(kind, fn, lane=lane, replace=replace)
+        self._update_busy()
         if message:
             self._say(message)
 
@@ -553,7 +557,12 @@ class MainWindow(QMainWindow):
         elif event.message:
             self._say(event.message)
 
-    def _on_busy(self, busy: bool) -> None:
+    def _update_busy(self) -> None:
+        """Progress and Cancel show while the window's own model work (denoise, model loading) runs."""
+        busy = any(self.bridge.is_busy("model", kind) for kind in ("denoise", "model"))
+        if busy == self._busy:
+            return
+        self._busy = busy
         self.progress_bar.setVisible(busy)
         self.cancel_button.setVisible(busy)
         self.panel.set_busy(busy)

@@ -38,8 +38,8 @@ class Job:
     name: str
     fn: JobFn
     stop: threading.Event = field(default_factory=threading.Event)
-    generation: int = 0
-    """The lane's cancel count when the job was queued: a later ``cancel_all`` covers it."""
+    generation: tuple[int, int] = (0, 0)
+    """The lane's cancel counts (all jobs, jobs of this name) when the job was queued: a later cancel covers it."""
 
 
 class _Lane(QThread):
@@ -57,13 +57,18 @@ class _Lane(QThread):
         self.jobs: queue.Queue[Job | None] = queue.Queue()
         self.current: Job | None = None
         self.generation = 0
+        self.name_generations: dict[str, int] = {}
         self.lock = threading.Lock()
 
     def put(self, job: Job) -> None:
         """Queue ``job`` after every cancel so far."""
         with self.lock:
-            job.generation = self.generation
+            job.generation = (self.generation, self.name_generations.get(job.name, 0))
             self.jobs.put(job)
+
+    def _covered(self, job: Job) -> bool:
+        """Whether a cancel came after ``job`` was queued (for all jobs or for its name)."""
+        return job.generation < (self.generation, 0) or job.generation[1] < self.name_generations.get(job.name, 0)
 
     def run(self) -> None:  # noqa: D401 - Qt's name
         while True:
@@ -72,7 +77,7 @@ class _Lane(QThread):
                 return
             with self.lock:
                 # A job taken off the queue just before a cancel_all is covered by the generation count.
-                if job.stop.is_set() or job.generation < self.generation:
+                if job.stop.is_set() or self._covered(job):
                     job.stop.set()
                     self.cancelled.emit(job.job_id, job.name)
                     continue
@@ -107,20 +112,28 @@ class _Lane(QThread):
             return
         self.failed.emit(job.job_id, job.name, message)
 
-    def cancel_all(self) -> None:
-        """Stop the running job and drop the waiting ones."""
+    def cancel_all(self, name: str | None = None) -> None:
+        """Stop the running job and drop the waiting ones (only those called ``name`` when given)."""
         with self.lock:
-            self.generation += 1
-            if self.current is not None:
+            if name is None:
+                self.generation += 1
+            else:
+                self.name_generations[name] = self.name_generations.get(name, 0) + 1
+            if self.current is not None and name in (None, self.current.name):
                 self.current.stop.set()
+            kept = []
             while True:
                 try:
                     waiting = self.jobs.get_nowait()
                 except queue.Empty:
                     break
-                if waiting is not None:
+                if waiting is not None and name in (None, waiting.name):
                     waiting.stop.set()
                     self.cancelled.emit(waiting.job_id, waiting.name)  # it will never run: say so now
+                else:
+                    kept.append(waiting)
+            for job in kept:
+                self.jobs.put(job)
 
     def busy(self) -> bool:
         """Whether a job runs or waits."""
@@ -146,7 +159,7 @@ class WorkerBridge(QObject):
         super().__init__(parent)
         self._ids = itertools.count(1)
         self._lanes = {name: _Lane(name, self) for name in LANES}
-        self._open: dict[int, str] = {}  # job id -> lane, for jobs not yet finished
+        self._open: dict[int, tuple[str, str]] = {}  # job id -> (lane, name), for jobs not yet finished
         for lane in self._lanes.values():
             lane.progress.connect(self.progress)
             lane.started_job.connect(self.started)
@@ -160,30 +173,32 @@ class WorkerBridge(QObject):
         self._closed = False
 
     def submit(self, name: str, fn: JobFn, *, lane: str = "model", replace: bool = True) -> int:
-        """Queue ``fn`` on ``lane``; with ``replace`` the lane's running and waiting jobs are cancelled first."""
+        """Queue ``fn`` on ``lane``; with ``replace`` the lane's running and waiting jobs of the same ``name``
+        are cancelled first (a new denoise replaces the old one; a batch on the same lane is left alone)."""
         if self._closed:
             raise RuntimeError("the worker bridge is shut down")
         worker = self._lanes[lane]
         if replace:
-            worker.cancel_all()
+            worker.cancel_all(name)
         job = Job(next(self._ids), name, fn)
         was_busy = self.is_busy()
-        self._open[job.job_id] = lane
+        self._open[job.job_id] = (lane, name)
         worker.put(job)
         if not was_busy and lane == "model":
             self.busy_changed.emit(True)
         return job.job_id
 
-    def cancel(self, lane: str = "model") -> None:
-        """Ask the lane's running job to stop (it stops within one tile batch) and drop waiting jobs."""
-        self._lanes[lane].cancel_all()
+    def cancel(self, lane: str = "model", name: str | None = None) -> None:
+        """Ask the lane's running job to stop (within one tile batch) and drop waiting jobs; with ``name``,
+        only the jobs of that name."""
+        self._lanes[lane].cancel_all(name)
 
-    def is_busy(self, lane: str = "model") -> bool:
-        """Whether ``lane`` has a job running or waiting."""
-        return any(open_lane == lane for open_lane in self._open.values())
+    def is_busy(self, lane: str = "model", name: str | None = None) -> bool:
+        """Whether ``lane`` has a job (of ``name``, when given) running or waiting."""
+        return any(open_lane == lane and name in (None, job_name) for open_lane, job_name in self._open.values())
 
     def _on_done(self, job_id: int, *_: object) -> None:
-        lane = self._open.pop(job_id, None)
+        lane, _name = self._open.pop(job_id, (None, None))
         if lane == "model" and not self.is_busy("model"):
             self.busy_changed.emit(False)
 

@@ -87,11 +87,33 @@ def test_new_job_replaces_the_running_one(qtbot: QtBot, bridge: WorkerBridge) ->
             time.sleep(0.005)
         raise Cancelled()
 
-    bridge.submit("first", slow)
+    bridge.submit("denoise", slow)
     assert started.wait(5)
-    bridge.submit("second", lambda s, p: "ok")
+    bridge.submit("denoise", lambda s, p: "ok")
     qtbot.waitUntil(lambda: len(outcomes) == 2, timeout=5000)
-    assert outcomes == [("first", "cancelled"), ("second", "done")]
+    assert outcomes == [("denoise", "cancelled"), ("denoise", "done")]
+
+
+def test_replace_leaves_jobs_of_other_names_alone(qtbot: QtBot, bridge: WorkerBridge) -> None:
+    """A new denoise must not cancel a batch that shares the lane (nor Cancel of one stop the other)."""
+    release = threading.Event()
+    outcomes: list[tuple[str, str]] = []
+    bridge.succeeded.connect(lambda _i, name, _r: outcomes.append((name, "done")))
+    bridge.cancelled.connect(lambda _i, name: outcomes.append((name, "cancelled")))
+
+    def batch(should_stop, on_progress):
+        release.wait(5)
+        check_stop(should_stop)
+        return "batch"
+
+    bridge.submit("batch", batch)
+    bridge.submit("denoise", lambda s, p: "a")
+    bridge.cancel("model", "denoise")
+    bridge.submit("denoise", lambda s, p: "b")
+    release.set()
+    qtbot.waitUntil(lambda: not bridge.is_busy(), timeout=5000)
+    assert ("batch", "done") in outcomes and ("batch", "cancelled") not in outcomes
+    assert outcomes.count(("denoise", "cancelled")) == 1 and outcomes.count(("denoise", "done")) == 1
 
 
 def test_waiting_jobs_dropped_by_replace_are_reported_cancelled(qtbot: QtBot, bridge: WorkerBridge) -> None:
@@ -103,12 +125,12 @@ def test_waiting_jobs_dropped_by_replace_are_reported_cancelled(qtbot: QtBot, br
         gate.wait(5)
         check_stop(should_stop)
 
-    bridge.submit("a", blocking)
-    bridge.submit("b", lambda s, p: None, replace=False)
-    bridge.submit("c", lambda s, p: "c", replace=True)  # cancels a (running) and b (waiting)
+    bridge.submit("job", blocking)
+    bridge.submit("job", lambda s, p: None, replace=False)
+    bridge.submit("job", lambda s, p: "c", replace=True)  # cancels the running one and the waiting one
     gate.set()
     qtbot.waitUntil(lambda: not bridge.is_busy(), timeout=5000)
-    assert sorted(cancelled) == ["a", "b"]
+    assert cancelled == ["job", "job"]
 
 
 def test_busy_changed_brackets_model_work(qtbot: QtBot, bridge: WorkerBridge) -> None:
