@@ -288,16 +288,7 @@ def read_image(path: str | Path, *, max_pixels: int | None = None) -> Image:
     """
     path = Path(path)
     limit = PILImage.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
-    if path.is_dir():
-        raise ImageReadError(path, "is a folder, not an image file")
-    try:
-        handle = open(path, "rb")  # closed by the with-block right below
-    except FileNotFoundError:
-        raise ImageReadError(path, "no such file") from None
-    except PermissionError:
-        raise ImageReadError(path, "permission denied (the file cannot be read)") from None
-    except OSError as exc:
-        raise ImageReadError(path, f"cannot open: {_reason(exc)}") from exc
+    handle = _open_file(path)  # closed by the with-block right below
     with handle:
         try:
             header = handle.read(32)
@@ -842,16 +833,7 @@ def read_thumbnail(path: str | Path, max_side: int = 160) -> np.ndarray:
     if max_side < 1:
         raise ValueError(f"max_side must be at least 1, not {max_side}")
     path = Path(path)
-    if path.is_dir():
-        raise ImageReadError(path, "is a folder, not an image file")
-    try:
-        handle = open(path, "rb")  # closed by the with-block right below
-    except FileNotFoundError:
-        raise ImageReadError(path, "no such file") from None
-    except PermissionError:
-        raise ImageReadError(path, "permission denied (the file cannot be read)") from None
-    except OSError as exc:
-        raise ImageReadError(path, f"cannot open: {_reason(exc)}") from exc
+    handle = _open_file(path)  # closed by the with-block right below
     with handle:
         im = _open_lazily(path, handle)
         with im:
@@ -869,6 +851,20 @@ def read_thumbnail(path: str | Path, max_side: int = 160) -> np.ndarray:
                 if "truncated" in str(exc):
                     raise ImageReadError(path, "the file is truncated (incomplete download or copy?)") from exc
                 raise ImageReadError(path, f"damaged or unreadable image data: {_reason(exc)}") from exc
+
+
+def _open_file(path: Path) -> BinaryIO:
+    """``path`` opened for reading, or an ImageReadError saying why not (a folder, missing, no permission...)."""
+    if path.is_dir():
+        raise ImageReadError(path, "is a folder, not an image file")
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise ImageReadError(path, "no such file") from None
+    except PermissionError:
+        raise ImageReadError(path, "permission denied (the file cannot be read)") from None
+    except OSError as exc:
+        raise ImageReadError(path, f"cannot open: {_reason(exc)}") from exc
 
 
 def _open_lazily(path: Path, handle: BinaryIO) -> PILImage.Image:

@@ -67,9 +67,8 @@ def _confirm(question: str) -> bool:
 
 
 def _build_source(args: argparse.Namespace, channels: int) -> tuple[Any, str]:
-    from denoiser.datasets import NoisyOnlySource, PairSource, SyntheticSource, load_pair_images, match_pairs
-    from denoiser.noise import NoiseMix
-    from denoiser.training import load_images
+    from denoiser.datasets import match_pairs
+    from denoiser.training import build_source
 
     if args.pairs:
         if len(args.pairs) > 2:
@@ -83,17 +82,16 @@ def _build_source(args: argparse.Namespace, channels: int) -> tuple[Any, str]:
         if not report.ok and not args.skip_bad_pairs and not _confirm(
                 f"train on the {len(report.pairs)} usable pairs and skip the rest?"):
             raise DenoiserError("stopped before training: fix the pairs listed above, or pass --skip-bad-pairs")
-        noisy, clean = load_pair_images(report, channels)
-        return PairSource(noisy, clean), f"{len(report.pairs)} noisy/clean pairs from {' and '.join(args.pairs)}"
-    folder = args.clean or args.noisy
-    images, paths, problems = load_images(folder, channels)
+        source, trained_on, _ = build_source("pairs", args.pairs[0], channels, report=report,
+                                             folders_text=" and ".join(args.pairs))
+        return source, trained_on
+    kind = "clean" if args.clean else "noisy"
+    noise = tuple(m.strip() for m in args.noise.split(",") if m.strip())
+    source, trained_on, problems = build_source(kind, args.clean or args.noisy, channels, noise_models=noise,
+                                                sigma_max=args.sigma_max)
     for line in problems:
         print(f"skipped {line}")
-    if args.clean:
-        mix = NoiseMix(models=tuple(m.strip() for m in args.noise.split(",") if m.strip()), sigma_max=args.sigma_max)
-        mix.validate()
-        return SyntheticSource(images, mix), f"{len(paths)} clean photos from {folder} + synthetic noise ({args.noise})"
-    return NoisyOnlySource(images), f"{len(paths)} noisy photos from {folder} (self-supervised, Neighbor2Neighbor)"
+    return source, trained_on
 
 
 def cmd_train(args: argparse.Namespace) -> int:

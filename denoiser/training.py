@@ -129,6 +129,34 @@ def load_images(folder: str | Path, channels: int = 3) -> tuple[list[np.ndarray]
     return images, paths, problems
 
 
+def build_source(kind: str, folder: str | Path, channels: int = 3, *, report: Any = None,
+                 noise_models: tuple[str, ...] = ("gaussian",), sigma_max: float = 75.0,
+                 folders_text: str = "") -> tuple[Any, str, list[str]]:
+    """The training source for one of the three ways in, read from disk.
+
+    ``kind`` is ``clean`` (clean photos + synthetic noise), ``pairs`` (the usable pairs of ``report``, a
+    :class:`~denoiser.datasets.PairReport`) or ``noisy`` (self-supervised). Returns the source, a line saying what
+    it was trained on, and one line per unreadable file that was skipped.
+    """
+    from denoiser.datasets import load_pair_images
+
+    if kind == "pairs":
+        if report is None or not report.pairs:
+            raise DenoiserError("no usable pairs to train on")
+        noisy, clean = load_pair_images(report, channels)
+        return PairSource(noisy, clean), f"{len(report.pairs)} noisy/clean pairs from {folders_text or folder}", []
+    images, paths, problems = load_images(folder, channels)
+    if kind == "clean":
+        mix = NoiseMix(models=tuple(noise_models), sigma_max=sigma_max)
+        mix.validate()
+        trained_on = f"{len(paths)} clean photos from {folder} + synthetic noise ({', '.join(noise_models)})"
+        return SyntheticSource(images, mix), trained_on, problems
+    if kind == "noisy":
+        trained_on = f"{len(paths)} noisy photos from {folder} (self-supervised, Neighbor2Neighbor)"
+        return NoisyOnlySource(images), trained_on, problems
+    raise DenoiserError(f"unknown way to train {kind!r}: clean, pairs or noisy")
+
+
 def split_images(count: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """Seeded train / validation split of ``count`` items (at least one each when count > 1)."""
     order = np.random.default_rng(seed).permutation(count)

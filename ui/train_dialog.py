@@ -44,11 +44,7 @@ from PySide6.QtWidgets import (
 )
 
 from denoiser.datasets import (
-    NoisyOnlySource,
     PairReport,
-    PairSource,
-    SyntheticSource,
-    load_pair_images,
     match_pairs,
 )
 from denoiser.errors import DenoiserError
@@ -56,7 +52,8 @@ from denoiser.models import Autoencoder, families
 from denoiser.modelstore import DEFAULT_MODEL, WEIGHTS_SUFFIX, list_models, load_model, save_model, user_models_dir
 from denoiser.noise import NOISE_MODELS, NoiseMix
 from denoiser.progress import Progress, check_stop
-from denoiser.training import TrainConfig, TrainingResult, load_images, train, training_info
+from denoiser.training import TrainConfig, TrainingResult, train, training_info
+from denoiser.training import build_source as engine_build_source
 from ui.qimage import array_to_qimage
 from ui.worker import WorkerBridge
 
@@ -117,22 +114,14 @@ class TrainOutcome:
 
 def build_source(plan: TrainPlan, channels: int, on_progress: Callable[[Progress], None]) -> tuple[Any, str]:
     """Read the plan's photos and wrap them in the engine's source; also returns the "trained on" text."""
-    if plan.mode == "pairs":
-        report = plan.report
-        if report is None or not report.pairs:
-            raise DenoiserError("no usable pairs to train on; check the pairs first")
-        noisy, clean = load_pair_images(report, channels)
-        folders = f"{plan.folder} and {plan.clean_folder}" if plan.clean_folder else plan.folder
-        return PairSource(noisy, clean), f"{len(report.pairs)} noisy/clean pairs from {folders}"
-    images, paths, problems = load_images(plan.folder, channels)
+    kind = {"clean": "clean", "pairs": "pairs", "noisy": "noisy"}[plan.mode]
+    folders = f"{plan.folder} and {plan.clean_folder}" if plan.clean_folder else plan.folder
+    source, trained_on, problems = engine_build_source(
+        kind, plan.folder, channels, report=plan.report, noise_models=tuple(plan.noise_models),
+        sigma_max=plan.sigma_max, folders_text=folders)
     if problems:
         on_progress(Progress("load", 0, 0, f"skipped {len(problems)} unreadable file(s), e.g. {problems[0]}"))
-    if plan.mode == "clean":
-        mix = NoiseMix(models=tuple(plan.noise_models), sigma_max=plan.sigma_max)
-        mix.validate()
-        noise = ", ".join(plan.noise_models)
-        return SyntheticSource(images, mix), f"{len(paths)} clean photos from {plan.folder} + synthetic noise ({noise})"
-    return NoisyOnlySource(images), f"{len(paths)} noisy photos from {plan.folder} (self-supervised, Neighbor2Neighbor)"
+    return source, trained_on
 
 
 def run_training(plan: TrainPlan, should_stop: Callable[[], bool], on_progress: Callable[[Progress], None]
