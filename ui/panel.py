@@ -22,6 +22,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+LOW_ESTIMATE = 1.0
+"""Below this the estimate is likely camera noise smoothed by demosaicing and JPEG, which the estimator (made for
+white noise) reads far too low: on real camera photos the best strength was measured at 6 to 20."""
+LOW_ESTIMATE_HINT = ("Very low estimate. Camera noise in JPEG photos reads low: if the photo still looks noisy, "
+                     "untick Auto and raise the strength (6 to 20 suits most camera photos).")
+
 MAX_STRENGTH = 75
 """The top of the noise range the models are trained on (sigma in 8-bit units)."""
 
@@ -134,6 +140,10 @@ class SidePanel(QWidget):
         self.noise_label = QLabel("-")
         self.noise_label.setToolTip("Estimated noise level (sigma, 0-255) of the open photo")
         self.device_label = QLabel("-")
+        self.noise_hint = QLabel(LOW_ESTIMATE_HINT)
+        self.noise_hint.setWordWrap(True)
+        self.noise_hint.setStyleSheet("color: #d9a441; font-size: 11px;")
+        self.noise_hint.setVisible(False)
         self.denoise_button = QPushButton("Denoise")
         self.denoise_button.setDefault(True)
         self.denoise_button.clicked.connect(self.denoise_requested)
@@ -167,6 +177,7 @@ class SidePanel(QWidget):
         form.addRow("Device", self.device_box)
         form.addRow("In use", self.device_label)
         form.addRow("Noise estimate", self.noise_label)
+        form.addRow("", self.noise_hint)
         buttons = QHBoxLayout()
         buttons.addWidget(self.save_button)
         buttons.addWidget(self.save_as_button)
@@ -229,6 +240,8 @@ class SidePanel(QWidget):
     def set_noise_estimate(self, sigma: float | None) -> None:
         """Show the estimated noise; with Auto on, the slider follows it."""
         self.noise_label.setText("-" if sigma is None else f"sigma {sigma:.1f}")
+        low = sigma is not None and sigma < LOW_ESTIMATE
+        self.noise_hint.setVisible(low)
         if sigma is not None and self.auto_box.isChecked():
             self.strength_slider.blockSignals(True)
             self.strength_slider.setValue(int(round(min(MAX_STRENGTH, sigma))))

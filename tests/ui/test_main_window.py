@@ -284,3 +284,10 @@ def test_tools_open_the_dialogs_and_new_models_reach_the_chooser(qtbot: QtBot, w
     trainer.model_saved.emit("trained-here")
     assert window.panel.model_box.findData("trained-here") >= 0
     trainer.close()
+
+
+def test_a_very_low_noise_estimate_says_how_to_raise_the_strength(qtbot: QtBot, window: MainWindow) -> None:
+    window.panel.set_noise_estimate(0.3)
+    assert window.panel.noise_hint.isVisibleTo(window.panel) and "raise the strength" in window.panel.noise_hint.text()
+    window.panel.set_noise_estimate(12.0)
+    assert not window.panel.noise_hint.isVisibleTo(window.panel)
