@@ -18,6 +18,7 @@ from tqdm import tqdm
 from denoiser import __version__
 from denoiser.bench import add_bench_arguments, bench_command
 from denoiser.errors import Cancelled, DenoiserError
+from denoiser.noise import LOW_ESTIMATE
 from denoiser.progress import Progress
 from denoiser.train_cli import add_train_parser, cmd_train
 
@@ -188,13 +189,14 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
         if event.stage == "tiles":
             tiles_bar(event)
 
-    done = failed = skipped = 0
+    done = failed = skipped = low = 0
     started = time.monotonic()
     try:
         for result in iter_batch(settings, model, info.name, on_progress=progress, files=files):
             files_bar.update(1)
             if result.status == "done":
                 done += 1
+                low += args.strength is None and result.sigma is not None and result.sigma < LOW_ESTIMATE
                 files_bar.write(f"ok      {result.source} -> {result.output} (sigma {result.sigma:.1f})",
                                 file=sys.stdout)
             elif result.status == "skipped":
@@ -216,6 +218,9 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
     elapsed = time.monotonic() - started
     print(f"{done} denoised, {failed} failed, {skipped} skipped, in {elapsed:.1f} s with model {info.name}; "
           f"results in {args.output}")
+    if low:
+        print(f"note: {low} photo(s) read a very low noise level (below {LOW_ESTIMATE:g}); camera noise after "
+              "demosaicing and JPEG reads far too low to the estimator. If they still look noisy, try --strength 10.")
     return EXIT_OK if failed == 0 else EXIT_SOME_FAILED
 
 

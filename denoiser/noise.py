@@ -21,6 +21,11 @@ import numpy as np
 from denoiser.config import VersionedConfig, require
 from denoiser.errors import DenoiserError, UnknownNameError
 
+LOW_ESTIMATE = 1.0
+"""Estimates below this (0-255 units) are flagged to the user: camera noise after demosaicing and JPEG is not white,
+and the PCA estimator, made for white noise, reads it far too low (0.06-0.49 on PolyU photos, where the bundled
+model did best at strength 6-20)."""
+
 
 def add_gaussian_noise(clean: np.ndarray, sigma: float, seed: int | None = None) -> np.ndarray:
     """The benchmark protocol: ``clip(round(clean + N(0, sigma^2)), 0, 255)`` as uint8.

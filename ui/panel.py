@@ -22,9 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-LOW_ESTIMATE = 1.0
-"""Below this the estimate is likely camera noise smoothed by demosaicing and JPEG, which the estimator (made for
-white noise) reads far too low: on real camera photos the best strength was measured at 6 to 20."""
+from denoiser.noise import LOW_ESTIMATE
+
 LOW_ESTIMATE_HINT = ("Very low estimate. Camera noise in JPEG photos reads low: if the photo still looks noisy, "
                      "untick Auto and raise the strength (6 to 20 suits most camera photos).")
 

@@ -239,3 +239,13 @@ def test_bench_command_prints_a_table(tmp_path: Path, capsys: pytest.CaptureFixt
     out = capsys.readouterr().out
     assert "| set | sigma | method | PSNR (dB) | SSIM | s/MP | peak memory (MB) |" in out
     assert "| 25 | nlm |" in out
+
+
+def test_a_very_low_auto_estimate_gets_a_hint(tmp_path: Path, tiny_model_file: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    clean = smooth_photo(tmp_path / "clean.png")  # no noise at all: the estimate reads near zero
+    assert main(["denoise", str(clean), "-o", str(tmp_path / "o"), "--model", str(tiny_model_file)]) == 0
+    assert "very low noise level" in capsys.readouterr().out
+    assert main(["denoise", str(clean), "-o", str(tmp_path / "o2"), "--model", str(tiny_model_file),
+                 "--strength", "5"]) == 0
+    assert "very low noise level" not in capsys.readouterr().out
