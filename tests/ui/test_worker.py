@@ -15,6 +15,18 @@ from denoiser.progress import Progress, check_stop
 from ui.worker import WorkerBridge
 
 
+def endless_job(running: threading.Event):
+    """A job that signals ``running`` and then works until it is told to stop."""
+
+    def job(should_stop, on_progress):
+        running.set()
+        while True:
+            check_stop(should_stop)
+            time.sleep(0.005)
+
+    return job
+
+
 @pytest.fixture
 def bridge() -> Iterator[WorkerBridge]:
     worker = WorkerBridge()
@@ -61,14 +73,7 @@ def test_unexpected_errors_are_reported_not_raised(qtbot: QtBot, bridge: WorkerB
 
 def test_cancel_stops_a_running_job(qtbot: QtBot, bridge: WorkerBridge) -> None:
     running = threading.Event()
-
-    def long_job(should_stop, on_progress):
-        running.set()
-        while True:
-            check_stop(should_stop)
-            time.sleep(0.005)
-
-    bridge.submit("long", long_job)
+    bridge.submit("long", endless_job(running))
     assert running.wait(5)
     with qtbot.waitSignal(bridge.cancelled, timeout=5000):
         bridge.cancel()
@@ -153,14 +158,7 @@ def test_io_lane_runs_while_model_lane_is_busy(qtbot: QtBot, bridge: WorkerBridg
 def test_shutdown_during_a_job_stops_it(qtbot: QtBot) -> None:
     bridge = WorkerBridge()
     running = threading.Event()
-
-    def long_job(should_stop, on_progress):
-        running.set()
-        while True:
-            check_stop(should_stop)
-            time.sleep(0.005)
-
-    bridge.submit("long", long_job)
+    bridge.submit("long", endless_job(running))
     assert running.wait(5)
     assert bridge.shutdown(5000)
     with pytest.raises(RuntimeError):
