@@ -10,9 +10,6 @@ path, seconds, sigma, and PSNR/SSIM against a clean reference when one is found)
 atomically after every file, so it is valid JSON whenever the batch is killed, and running the same batch
 again skips every file it records as done with the same input bytes, model and settings whose output file
 still exists.
-
-The older plan-based pair :func:`plan_outputs` / :func:`denoise_files` (no manifest, no resume) stays for
-callers that already hold their (input, output) pairs.
 """
 
 from __future__ import annotations
@@ -258,23 +255,6 @@ def unique_path(path: Path, taken: set[Path] | None = None) -> Path:
     return candidate
 
 
-def plan_outputs(inputs: list[str | Path], out_dir: str | Path, settings: DenoiseSettings) -> list[tuple[Path, Path]]:
-    """(input, output) pairs for the files and folders given; folders keep their tree under ``out_dir``.
-
-    No output is an input, an existing file, or another planned output.
-    """
-    out_dir = Path(out_dir)
-    plan: list[tuple[Path, Path]] = []
-    taken: set[Path] = set()
-    for item in inputs:
-        root = Path(item)
-        for file in find_images([root]):
-            target = unique_path(output_path_for(file, out_dir, settings, root if root.is_dir() else None), taken)
-            taken.add(target.resolve())
-            plan.append((file, target))
-    return plan
-
-
 def _failure_message(source: Path, err: BaseException) -> str:
     """A one-line message naming the file and the problem."""
     if isinstance(err, DenoiserError):
@@ -283,39 +263,6 @@ def _failure_message(source: Path, err: BaseException) -> str:
     if isinstance(err, (torch.OutOfMemoryError, MemoryError)):
         return f"{source}: out of memory ({err})"
     return f"{source}: unexpected {type(err).__name__}: {err}"
-
-
-def denoise_files(
-    plan: list[tuple[Path, Path]],
-    model: Autoencoder,
-    settings: DenoiseSettings,
-    on_progress: ProgressFn | None = None,
-    should_stop: StopFn | None = None,
-) -> Iterator[FileResult]:
-    """Denoise each (input, output) pair; yields a result per file. Cancelled propagates; other errors don't.
-
-    No manifest and no resume: see :func:`iter_batch` for that.
-    """
-    on_progress = on_progress or ignore_progress
-    protected = [source for source, _ in plan]
-    for index, (source, target) in enumerate(plan):
-        on_progress(Progress("files", index, len(plan), f"{source.name}"))
-        started = time.monotonic()
-
-        def tile_progress(event: Progress, index: int = index, name: str = source.name) -> None:
-            on_progress(Progress("tiles", event.done, event.total, name, extra={"file": index}))
-
-        try:
-            image = read_image(source)
-            result, sigma = denoise_image(image, model, settings, tile_progress, should_stop)
-            written = write_image(target, result, quality=settings.quality, keep_metadata=settings.keep_metadata,
-                                  bit_depth=settings.bit_depth, protected=protected)
-            yield FileResult(source, written, "done", "", sigma, time.monotonic() - started)
-        except Cancelled:
-            raise
-        except Exception as err:  # noqa: BLE001 - one file's failure, foreseen or not, must not stop the batch
-            yield FileResult(source, None, "failed", _failure_message(source, err), None, time.monotonic() - started)
-    on_progress(Progress("files", len(plan), len(plan)))
 
 
 # ----------------------------------------------------------------------------------------------------------
