@@ -201,9 +201,12 @@ def list_models() -> list[ModelInfo]:
             continue
         for weights in sorted(folder.glob(f"*{WEIGHTS_SUFFIX}")):
             try:
-                found.append(read_info(weights, bundled))
+                info = read_info(weights, bundled)
             except DenoiserError:
                 continue
+            # A library model is looked up by its file name: list it under that, whatever its JSON says.
+            info.name = weights.stem
+            found.append(info)
     return found
 
 

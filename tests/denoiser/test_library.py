@@ -340,3 +340,14 @@ def test_export_default(bundled: Path, tmp_path: Path) -> None:
     assert info.name == "default" and not info.bundled
     loaded, _ = load_model(str(path))
     assert_same(load_model("default")[0], loaded)
+
+
+def test_a_model_is_listed_under_the_name_it_loads_by(tmp_path: Path) -> None:
+    """A file whose description carries another name is listed by its file name, which is what loads it."""
+    from denoiser.modelstore import ModelInfo, list_models, load_model, save_model, user_models_dir
+
+    model = create_model("unet", {"widths": [4, 8], "blocks": 0})
+    save_model(model, user_models_dir() / "on-disk.safetensors", ModelInfo(name="inside", family="unet", config={}))
+    names = [info.name for info in list_models() if not info.bundled]
+    assert names == ["on-disk"]
+    assert load_model("on-disk")[0].family == "unet"

@@ -276,4 +276,4 @@ def test_default_and_bundled_models_resolve_to_the_bundled_folder(tmp_path, monk
     assert info.name == "default" and info.bundled and info.family == "unet"
     assert resolve_model_path("extra") == (bundled / "extra.safetensors", True)
     listed = [(info.name, info.bundled) for info in list_models()]
-    assert listed == [("shipped", True), ("extra", True), ("zzz-mine", False)]
+    assert listed == [("default", True), ("extra", True), ("zzz-mine", False)]  # listed by the name that loads it
