@@ -86,6 +86,8 @@ class TrainConfig(VersionedConfig):
     """Background processes building batches (0: build them in the training process)."""
     neighbour_weight: float = 1.0
     """Weight of Neighbor2Neighbor's regulariser (self-supervised mode)."""
+    grad_clip: float = 1.0
+    """Largest gradient norm a step may apply (larger gradients are scaled down to it)."""
     seed: int = 0
 
     def validate(self) -> None:
@@ -98,6 +100,7 @@ class TrainConfig(VersionedConfig):
         require(0 <= self.validation_fraction < 1, "validation_fraction must be in [0, 1)")
         require(self.validation_every >= 1 and self.checkpoint_every >= 1, "intervals must be >= 1")
         require(self.patience >= 0 and self.workers >= 0, "patience and workers must be >= 0")
+        require(self.grad_clip > 0, "grad_clip must be positive")
         NoiseMix.from_dict(self.noise) if self.noise else None
 
 
@@ -274,6 +277,7 @@ class _State:
     best: float | None = None
     start: float | None = None
     bad_epochs: int = 0
+    skipped_steps: int = 0
 
 
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -440,9 +444,16 @@ def train(
             with torch.autocast(target.type, enabled=use_amp):
                 loss = _loss(model, batch, config, target)
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
+            if torch.isfinite(loss):
+                scaler.scale(loss).backward()
+                # One extreme batch (very dark Poisson noise, say) once blew a run up from loss 0.03 to 400:
+                # clipping the gradient's norm keeps any single step from throwing the weights away.
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                state.skipped_steps += 1  # a non-finite loss would poison the weights and Adam's moments
             state.step += 1
             elapsed = state.elapsed + time.monotonic() - session_start
             record: dict[str, Any] = {"step": state.step, "loss": loss.item(),

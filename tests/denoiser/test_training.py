@@ -155,3 +155,34 @@ def test_every_family_trains_and_saves(family: str, config: dict, tmp_path: Path
     model, info = load_model_file(path)
     assert info.family == family and info.training["steps_done"] == 4 and info.trained_on == "synthetic"
     assert info.validation["metric"] == "val_psnr" and "start" in info.validation
+
+
+def test_a_non_finite_loss_is_skipped_and_the_weights_stay_sound(monkeypatch: pytest.MonkeyPatch) -> None:
+    import denoiser.training as training
+
+    real, calls = training._loss, {"n": 0}
+
+    def sometimes_nan(*args: object, **kwargs: object) -> torch.Tensor:
+        calls["n"] += 1
+        loss = real(*args, **kwargs)
+        return loss * float("nan") if calls["n"] == 2 else loss
+
+    monkeypatch.setattr(training, "_loss", sometimes_nan)
+    result, _ = run(SyntheticSource(photos(), NoiseMix()), tiny_config(steps=4, validation_every=4))
+    assert result.steps == 4
+    assert all(torch.isfinite(v).all() for v in result.model.state_dict().values())
+
+
+def test_gradients_are_clipped_to_the_configured_norm(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[float] = []
+    real = torch.nn.utils.clip_grad_norm_
+
+    def spy(parameters, max_norm, *args, **kwargs):
+        parameters = list(parameters)
+        total = real(parameters, max_norm, *args, **kwargs)
+        seen.append(float(torch.norm(torch.stack([p.grad.norm() for p in parameters if p.grad is not None]))))
+        return total
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    run(SyntheticSource(photos(), NoiseMix()), tiny_config(steps=3, validation_every=3, grad_clip=1e-3))
+    assert len(seen) == 3 and max(seen) <= 1e-3 * 1.01
