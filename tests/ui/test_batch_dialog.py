@@ -26,13 +26,6 @@ TIMEOUT_MS = 20000
 
 
 @pytest.fixture
-def bridge() -> Iterator[WorkerBridge]:
-    worker = WorkerBridge()
-    yield worker
-    assert worker.shutdown(5000)
-
-
-@pytest.fixture
 def model_name() -> str:
     torch.manual_seed(0)
     save_to_library(create_model("unet", {"widths": [4, 8], "blocks": 1}), "tiny")

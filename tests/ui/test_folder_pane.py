@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -47,13 +46,6 @@ def close_to(actual: tuple[int, int, int], expected: tuple[int, int, int]) -> bo
 
 def all_loaded(pane: FolderPane) -> bool:
     return all(pane.thumbnail_loaded(path) for path in pane.paths())
-
-
-@pytest.fixture
-def bridge() -> Iterator[WorkerBridge]:
-    worker = WorkerBridge()
-    yield worker
-    assert worker.shutdown()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -61,13 +60,6 @@ class _Exploit:
 
     def __reduce__(self):
         return (open, (self.marker, "w"))
-
-
-@pytest.fixture
-def bridge() -> Iterator[WorkerBridge]:
-    worker = WorkerBridge()
-    yield worker
-    assert worker.shutdown(5000)
 
 
 @pytest.fixture

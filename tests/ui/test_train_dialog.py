@@ -37,13 +37,6 @@ def write_photos(folder: Path, names: list[str], noise: float = 0.0, seed: int =
 
 
 @pytest.fixture
-def bridge(qtbot: QtBot) -> Iterator[WorkerBridge]:
-    worker = WorkerBridge()
-    yield worker
-    assert worker.shutdown(10_000)
-
-
-@pytest.fixture
 def dialog(qtbot: QtBot, bridge: WorkerBridge) -> Iterator[TrainDialog]:
     window = TrainDialog(bridge, workers=0, model_config=TINY_UNET)
     qtbot.addWidget(window)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from PySide6.QtCore import QThread
@@ -25,13 +24,6 @@ def endless_job(running: threading.Event):
             time.sleep(0.005)
 
     return job
-
-
-@pytest.fixture
-def bridge() -> Iterator[WorkerBridge]:
-    worker = WorkerBridge()
-    yield worker
-    assert worker.shutdown(5000)
 
 
 def test_job_runs_off_the_gui_thread_and_reports(qtbot: QtBot, bridge: WorkerBridge) -> None:
