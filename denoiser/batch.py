@@ -34,7 +34,7 @@ from denoiser.inference import TileSettings, denoise_array
 from denoiser.io import SUPPORTED_EXTENSIONS, Image, atomic_write, find_images, read_image, to_float, write_image
 from denoiser.metrics import psnr, ssim
 from denoiser.models import Autoencoder
-from denoiser.noise import estimate_noise
+from denoiser.noise import NoiseReading, read_noise
 from denoiser.progress import Progress, ProgressFn, StopFn, check_stop, ignore_progress
 
 DEFAULT_PATTERN = "{stem}_denoised"
@@ -198,9 +198,15 @@ class BatchReport:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def auto_strength(color: np.ndarray) -> float:
-    """The noise level to denoise at when the user chose "auto": the estimate, capped to the trained range."""
-    return float(min(MAX_SIGMA, estimate_noise(color)))
+def auto_strength(color: np.ndarray | NoiseReading, camera_strength: float = 0.0) -> float:
+    """The strength to denoise at when the user chose "auto", for a model whose camera strength is given.
+
+    White noise: its estimate. Camera-processed noise, which the white-noise estimate reads far too low: the
+    model's camera strength (measured on real noisy/clean pairs, see ``benchmarks/calibrate_camera.py``).
+    Capped to the trained range. ``color`` is the pixels, or their :class:`NoiseReading` when already taken.
+    """
+    reading = color if isinstance(color, NoiseReading) else read_noise(color)
+    return reading.strength(camera_strength, MAX_SIGMA)
 
 
 def denoise_image(
@@ -217,7 +223,7 @@ def denoise_image(
     """
     # The native uint8/uint16 pixels go in as they are: a float copy of a 24 MP photo would cost 288 MB.
     pixels = image.color_pixels()
-    sigma = settings.strength if settings.strength is not None else auto_strength(pixels)
+    sigma = settings.strength if settings.strength is not None else auto_strength(pixels, model.camera_strength)
     if settings.bit_depth == 16 and image.bit_depth == 8:
         # x * 257 / 65535 == x / 255 exactly: the model sees the same values, the result keeps 16 bits.
         image = dataclasses.replace(image, pixels=image.pixels.astype(np.uint16) * np.uint16(257))

@@ -196,7 +196,8 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
             files_bar.update(1)
             if result.status == "done":
                 done += 1
-                low += args.strength is None and result.sigma is not None and result.sigma < LOW_ESTIMATE
+                low += (args.strength is None and not model.camera_strength and result.sigma is not None
+                        and result.sigma < LOW_ESTIMATE)
                 files_bar.write(f"ok      {result.source} -> {result.output} (sigma {result.sigma:.1f})",
                                 file=sys.stdout)
             elif result.status == "skipped":
@@ -226,13 +227,14 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
 
 def _cmd_estimate(args: argparse.Namespace) -> int:
     from denoiser.io import read_image
-    from denoiser.noise import estimate_noise
+    from denoiser.noise import read_noise
 
     failed = 0
     for file in args.files:
         try:
-            sigma = estimate_noise(read_image(file).color())
-            print(f"{file}\t{sigma:.2f}")
+            reading = read_noise(read_image(file).color())
+            kind = "camera-processed or clean" if reading.camera_weight >= 0.5 else "white"
+            print(f"{file}\t{reading.sigma:.2f}\t(half-size {reading.half_sigma:.2f}: {kind})")
         except DenoiserError as err:
             failed += 1
             print(f"FAILED  {err}")

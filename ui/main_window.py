@@ -32,6 +32,7 @@ from denoiser.inference import available_devices, extract_latent, resolve_device
 from denoiser.io import SUPPORTED_EXTENSIONS, Image, is_image_path, read_image, write_image
 from denoiser.models import Autoencoder
 from denoiser.modelstore import DEFAULT_MODEL, describe, list_models, load_model
+from denoiser.noise import NoiseReading, read_noise
 from denoiser.preview import Region, denoise_visible_first
 from denoiser.progress import Progress
 from ui.batch_dialog import BatchDialog
@@ -53,9 +54,14 @@ class OpenedPhoto:
 
     path: Path
     image: Image
-    sigma: float
+    noise: NoiseReading
     display: QImage
     levels: list[QImage]
+
+    @property
+    def sigma(self) -> float:
+        """The white-noise estimate (0-255 units)."""
+        return self.noise.sigma
 
 
 @dataclass
@@ -270,16 +276,25 @@ class MainWindow(QMainWindow):
         """Read a photo, estimate its noise and make its display images (runs in a worker)."""
         image = read_image(path)
         pixels = image.color_pixels()
-        sigma = auto_strength(pixels) if min(pixels.shape[:2]) >= 8 else 0.0
+        noise = read_noise(pixels) if min(pixels.shape[:2]) >= 8 else NoiseReading(0.0, 0.0)
         shown = array_to_qimage(to_uint8(pixels if pixels.shape[2] == 3 else pixels[:, :, 0]))
-        return OpenedPhoto(path, image, sigma, shown, display_levels(shown))
+        return OpenedPhoto(path, image, noise, shown, display_levels(shown))
 
     # ----- denoising ---------------------------------------------------------------------------------------
     def _strength(self) -> float:
         settings = self.panel.settings()
         if settings.auto_strength and self.photo is not None:
-            return self.photo.sigma
+            return self._auto_strength()
         return settings.strength
+
+    def _auto_strength(self) -> float:
+        """What "auto" means for the open photo with the loaded model (its camera strength, if any)."""
+        assert self.photo is not None
+        return auto_strength(self.photo.noise, self.model.camera_strength if self.model is not None else 0.0)
+
+    def _show_noise(self) -> None:
+        if self.photo is not None:
+            self.panel.set_noise_estimate(self.photo.sigma, self._auto_strength())
 
     def denoise(self) -> None:
         """Denoise the open photo: the visible region first when the photo is large, then all of it."""
@@ -483,6 +498,7 @@ class MainWindow(QMainWindow):
             self.panel.model_note.setText(f"{info.family}; {info.trained_on or 'trained on unknown data'}")
             self.panel.device_label.setText(self._device_text())
             self._say(f"Model {info.name} ready.")
+            self._show_noise()
             if self.photo is not None and self.auto_denoise:
                 self.denoise()
         elif kind == "pair":
@@ -498,7 +514,7 @@ class MainWindow(QMainWindow):
             self.panel.set_reference_text("")
             self.viewer.prime(result.display, result.levels)
             self.viewer.set_original(result.display)
-            self.panel.set_noise_estimate(result.sigma)
+            self._show_noise()
             self.panel.set_has_result(False)
             self.panel.latents.clear()
             image = result.image

@@ -236,14 +236,25 @@ class SidePanel(QWidget):
         self.auto_box.setChecked(auto)
         self.strength_slider.setValue(int(round(value)))
 
-    def set_noise_estimate(self, sigma: float | None) -> None:
-        """Show the estimated noise; with Auto on, the slider follows it."""
-        self.noise_label.setText("-" if sigma is None else f"sigma {sigma:.1f}")
-        low = sigma is not None and sigma < LOW_ESTIMATE
-        self.noise_hint.setVisible(low)
-        if sigma is not None and self.auto_box.isChecked():
+    def set_noise_estimate(self, sigma: float | None, auto: float | None = None) -> None:
+        """Show the estimated noise and the strength "auto" chose from it (``auto``: when it differs, the model's
+        camera strength applied); with Auto on, the slider follows that strength."""
+        auto = sigma if auto is None else auto
+        camera = sigma is not None and auto is not None and auto > sigma + 0.05
+        if sigma is None:
+            self.noise_label.setText("-")
+        elif camera:
+            self.noise_label.setText(f"sigma {sigma:.1f}, camera noise: auto {auto:.1f}")
+            self.noise_label.setToolTip("The white-noise estimate reads camera-processed noise (and clean photos) "
+                                        "low; Auto uses the model's camera strength, measured on real noisy/clean "
+                                        "pairs. Untick Auto to choose your own.")
+        else:
+            self.noise_label.setText(f"sigma {sigma:.1f}")
+            self.noise_label.setToolTip("Estimated noise level (sigma, 0-255) of the open photo")
+        self.noise_hint.setVisible(sigma is not None and sigma < LOW_ESTIMATE and not camera)
+        if auto is not None and self.auto_box.isChecked():
             self.strength_slider.blockSignals(True)
-            self.strength_slider.setValue(int(round(min(MAX_STRENGTH, sigma))))
+            self.strength_slider.setValue(int(round(min(MAX_STRENGTH, auto))))
             self.strength_slider.blockSignals(False)
             self._strength_ui()
 

@@ -374,3 +374,26 @@ def test_alpha_passes_through_and_inputs_are_untouched(tmp_path: Path, tiny_mode
     (result,) = run_batch(batch_settings(src, out), tiny_model, "tiny").results
     np.testing.assert_array_equal(read_image(src / "alpha.png").alpha(), read_image(result.output).alpha())
     assert snapshot(src) == before
+
+
+def test_auto_strength_uses_the_camera_strength_only_on_camera_noise(tmp_path: Path,
+                                                                     tiny_model: torch.nn.Module) -> None:
+    import cv2
+
+    y, x = np.mgrid[0:64, 0:72]
+    clean = np.stack([x * 2 + 30, y * 2 + 20, (x + y) + 40], axis=2).astype(np.float64)
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    correlated = cv2.GaussianBlur(np.random.default_rng(1).normal(0, 1, clean.shape), (0, 0), 1.2)
+    camera = np.clip(np.round(clean + correlated * 4 / correlated.std()), 0, 255).astype(np.uint8)
+    white = np.clip(np.round(clean + np.random.default_rng(2).normal(0, 20, clean.shape)), 0, 255).astype(np.uint8)
+    PILImage.fromarray(camera).save(src / "camera.png")
+    PILImage.fromarray(white).save(src / "white.png")
+    tiny_model.camera_strength = 11.0
+    try:
+        results = run_batch(batch_settings(src, out, strength=None), tiny_model, "tiny").results
+    finally:
+        tiny_model.camera_strength = 0.0
+    by_name = {r.source.name: r.sigma for r in results}
+    assert by_name["camera.png"] == pytest.approx(11.0)
+    assert by_name["white.png"] == pytest.approx(20.0, rel=0.1)  # white noise: the estimate, camera strength unused

@@ -74,3 +74,44 @@ def test_table_has_a_row_per_result(tiny_set: Path) -> None:
     results = list(run_bench([str(tiny_set)], [15.0, 50.0], ["nlm"], isolated=False))
     table = format_table(results)
     assert table.count("\n") == 3 and "| nlm |" in table and "| 50 |" in table
+
+
+@pytest.fixture
+def tiny_pairs(tmp_path: Path) -> Path:
+    """Twelve noisy/clean pairs: the seeded 10 % validation split holds one of them."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:32, 0:40]
+    for sub in ("noisy", "clean"):
+        (tmp_path / "pairs" / sub).mkdir(parents=True)
+    for i in range(12):
+        clean = np.stack([x * 5 + i, y * 6, (x + y) * 3], axis=2).clip(0, 255).astype(np.uint8)
+        noisy = np.clip(clean + rng.normal(0, 12, clean.shape), 0, 255).astype(np.uint8)
+        PILImage.fromarray(clean).save(tmp_path / "pairs" / "clean" / f"p{i:02d}.png")
+        PILImage.fromarray(noisy).save(tmp_path / "pairs" / "noisy" / f"p{i:02d}.png")
+    return tmp_path / "pairs"
+
+
+def test_pair_set_is_scored_on_its_validation_split_with_estimated_noise(tiny_pairs: Path, tiny_model: str) -> None:
+    from denoiser.bench import REAL_NOISE, is_pair_set, load_pairs
+    from denoiser.training import split_images
+
+    assert is_pair_set(tiny_pairs)
+    held = load_pairs(tiny_pairs)
+    _, expected = split_images(12, 0.1, 0)
+    assert [name for name, _, _ in held] == [f"p{i:02d}.png" for i in expected]
+    results = list(run_bench([str(tiny_pairs)], [15.0, 50.0], ["ours", "nlm", "noisy"], tiny_model, isolated=False))
+    # One row per method, not per sigma; "ours" runs blind (auto strength) since there is no true sigma.
+    assert [(r.method, r.sigma, r.images) for r in results] == [
+        ("ours-auto", REAL_NOISE, 1), ("nlm", REAL_NOISE, 1), ("noisy", REAL_NOISE, 1)]
+    by_method = {r.method: r.psnr for r in results}
+    assert by_method["nlm"] > by_method["noisy"] + 1  # NLM given the estimated sigma really denoises
+    assert "| real | nlm |" in format_table(results)
+
+
+def test_noisy_row_is_the_protocol_input(tiny_set: Path) -> None:
+    from denoiser.metrics import psnr
+    from denoiser.noise import add_gaussian_noise
+
+    images = load_set(tiny_set)
+    expected = np.mean([psnr(clean, add_gaussian_noise(clean, 25, i)) for i, (_, clean) in enumerate(images)])
+    assert run_method("noisy", str(tiny_set), 25.0).psnr == pytest.approx(expected)

@@ -277,3 +277,30 @@ def test_default_and_bundled_models_resolve_to_the_bundled_folder(tmp_path, monk
     assert resolve_model_path("extra") == (bundled / "extra.safetensors", True)
     listed = [(info.name, info.bundled) for info in list_models()]
     assert listed == [("default", True), ("extra", True), ("zzz-mine", False)]  # listed by the name that loads it
+
+
+def test_camera_strength_travels_with_the_model_file(tmp_path):
+    info = sample_info()
+    info.auto = {"camera_strength": 12.0, "measured_on": "pairs"}
+    path = save_model(tiny(), tmp_path / "calibrated", info)
+    model, loaded = load_model_file(path)
+    assert loaded.auto == info.auto and loaded.camera_strength == 12.0 and model.camera_strength == 12.0
+    plain, plain_info = load_model_file(save_model(tiny(), tmp_path / "plain"))
+    assert plain.camera_strength == 0.0 and "auto" not in plain_info.to_json_dict()
+
+
+@pytest.mark.parametrize("auto", ['"strong"', '{"camera_strength": -1}', '{"camera_strength": 500}',
+                                  '{"camera_strength": "12"}', '{"camera_strength": true}'])
+def test_a_bad_camera_strength_is_refused_naming_the_file(tmp_path, auto):
+    path = save_model(tiny(), tmp_path / "odd")
+    data = json.loads(path.with_suffix(".json").read_text())
+    path.with_suffix(".json").write_text(json.dumps(data)[:-1] + f', "auto": {auto}}}')
+    with pytest.raises(ModelLoadError, match="odd.json|odd.safetensors"):
+        load_model_file(path)
+
+
+def test_bundled_default_has_a_measured_camera_strength():
+    model, info = load_model("default")
+    assert 0 < model.camera_strength <= 75 and "training split" in info.auto["measured_on"]
+    scores = info.auto["psnr_by_camera_strength"]
+    assert max(scores, key=scores.get) == f"{info.camera_strength:g}"  # the stored value is the measured best

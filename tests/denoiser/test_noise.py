@@ -95,3 +95,41 @@ def test_add_gaussian_noise_clips_to_the_uint8_range():
 def test_add_gaussian_noise_rejects_other_dtypes(dtype):
     with pytest.raises(DenoiserError, match="uint8"):
         add_gaussian_noise(np.zeros((8, 8, 3), dtype=dtype), 10, seed=0)
+
+
+def camera_like(scene: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
+    """Noise correlated over a few pixels, as demosaicing and in-camera processing leave it, as uint8."""
+    import cv2
+
+    noise = np.random.default_rng(seed).normal(0.0, 1.0, scene.shape)
+    noise = cv2.GaussianBlur(noise, (0, 0), 1.2)
+    noise *= sigma / noise.std()
+    return np.clip(np.round(scene + noise), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("sigma", [5, 15, 50])
+def test_white_noise_reads_white_and_auto_keeps_its_estimate(scene, sigma):
+    from denoiser.noise import read_noise
+
+    reading = read_noise(add_gaussian_noise(np.round(scene).astype(np.uint8), sigma, 1))
+    assert reading.sigma == pytest.approx(sigma, rel=0.1) and reading.half_sigma == pytest.approx(sigma, rel=0.15)
+    assert reading.camera_weight == 0.0
+    assert reading.strength(camera_strength=12.0) == reading.strength() == pytest.approx(reading.sigma)
+
+
+def test_camera_noise_reads_low_but_auto_uses_the_camera_strength(scene):
+    from denoiser.noise import read_noise
+
+    reading = read_noise(camera_like(scene, 4.0))
+    # The white-noise estimate sees a fraction of the correlated noise; the half-size estimate sees more of it.
+    assert reading.sigma < 2.5 and reading.half_sigma > 1.6 * reading.sigma and reading.camera_weight == 1.0
+    assert reading.strength(camera_strength=12.0) == 12.0
+    assert reading.strength() == pytest.approx(reading.sigma)  # a model without a camera strength: as before
+    assert reading.strength(camera_strength=12.0, maximum=8.0) == 8.0
+
+
+def test_tiny_images_read_as_white_noise():
+    from denoiser.noise import read_noise
+
+    reading = read_noise(np.full((10, 10, 3), 128, np.uint8))
+    assert reading.sigma == reading.half_sigma and reading.camera_weight == 0.0

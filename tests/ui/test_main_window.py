@@ -291,3 +291,33 @@ def test_a_very_low_noise_estimate_says_how_to_raise_the_strength(qtbot: QtBot, 
     assert window.panel.noise_hint.isVisibleTo(window.panel) and "raise the strength" in window.panel.noise_hint.text()
     window.panel.set_noise_estimate(12.0)
     assert not window.panel.noise_hint.isVisibleTo(window.panel)
+
+
+def camera_photo(path: Path, size: tuple[int, int] = (96, 80)) -> Path:
+    """A smooth scene with noise correlated over a few pixels, as a camera's processing leaves it."""
+    import cv2
+
+    y, x = np.mgrid[0 : size[1], 0 : size[0]]
+    clean = np.stack([x * 2 + 30, y * 2 + 20, (x + y) + 40], axis=2).astype(np.float64)
+    noise = cv2.GaussianBlur(np.random.default_rng(3).normal(0, 1, clean.shape), (0, 0), 1.2)
+    PILImage.fromarray(np.clip(np.round(clean + noise * 4 / noise.std()), 0, 255).astype(np.uint8)).save(path)
+    return path
+
+
+def test_auto_uses_the_models_camera_strength_on_camera_noise(qtbot: QtBot, window: MainWindow,
+                                                               tmp_path: Path) -> None:
+    from denoiser.modelstore import ModelInfo
+
+    info = ModelInfo("camera-aware", "unet", {}, auto={"camera_strength": 14.0})
+    save_to_library(create_model("unet", TINY["unet"]), "camera-aware", info)
+    photo = camera_photo(tmp_path / "iso3200.png")
+    open_and_denoise(qtbot, window, photo)  # tiny-unet has no camera strength: auto is the plain estimate
+    assert window.outcome.sigma == pytest.approx(window.photo.sigma) and window.photo.sigma < 3
+    assert "camera" not in window.panel.noise_label.text()
+    window.refresh_models()
+    window.choose_model("camera-aware")
+    qtbot.waitUntil(lambda: window.model_name == "camera-aware", timeout=10000)
+    assert "camera noise: auto 14.0" in window.panel.noise_label.text()
+    assert not window.panel.noise_hint.isVisibleTo(window.panel) and window.panel.strength_slider.value() == 14
+    window.denoise()
+    qtbot.waitUntil(lambda: window.outcome is not None and window.outcome.sigma == pytest.approx(14.0), timeout=15000)
