@@ -49,7 +49,7 @@ def main() -> None:
         scores, seconds = [], 0.0
         for noisy, clean in pairs:
             started = time.perf_counter()
-            out = denoise_array(noisy, model, auto_strength(noisy), device="cpu")
+            out = denoise_array(noisy, model, auto_strength(noisy, model.camera_strength), device="cpu")
             seconds += time.perf_counter() - started
             scores.append(psnr(clean, np.clip(np.round(out * 255), 0, 255)))
         print(f"{info.name:<20} PSNR {np.mean(scores):.2f} dB  ({seconds:.1f} s)")

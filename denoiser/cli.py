@@ -297,6 +297,11 @@ def _models_info(spec: str, as_json: bool) -> int:
         lines.append("validation:  none recorded" if not validation else "validation:")
     for key in sorted(validation):
         lines.append(f"  {key}: {validation[key] if isinstance(validation[key], str) else json.dumps(validation[key])}")
+    if info.camera_strength:
+        lines.append(f"auto:        camera strength {info.camera_strength:g} on camera-processed noise "
+                     f"(measured on the {info.auto.get('measured_on', 'unrecorded data')})")
+    else:
+        lines.append("auto:        the noise estimate only (no camera strength measured)")
     lines.append(f"size:        {_size_text(size)} ({size} bytes)")
     lines.append(f"path:        {info.path}")
     print("\n".join(lines))

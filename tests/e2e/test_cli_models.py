@@ -62,6 +62,9 @@ def test_info_prints_family_training_validation_size_and_path(capsys: pytest.Cap
     assert "42 steps, 3.5 s" in out and "denoiser train --steps 42" in out
     assert "PSNR 29.75 dB at sigma 25" in out and "held-out split" in out
     assert f"({path.stat().st_size} bytes)" in out and str(path) in out
+    assert "auto:        the noise estimate only" in out
+    assert main(["models", "info", "default"]) == 0
+    assert "auto:        camera strength " in capsys.readouterr().out  # the bundled model has one
     assert main(["models", "info", str(path), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["family"] == "unet" and data["size_bytes"] == path.stat().st_size and data["path"] == str(path)
