@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from denoiser.errors import DenoiserError, UnknownNameError
+from denoiser.tiling import PASS_COUNTS
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BENCH_DATA = SHARED_DATA / "bench"
@@ -54,6 +55,8 @@ class MethodResult:
     seconds_per_mp: float
     peak_mb: float
     baseline_mb: float
+    passes: int = 1
+    """Orientations the project's model averaged (1 for the peers)."""
 
     @property
     def extra_mb(self) -> float:
@@ -117,11 +120,11 @@ def _current_rss_mb() -> float:
         return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-def _denoiser_for(method: str, model_spec: str) -> Callable[[np.ndarray, float], np.ndarray]:
+def _denoiser_for(method: str, model_spec: str, passes: int = 1) -> Callable[[np.ndarray, float], np.ndarray]:
     """A function (noisy uint8, sigma) -> uint8 result for ``method``; sigma :data:`REAL_NOISE` means "estimate it"."""
     if method in ("ours", "ours-auto"):
         from denoiser.batch import auto_strength
-        from denoiser.inference import denoise_array
+        from denoiser.inference import TileSettings, denoise_array
         from denoiser.modelstore import load_model
 
         model, _ = load_model(model_spec)
@@ -130,7 +133,7 @@ def _denoiser_for(method: str, model_spec: str) -> Callable[[np.ndarray, float],
             blind = method == "ours-auto" or sigma == REAL_NOISE
             color = noisy[:, :, None] if noisy.ndim == 2 else noisy
             strength = auto_strength(color, model.camera_strength) if blind else sigma
-            out = denoise_array(noisy, model, strength, device="cpu")
+            out = denoise_array(noisy, model, strength, tiles=TileSettings(passes=passes), device="cpu")
             out = out[:, :, 0] if noisy.ndim == 2 else out
             return np.clip(np.round(out * 255), 0, 255).astype(np.uint8)
 
@@ -182,7 +185,7 @@ def _trials(set_name: str, sigma: float, limit: int | None) -> list[tuple[np.nda
 
 
 def run_method(method: str, set_name: str, sigma: float, model_spec: str = "default",
-               limit: int | None = None, threads: int | None = None) -> MethodResult:
+               limit: int | None = None, threads: int | None = None, passes: int = 1) -> MethodResult:
     """Run one method over one set at one sigma (a pair set: :data:`REAL_NOISE`), in this process."""
     from denoiser.metrics import psnr, ssim
 
@@ -191,7 +194,7 @@ def run_method(method: str, set_name: str, sigma: float, model_spec: str = "defa
 
         torch.set_num_threads(threads)
     images = _trials(set_name, sigma, limit)
-    denoise = _denoiser_for(method, model_spec)
+    denoise = _denoiser_for(method, model_spec, passes)
     baseline = _current_rss_mb()
     psnrs, ssims, seconds, megapixels = [], [], 0.0, 0.0
     for noisy, clean in images:
@@ -202,7 +205,8 @@ def run_method(method: str, set_name: str, sigma: float, model_spec: str = "defa
         psnrs.append(psnr(clean, out))
         ssims.append(ssim(clean, out))
     return MethodResult(method, str(set_name), sigma, len(images), float(np.mean(psnrs)), float(np.mean(ssims)),
-                        seconds / megapixels, max(_rss_mb(), _current_rss_mb()), baseline)
+                        seconds / megapixels, max(_rss_mb(), _current_rss_mb()), baseline,
+                        passes if method in ("ours", "ours-auto") else 1)
 
 
 def _child(queue: multiprocessing.Queue, args: tuple) -> None:
@@ -213,11 +217,12 @@ def _child(queue: multiprocessing.Queue, args: tuple) -> None:
 
 
 def run_isolated(method: str, set_name: str, sigma: float, model_spec: str = "default",
-                 limit: int | None = None, threads: int | None = None) -> MethodResult:
+                 limit: int | None = None, threads: int | None = None, passes: int = 1) -> MethodResult:
     """:func:`run_method` in a fresh process, so that its peak memory is its own."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_child, args=(queue, (method, set_name, sigma, model_spec, limit, threads)))
+    process = context.Process(target=_child, args=(queue, (method, set_name, sigma, model_spec, limit, threads,
+                                                                          passes)))
     process.start()
     status, payload = queue.get()
     process.join()
@@ -227,7 +232,8 @@ def run_isolated(method: str, set_name: str, sigma: float, model_spec: str = "de
 
 
 def run_bench(sets: list[str], sigmas: list[float], methods: list[str], model_spec: str = "default",
-              limit: int | None = None, threads: int | None = None, isolated: bool = True) -> Iterator[MethodResult]:
+              limit: int | None = None, threads: int | None = None, isolated: bool = True,
+              passes: int = 1) -> Iterator[MethodResult]:
     """Every method on every set at every sigma; yields results as they come."""
     for name in methods:
         if name not in METHOD_NAMES:
@@ -239,7 +245,7 @@ def run_bench(sets: list[str], sigmas: list[float], methods: list[str], model_sp
         chosen = list(dict.fromkeys("ours-auto" if pair_set and m == "ours" else m for m in methods))
         for sigma in [REAL_NOISE] if pair_set else sigmas:
             for method in chosen:
-                yield run(method, set_name, sigma, model_spec, limit, threads)
+                yield run(method, set_name, sigma, model_spec, limit, threads, passes)
 
 
 def format_table(results: list[MethodResult]) -> str:
@@ -263,6 +269,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="only the first N images of each set")
     parser.add_argument("--threads", type=int, default=None, help="torch threads for the project's model")
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+    parser.add_argument("--passes", type=int, choices=PASS_COUNTS, default=1,
+                        help="orientations the project's model averages (self-ensemble; default 1)")
 
 
 def bench_command(args: argparse.Namespace) -> int:
@@ -271,14 +279,15 @@ def bench_command(args: argparse.Namespace) -> int:
 
     results = []
     started = time.strftime("%Y-%m-%d %H:%M")
-    for result in run_bench(args.sets, args.sigmas, args.methods, args.model, args.limit, args.threads):
+    for result in run_bench(args.sets, args.sigmas, args.methods, args.model, args.limit, args.threads,
+                            passes=args.passes):
         results.append(result)
         sigma = "real" if result.sigma == REAL_NOISE else f"{result.sigma:g}"
         print(f"{result.set} sigma {sigma} {result.method}: {result.psnr:.2f} dB, SSIM {result.ssim:.4f}, "
               f"{result.seconds_per_mp:.2f} s/MP, peak {result.peak_mb:.0f} MB", flush=True)
     print()
     print(f"{started}, {platform.machine()} {platform.processor() or ''}, {multiprocessing.cpu_count()} cores, "
-          f"model {args.model}")
+          f"model {args.model}" + (f", {args.passes} passes (self-ensemble)" if args.passes > 1 else ""))
     print(format_table(results))
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))

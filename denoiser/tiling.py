@@ -14,6 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+PASS_COUNTS = (1, 2, 4, 8)
+"""How many orientations a denoise may average (``TileSettings.passes``): the dihedral group's first 1, 2, 4, 8."""
+
 
 def round_up(value: int, multiple: int) -> int:
     """Smallest multiple of ``multiple`` that is >= ``value``."""

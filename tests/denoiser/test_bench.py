@@ -115,3 +115,10 @@ def test_noisy_row_is_the_protocol_input(tiny_set: Path) -> None:
     images = load_set(tiny_set)
     expected = np.mean([psnr(clean, add_gaussian_noise(clean, 25, i)) for i, (_, clean) in enumerate(images)])
     assert run_method("noisy", str(tiny_set), 25.0).psnr == pytest.approx(expected)
+
+
+def test_passes_reach_our_model_only(tiny_set: Path, tiny_model: str) -> None:
+    one = run_method("ours", str(tiny_set), 25.0, tiny_model)
+    eight = run_method("ours", str(tiny_set), 25.0, tiny_model, passes=8)
+    assert eight.passes == 8 and one.passes == 1 and eight.psnr != pytest.approx(one.psnr, abs=1e-6)
+    assert run_method("nlm", str(tiny_set), 25.0, passes=8).passes == 1

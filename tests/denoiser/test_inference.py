@@ -333,3 +333,46 @@ def test_extract_latent_is_small(family, image_channels, model_channels):
     assert np.isfinite(latent).all()
     small = extract_latent(image[:10, :14], model, 25, max_side=32, device="cpu")
     assert small.shape == (expected_channels, 3, 4)  # padded up to the size multiple, not scaled
+
+
+def test_every_orientation_is_undone_by_its_inverse():
+    from denoiser.inference import _ORIENTATIONS
+
+    array = np.arange(5 * 7 * 2).reshape(5, 7, 2)
+    seen = set()
+    for forward, inverse in _ORIENTATIONS:
+        turned = forward(array)
+        np.testing.assert_array_equal(inverse(turned), array)
+        seen.add(turned.tobytes() + bytes(turned.shape))
+    assert len(seen) == 8  # eight different orientations: the whole dihedral group
+
+
+@pytest.mark.parametrize("passes", [2, 4, 8])
+def test_passes_average_the_model_over_orientations(passes):
+    model = make_model()
+    image = noisy_image(40, 56)
+    tiles = TileSettings(tile=32)
+
+    def run(array: np.ndarray) -> np.ndarray:
+        return denoise_array(np.ascontiguousarray(array), model, 20, tiles=tiles)
+
+    # Written out here independently of the engine's table: flips first, then the four transposed ones.
+    views = [run(image), run(image[:, ::-1])[:, ::-1], run(image[::-1])[::-1], run(image[::-1, ::-1])[::-1, ::-1],
+             run(image.transpose(1, 0, 2)).transpose(1, 0, 2), np.rot90(run(np.rot90(image, 1)), -1),
+             np.rot90(run(np.rot90(image, -1)), 1), np.rot90(run(np.rot90(image, 1)[:, ::-1])[:, ::-1], -1)]
+    result = denoise_array(image, model, 20, tiles=TileSettings(tile=32, passes=passes))
+    assert result.shape == image.shape and result.dtype == np.float32
+    np.testing.assert_allclose(result, np.mean(views[:passes], axis=0), atol=1e-5)
+    assert np.abs(result - views[0]).max() > 1e-4  # the passes really differ from one run
+
+
+def test_passes_report_one_progress_run_and_refuse_other_counts():
+    model = make_model()
+    events = []
+    denoise_array(noisy_image(48, 64), model, 15, tiles=TileSettings(tile=32, passes=4), on_progress=events.append)
+    counted = [event for event in events if event.total]
+    assert len({event.total for event in counted}) == 1
+    done = [event.done for event in counted]
+    assert done == sorted(done) and done[-1] == counted[-1].total
+    with pytest.raises(DenoiserError, match="passes must be one of 1, 2, 4, 8"):
+        denoise_array(noisy_image(16, 16), model, 15, tiles=TileSettings(passes=3))

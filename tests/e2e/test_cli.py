@@ -249,3 +249,16 @@ def test_a_very_low_auto_estimate_gets_a_hint(tmp_path: Path, tiny_model_file: P
     assert main(["denoise", str(clean), "-o", str(tmp_path / "o2"), "--model", str(tiny_model_file),
                  "--strength", "5"]) == 0
     assert "very low noise level" not in capsys.readouterr().out
+
+
+def test_passes_average_orientations_and_other_counts_are_refused(tmp_path: Path, tiny_model_file: Path) -> None:
+    photo = smooth_photo(tmp_path / "p.png", 20)
+    outputs = {}
+    for passes in ("1", "4"):
+        assert main(["denoise", str(photo), "-o", str(tmp_path / passes), "--model", str(tiny_model_file),
+                     "--strength", "20", "--format", "tiff16", "--passes", passes]) == 0
+        outputs[passes] = np.asarray(PILImage.open(next((tmp_path / passes).glob("p_denoised.*"))))
+    assert outputs["1"].shape == outputs["4"].shape and not np.array_equal(outputs["1"], outputs["4"])
+    with pytest.raises(SystemExit) as refused:
+        main(["denoise", str(photo), "-o", str(tmp_path / "x"), "--passes", "3"])
+    assert refused.value.code == 2
