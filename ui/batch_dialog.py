@@ -40,6 +40,7 @@ from denoiser.errors import DenoiserError
 from denoiser.inference import TileSettings, available_devices
 from denoiser.modelstore import load_model
 from denoiser.progress import Progress
+from ui.panel import QUALITY_CHOICES
 from ui.worker import WorkerBridge
 
 FORMATS = [("Same as input", "same"), ("PNG", "png"), ("JPEG", "jpeg"), ("WebP", "webp"),
@@ -79,7 +80,7 @@ class BatchDialog(QDialog):
     """The :class:`~denoiser.batch.BatchReport` of a batch that ran to its end."""
 
     def __init__(self, bridge: WorkerBridge, models: list[str], current_model: str,
-                 parent: QWidget | None = None, devices: list[str] | None = None) -> None:
+                 parent: QWidget | None = None, devices: list[str] | None = None, passes: int = 1) -> None:
         super().__init__(parent)
         self.setWindowTitle("Denoise a Folder")
         self.bridge = bridge
@@ -130,6 +131,10 @@ class BatchDialog(QDialog):
         self.strength_spin.setSuffix(" sigma")
         self.strength_spin.setEnabled(False)
         self.auto_box.toggled.connect(lambda auto: self.strength_spin.setEnabled(not auto))
+        self.passes_box = QComboBox()
+        for count, label in QUALITY_CHOICES:
+            self.passes_box.addItem(label, count)
+        self.passes_box.setCurrentIndex(max(0, self.passes_box.findData(passes)))
         self.device_box = QComboBox()
         for device in devices or available_devices():
             self.device_box.addItem(device, device)
@@ -145,6 +150,7 @@ class BatchDialog(QDialog):
         form.addRow("If the output exists", self.collision_box)
         form.addRow("Model", self.model_box)
         form.addRow("Strength", self._row(self.auto_box, self.strength_spin))
+        form.addRow("Passes", self.passes_box)
         form.addRow("Device", self.device_box)
 
         self.overall_bar = QProgressBar()
@@ -241,7 +247,7 @@ class BatchDialog(QDialog):
             raise DenoiserError("choose a folder for the results")
         settings = BatchSettings(
             strength=None if self.auto_box.isChecked() else float(self.strength_spin.value()),
-            tiles=TileSettings(),
+            tiles=TileSettings(passes=int(self.passes_box.currentData() or 1)),
             device=str(self.device_box.currentData()),
             pattern=self.pattern_edit.text().strip() or DEFAULT_PATTERN,
             format=str(self.format_box.currentData()),

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from denoiser.batch import auto_strength, find_reference, reference_metrics
 from denoiser.display import LatentView, blend, compose_views, latent_view, to_uint8
 from denoiser.errors import DenoiserError
-from denoiser.inference import available_devices, extract_latent, resolve_device
+from denoiser.inference import TileSettings, available_devices, extract_latent, resolve_device
 from denoiser.io import SUPPORTED_EXTENSIONS, Image, is_image_path, read_image, write_image
 from denoiser.models import Autoencoder
 from denoiser.modelstore import DEFAULT_MODEL, describe, list_models, load_model
@@ -303,6 +303,7 @@ class MainWindow(QMainWindow):
             return
         photo, model, sigma = self.photo, self.model, self._strength()
         device = self.panel.settings().device
+        tiles = TileSettings(passes=self.panel.settings().passes)
         rect = self.viewer.visible_image_rect()
         visible = Region(int(rect.left()), int(rect.top()), int(rect.width()) + 1, int(rect.height()) + 1)
         zoom = self.viewer.zoom()
@@ -315,7 +316,7 @@ class MainWindow(QMainWindow):
                     event.extra["path"] = photo.path
                 on_progress(event)
 
-            denoised = denoise_visible_first(pixels, model, sigma, visible, zoom=zoom, device=device,
+            denoised = denoise_visible_first(pixels, model, sigma, visible, zoom=zoom, tiles=tiles, device=device,
                                              on_progress=report, should_stop=should_stop)
             latents = latent_view(extract_latent(pixels, model, sigma, device=device), model.family)
             return DenoiseOutcome(photo.path, denoised, sigma, latents)
@@ -409,7 +410,8 @@ class MainWindow(QMainWindow):
     def open_batch_dialog(self) -> BatchDialog:
         """Batch-denoise folders (non-modal: the window stays usable)."""
         names = [info.name for info in list_models()] or [DEFAULT_MODEL]
-        dialog = BatchDialog(self.bridge, names, self.model_name or DEFAULT_MODEL, self)
+        dialog = BatchDialog(self.bridge, names, self.model_name or DEFAULT_MODEL, self,
+                             passes=self.panel.settings().passes)
         dialog.open_pair.connect(self.open_pair)
         dialog.show()
         self.batch_dialog = dialog
@@ -628,6 +630,10 @@ class MainWindow(QMainWindow):
         auto = str(self.settings.value("auto_strength", "true")).lower() == "true"
         self.panel.set_strength(auto, float(self.settings.value("strength", 25)))
         self.panel.set_devices(available_devices(), str(self.settings.value("device", "auto")))
+        try:
+            self.panel.set_passes(int(str(self.settings.value("passes", 1))))
+        except ValueError:
+            pass  # a hand-edited settings file: keep the default quality
         self._fill_recent_menu()
         last = self.settings.value("last_folder")
         if last and Path(str(last)).is_dir():
@@ -643,6 +649,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("auto_strength", "true" if settings.auto_strength else "false")
         self.settings.setValue("strength", settings.strength)
         self.settings.setValue("device", settings.device)
+        self.settings.setValue("passes", settings.passes)
         self.settings.sync()
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt's name

@@ -40,6 +40,12 @@ class PanelSettings:
     strength: float
     detail: float
     device: str
+    passes: int = 1
+    """Orientations averaged (self-ensemble): 1 fast, 2 better, 8 best."""
+
+
+QUALITY_CHOICES = ((1, "Fast (1 pass)"), (2, "Better (2 passes, 2x time)"), (8, "Best (8 passes, 8x time)"))
+"""The quality menu: passes and what they are called."""
 
 
 class LatentGrid(QWidget):
@@ -136,6 +142,12 @@ class SidePanel(QWidget):
         self.detail_label = QLabel("0 %")
         self.detail_slider.valueChanged.connect(self._detail_moved)
         self.device_box = QComboBox()
+        self.quality_box = QComboBox()
+        for passes, label in QUALITY_CHOICES:
+            self.quality_box.addItem(label, passes)
+        self.quality_box.setToolTip("Denoise the photo in several orientations (flips, turns) and average them: "
+                                    "slightly cleaner, that many times slower")
+        self.quality_box.currentIndexChanged.connect(lambda _: self.strength_changed.emit())
         self.noise_label = QLabel("-")
         self.noise_label.setToolTip("Estimated noise level (sigma, 0-255) of the open photo")
         self.device_label = QLabel("-")
@@ -173,6 +185,7 @@ class SidePanel(QWidget):
         form.addRow("Strength", self.auto_box)
         form.addRow("", strength_row)
         form.addRow("Detail", detail_row)
+        form.addRow("Quality", self.quality_box)
         form.addRow("Device", self.device_box)
         form.addRow("In use", self.device_label)
         form.addRow("Noise estimate", self.noise_label)
@@ -229,7 +242,16 @@ class SidePanel(QWidget):
             strength=float(self.strength_slider.value()),
             detail=self.detail_slider.value() / 100.0,
             device=self.device_box.currentText() or "auto",
+            passes=int(self.quality_box.currentData() or 1),
         )
+
+    def set_passes(self, passes: int) -> None:
+        """Choose the quality entry with ``passes`` (used when restoring settings; unknown counts leave it)."""
+        found = self.quality_box.findData(passes)
+        if found >= 0:
+            self.quality_box.blockSignals(True)
+            self.quality_box.setCurrentIndex(found)
+            self.quality_box.blockSignals(False)
 
     def set_strength(self, auto: bool, value: float) -> None:
         """Set the strength controls (used when restoring settings)."""

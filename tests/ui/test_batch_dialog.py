@@ -214,3 +214,14 @@ def test_eta_text() -> None:
     assert eta_text(12.4) == "about 12 s left"
     assert eta_text(75) == "about 1 min 15 s left"
     assert eta_text(3 * 3600 + 120) == "about 3 h 02 min left"
+
+
+def test_passes_start_from_the_window_and_reach_the_batch(qtbot: QtBot, bridge: WorkerBridge, model_name: str,
+                                                          tmp_path: Path) -> None:
+    dlg = BatchDialog(bridge, [model_name], model_name, devices=["cpu"], passes=2)
+    qtbot.addWidget(dlg)
+    fill(dlg, tmp_path / "in", tmp_path / "out")
+    (tmp_path / "in").mkdir()
+    assert dlg.passes_box.currentData() == 2 and dlg.settings().tiles.passes == 2
+    dlg.passes_box.setCurrentIndex(dlg.passes_box.findData(8))
+    assert dlg.settings().tiles.passes == 8

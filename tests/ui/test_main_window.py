@@ -321,3 +321,20 @@ def test_auto_uses_the_models_camera_strength_on_camera_noise(qtbot: QtBot, wind
     assert not window.panel.noise_hint.isVisibleTo(window.panel) and window.panel.strength_slider.value() == 14
     window.denoise()
     qtbot.waitUntil(lambda: window.outcome is not None and window.outcome.sigma == pytest.approx(14.0), timeout=15000)
+
+
+def test_quality_passes_redenoise_and_are_remembered(qtbot: QtBot, window: MainWindow, settings: QSettings,
+                                                     tmp_path: Path) -> None:
+    from denoiser.inference import TileSettings, denoise_array
+
+    photo = noisy_photo(tmp_path / "p.png")
+    open_and_denoise(qtbot, window, photo)
+    single = window.outcome.denoised
+    window.panel.quality_box.setCurrentIndex(window.panel.quality_box.findData(8))  # re-denoises on its own
+    qtbot.waitUntil(lambda: window.outcome is not None and not np.array_equal(window.outcome.denoised, single),
+                    timeout=15000)
+    pixels = window.photo.image.color_pixels()
+    expected = denoise_array(pixels, window.model, window.outcome.sigma, tiles=TileSettings(passes=8), device="cpu")
+    np.testing.assert_allclose(window.outcome.denoised, np.clip(expected, 0, 1), atol=1e-5)
+    window.save_settings()
+    assert int(settings.value("passes")) == 8
