@@ -102,7 +102,7 @@ class TileSettings:
     passes: int = 1
     """Geometric self-ensemble: denoise the image in 1, 2, 4 or 8 orientations (flips, then quarter turns) and
     average the results. More passes cost that many times the time and gain a little PSNR (on 4 Kodak24 photos
-    at sigma 25 with the bundled model: +0.05 dB for 2, +0.08 for 4, +0.10 for 8)."""
+    at sigma 25 with the bundled model: +0.05 dB for 2, +0.08 for 4)."""
 
 
 # Each orientation as (forward, inverse) on H x W x C arrays; the first k are used for k passes.
