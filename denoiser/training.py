@@ -331,6 +331,23 @@ def read_checkpoint_state(folder: str | Path) -> dict[str, Any] | None:
         return json.loads((handle.metadata() or {})["denoiser_checkpoint"])
 
 
+def model_from_checkpoint(folder: str | Path, weights: str = "best") -> tuple[Autoencoder, dict[str, Any]]:
+    """The model of a run's checkpoint, to evaluate a long run mid-way: its ``best`` weights so far (the ones the
+    run would keep) or its current ``model`` weights; also returns the checkpoint's JSON part."""
+    if weights not in ("best", "model"):
+        raise DenoiserError(f"weights must be 'best' or 'model', not {weights!r}")
+    meta = read_checkpoint_state(folder)
+    if meta is None:
+        raise DenoiserError(f"{folder}: no training checkpoint there")
+    config = meta["config"]
+    model = create_model(config["family"], config.get("model") or None)
+    prefix = weights + "."
+    with safe_open(str(Path(folder) / CHECKPOINT_FILE), framework="pt") as handle:
+        state = {key[len(prefix):]: handle.get_tensor(key) for key in handle.keys() if key.startswith(prefix)}
+    model.load_state_dict(state)
+    return model.eval(), meta
+
+
 def _load_checkpoint(folder: Path, model: Autoencoder, best: dict[str, torch.Tensor],
                      optimizer: torch.optim.Optimizer, config: TrainConfig) -> _State | None:
     meta = read_checkpoint_state(folder)

@@ -186,3 +186,20 @@ def test_gradients_are_clipped_to_the_configured_norm(monkeypatch: pytest.Monkey
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
     run(SyntheticSource(photos(), NoiseMix()), tiny_config(steps=3, validation_every=3, grad_clip=1e-3))
     assert len(seen) == 3 and max(seen) <= 1e-3 * 1.01
+
+
+def test_a_checkpoint_exports_its_best_and_current_weights(tmp_path: Path) -> None:
+    from denoiser.training import model_from_checkpoint
+
+    source = SyntheticSource(photos(), NoiseMix())
+    result, _ = run(source, tiny_config(), checkpoint_dir=tmp_path)
+    best, meta = model_from_checkpoint(tmp_path)
+    current, _ = model_from_checkpoint(tmp_path, "model")
+    assert meta["state"]["step"] == 8 and not best.training
+    for key, value in result.model.state_dict().items():  # the run ends holding its best weights
+        torch.testing.assert_close(best.state_dict()[key], value)
+    assert current.state_dict().keys() == best.state_dict().keys() and not current.training
+    with pytest.raises(DenoiserError, match="no training checkpoint"):
+        model_from_checkpoint(tmp_path / "empty")
+    with pytest.raises(DenoiserError, match="'best' or 'model'"):
+        model_from_checkpoint(tmp_path, "latest")

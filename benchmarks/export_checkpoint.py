@@ -1,0 +1,32 @@
+"""Save a training run's checkpoint as a model file, to benchmark a long run before it ends.
+
+Run: ``python benchmarks/export_checkpoint.py runs/default-v2 runs/v2-now.safetensors [--weights best|model]``,
+then ``denoiser bench --model runs/v2-now.safetensors --sets kodak24 --limit 4``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from denoiser.modelstore import ModelInfo, save_model
+from denoiser.training import model_from_checkpoint
+
+
+def main() -> None:
+    """Export the checkpoint's best (default) or current weights and print the run's validation history."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", help="the run's --checkpoint folder")
+    parser.add_argument("out", help="the .safetensors file to write")
+    parser.add_argument("--weights", choices=("best", "model"), default="best")
+    args = parser.parse_args()
+    model, meta = model_from_checkpoint(args.checkpoint, args.weights)
+    step = meta["state"]["step"]
+    info = ModelInfo(name=f"checkpoint-step-{step}", family=model.family, config={},
+                     training={**meta["config"], "steps_done": step, "exported": args.weights})
+    path = save_model(model, args.out, info)
+    history = [(r["step"], round(r["val_psnr"], 2)) for r in meta["state"]["history"] if "val_psnr" in r]
+    print(f"step {step}: {args.weights} weights -> {path}\nvalidation (step, PSNR): {history}")
+
+
+if __name__ == "__main__":
+    main()
