@@ -14,11 +14,9 @@ import time
 
 import torch
 
-from denoiser.bench import PAIR_SEED, PAIR_VALIDATION_FRACTION, read_uint8
+from denoiser.bench import PAIR_SEED, PAIR_VALIDATION_FRACTION, load_pairs
 from denoiser.calibrate import DEFAULT_CANDIDATES, calibrate_camera_strength
-from denoiser.datasets import match_pairs
 from denoiser.modelstore import load_model, resolve_model_path
-from denoiser.training import split_images
 
 
 def main() -> None:
@@ -32,9 +30,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    report = match_pairs(args.folder)
-    train, _ = split_images(len(report.pairs), PAIR_VALIDATION_FRACTION, PAIR_SEED)
-    pairs = [(read_uint8(report.pairs[i][0]), read_uint8(report.pairs[i][1])) for i in train]
+    pairs = [(noisy, clean) for _, noisy, clean in load_pairs(args.folder, part="training")]
     model, info = load_model(args.model)
     started = time.monotonic()
     calibration = calibrate_camera_strength(model, pairs, args.candidates,

@@ -80,16 +80,20 @@ def is_pair_set(name: str | Path) -> bool:
     return (folder / "noisy").is_dir() and (folder / "clean").is_dir()
 
 
-def load_pairs(name: str | Path, limit: int | None = None) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """The validation split of a pair set as (name, noisy, clean) uint8 triples, in the training split's order."""
+def load_pairs(name: str | Path, limit: int | None = None,
+               part: str = "validation") -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """One part of a pair set's seeded split (``validation``, what the benchmark scores, or ``training``, what a
+    calibration may look at) as (name, noisy, clean) uint8 triples, in the split's order."""
     from denoiser.datasets import match_pairs
     from denoiser.training import split_images
 
+    if part not in ("validation", "training"):
+        raise DenoiserError(f"part must be 'validation' or 'training', not {part!r}")
     report = match_pairs(set_folder(name))
     if not report.pairs:
         raise DenoiserError(f"{name}: no matching noisy/clean pairs")
-    _, held = split_images(len(report.pairs), PAIR_VALIDATION_FRACTION, PAIR_SEED)
-    chosen = [report.pairs[i] for i in held][:limit]
+    train, held = split_images(len(report.pairs), PAIR_VALIDATION_FRACTION, PAIR_SEED)
+    chosen = [report.pairs[i] for i in (held if part == "validation" else train)][:limit]
     return [(noisy.name, read_uint8(noisy), read_uint8(clean)) for noisy, clean in chosen]
 
 

@@ -27,6 +27,8 @@ from denoiser.noise import LOW_ESTIMATE
 LOW_ESTIMATE_HINT = ("Very low estimate. Camera noise in JPEG photos reads low: if the photo still looks noisy, "
                      "untick Auto and raise the strength (6 to 20 suits most camera photos).")
 
+NOISE_TOOLTIP = "Estimated noise level (sigma, 0-255) of the open photo"
+
 MAX_STRENGTH = 75
 """The top of the noise range the models are trained on (sigma in 8-bit units)."""
 
@@ -149,7 +151,7 @@ class SidePanel(QWidget):
                                     "slightly cleaner, that many times slower")
         self.quality_box.currentIndexChanged.connect(lambda _: self.strength_changed.emit())
         self.noise_label = QLabel("-")
-        self.noise_label.setToolTip("Estimated noise level (sigma, 0-255) of the open photo")
+        self.noise_label.setToolTip(NOISE_TOOLTIP)
         self.device_label = QLabel("-")
         self.noise_hint = QLabel(LOW_ESTIMATE_HINT)
         self.noise_hint.setWordWrap(True)
@@ -272,7 +274,7 @@ class SidePanel(QWidget):
                                         "pairs. Untick Auto to choose your own.")
         else:
             self.noise_label.setText(f"sigma {sigma:.1f}")
-            self.noise_label.setToolTip("Estimated noise level (sigma, 0-255) of the open photo")
+            self.noise_label.setToolTip(NOISE_TOOLTIP)
         self.noise_hint.setVisible(sigma is not None and sigma < LOW_ESTIMATE and not camera)
         if auto is not None and self.auto_box.isChecked():
             self.strength_slider.blockSignals(True)

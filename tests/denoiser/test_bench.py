@@ -99,6 +99,8 @@ def test_pair_set_is_scored_on_its_validation_split_with_estimated_noise(tiny_pa
     held = load_pairs(tiny_pairs)
     _, expected = split_images(12, 0.1, 0)
     assert [name for name, _, _ in held] == [f"p{i:02d}.png" for i in expected]
+    training = [name for name, _, _ in load_pairs(tiny_pairs, part="training")]
+    assert len(training) == 11 and not set(training) & {name for name, _, _ in held}  # the rest, never the held ones
     results = list(run_bench([str(tiny_pairs)], [15.0, 50.0], ["ours", "nlm", "noisy"], tiny_model, isolated=False))
     # One row per method, not per sigma; "ours" runs blind (auto strength) since there is no true sigma.
     assert [(r.method, r.sigma, r.images) for r in results] == [
