@@ -166,6 +166,10 @@ class NoiseMix(VersionedConfig):
     * correlated: Gaussian noise of sigma ~ U[sigma_min, sigma_max] blurred by a Gaussian of sigma
       ~ U[0.3, correlation_max] pixels, with cross-channel correlation ~ U[0, 0.8] (colour only).
     * jpeg: quality ~ U{jpeg_quality_min..jpeg_quality_max}.
+
+    With ``quantize``, every noisy patch is then rounded to 8-bit levels and clipped to [0, 1], as a saved
+    photo is and as the benchmark protocol's noisy input is: the model sees the clipped noise of dark and
+    bright areas that it meets in use (the noise map keeps the sigma of the noise before clipping).
     """
 
     models: tuple[str, ...] = ("gaussian",)
@@ -178,6 +182,7 @@ class NoiseMix(VersionedConfig):
     jpeg_probability: float = 0.0
     jpeg_quality_min: int = 60
     jpeg_quality_max: int = 95
+    quantize: bool = False
 
     def validate(self) -> None:
         """Raise :class:`UnknownNameError` for an unknown model, :class:`ConfigError` for a bad range."""
@@ -199,6 +204,7 @@ class NoiseMix(VersionedConfig):
         # Above ~10 pixels the kernel outgrows training patches and the noise is no longer "demosaicing-like".
         require(_BLUR_MIN <= self.correlation_max <= 10, f"correlation_max must be in [{_BLUR_MIN}, 10]")
         require(0 <= self.jpeg_probability <= 1, "jpeg_probability must be in [0, 1]")
+        require(isinstance(self.quantize, bool), "quantize must be true or false")
         require(
             all(isinstance(q, (int, np.integer)) for q in (self.jpeg_quality_min, self.jpeg_quality_max)),
             "jpeg qualities must be integers",
@@ -218,8 +224,8 @@ def synthesize(clean: np.ndarray, mix: NoiseMix, rng: np.random.Generator) -> tu
 
     ``clean`` is float N x C x H x W in [0, 1] with C = 1 or 3. Returns ``(noisy, noise_map)``:
 
-    * ``noisy``: float32, same shape, NOT clipped, except patches that went through JPEG, which are
-      quantised to uint8 levels and clipped to [0, 1] by construction;
+    * ``noisy``: float32, same shape, NOT clipped unless ``mix.quantize`` (then rounded to 8-bit levels and
+      clipped to [0, 1]); patches that went through JPEG are quantised and clipped by construction;
     * ``noise_map``: float32 N x 1 x H x W, the per-pixel standard deviation of the added noise in 0-1
       units, averaged over channels as the root mean variance. After JPEG the map stays that of the base
       noise: JPEG removes part of the noise and adds artefacts that have no meaningful per-pixel sigma, and
@@ -240,6 +246,8 @@ def synthesize(clean: np.ndarray, mix: NoiseMix, rng: np.random.Generator) -> tu
         picked = np.flatnonzero(choice == index)
         if picked.size:
             noisy[picked], noise_map[picked] = _BASE_MODELS[name](clean[picked], mix, rng)
+    if mix.quantize:
+        noisy = np.clip(np.round(noisy * 255.0), 0.0, 255.0) / np.float32(255.0)
     if "jpeg" in mix.models:
         probability = mix.jpeg_probability or _DEFAULT_JPEG_PROBABILITY
         apply = rng.random(count) < probability

@@ -44,6 +44,8 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--noise", default="gaussian",
                        help=f"noise models for --clean, comma-separated from {', '.join(NOISE_MODELS)}")
     train.add_argument("--sigma-max", type=float, default=75.0, help="largest Gaussian sigma for --clean (0-255)")
+    train.add_argument("--quantize", action="store_true",
+                       help="round and clip the noisy patches to 8 bits, as saved photos (and the benchmark) are")
     train.add_argument("--skip-bad-pairs", action="store_true", help="train on the usable pairs without asking")
     train.add_argument("--patience", type=int, default=0, help="stop after this many epochs without improvement")
     train.add_argument("--batch-size", type=int, default=16)
@@ -88,7 +90,7 @@ def _build_source(args: argparse.Namespace, channels: int) -> tuple[Any, str]:
     kind = "clean" if args.clean else "noisy"
     noise = tuple(m.strip() for m in args.noise.split(",") if m.strip())
     source, trained_on, problems = build_source(kind, args.clean or args.noisy, channels, noise_models=noise,
-                                                sigma_max=args.sigma_max)
+                                                sigma_max=args.sigma_max, quantize=args.quantize)
     for line in problems:
         print(f"skipped {line}")
     return source, trained_on

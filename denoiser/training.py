@@ -134,12 +134,13 @@ def load_images(folder: str | Path, channels: int = 3) -> tuple[list[np.ndarray]
 
 def build_source(kind: str, folder: str | Path, channels: int = 3, *, report: Any = None,
                  noise_models: tuple[str, ...] = ("gaussian",), sigma_max: float = 75.0,
-                 folders_text: str = "") -> tuple[Any, str, list[str]]:
+                 quantize: bool = False, folders_text: str = "") -> tuple[Any, str, list[str]]:
     """The training source for one of the three ways in, read from disk.
 
     ``kind`` is ``clean`` (clean photos + synthetic noise), ``pairs`` (the usable pairs of ``report``, a
     :class:`~denoiser.datasets.PairReport`) or ``noisy`` (self-supervised). Returns the source, a line saying what
-    it was trained on, and one line per unreadable file that was skipped.
+    it was trained on, and one line per unreadable file that was skipped. ``noise_models``, ``sigma_max`` and
+    ``quantize`` shape the synthetic noise (:class:`~denoiser.noise.NoiseMix`) of ``clean``.
     """
     from denoiser.datasets import load_pair_images
 
@@ -150,9 +151,10 @@ def build_source(kind: str, folder: str | Path, channels: int = 3, *, report: An
         return PairSource(noisy, clean), f"{len(report.pairs)} noisy/clean pairs from {folders_text or folder}", []
     images, paths, problems = load_images(folder, channels)
     if kind == "clean":
-        mix = NoiseMix(models=tuple(noise_models), sigma_max=sigma_max)
+        mix = NoiseMix(models=tuple(noise_models), sigma_max=sigma_max, quantize=quantize)
         mix.validate()
-        trained_on = f"{len(paths)} clean photos from {folder} + synthetic noise ({', '.join(noise_models)})"
+        saved = ", rounded and clipped to 8 bits" if quantize else ""
+        trained_on = f"{len(paths)} clean photos from {folder} + synthetic noise ({', '.join(noise_models)}{saved})"
         return SyntheticSource(images, mix), trained_on, problems
     if kind == "noisy":
         trained_on = f"{len(paths)} noisy photos from {folder} (self-supervised, Neighbor2Neighbor)"
@@ -425,6 +427,8 @@ def train(
     else:
         model = create_model(config.family, config.model or None)
     model.to(target).train()
+    if target.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed patch size: let cuDNN pick its fastest kernels once
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     use_amp = target.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
@@ -476,8 +480,9 @@ def train(
             record: dict[str, Any] = {"step": state.step, "loss": loss.item(),
                                       "lr": optimizer.param_groups[0]["lr"], "seconds": elapsed}
             last = state.step >= min(config.steps, state.horizon)
+            out_of_time = bool(config.minutes) and elapsed >= config.minutes * 60
             extra: dict[str, Any] = {}
-            if held_ids and (state.step % config.validation_every == 0 or last):
+            if held_ids and (state.step % config.validation_every == 0 or last or out_of_time):  # judge the last
                 value, extra["sample"] = validator.score(model)
                 record[validator.metric] = value
                 if validator.better(value, state.best):
@@ -488,10 +493,12 @@ def train(
                     if config.patience and state.bad_epochs >= config.patience:
                         stopped_early, last = True, True
             elapsed = state.elapsed + time.monotonic() - session_start  # validation time counts too
-            if config.minutes and (state.step == min(20, config.steps) or record.keys() & {"val_psnr", "val_loss"}):
-                # Fit the schedule's end to the time left, at the pace so far (validations included).
+            if config.minutes and (state.step in (20, 200) or record.keys() & {"val_psnr", "val_loss"}):
+                # Fit the schedule's end to the time left, at the pace so far (validations included). A slow
+                # start (a GPU's first kernels, the workers' first batches) can set it short: a later fit that
+                # finds time left moves the end out again rather than stopping there.
                 state.horizon = max(state.step + 1, min(config.steps, int(config.minutes * 60 * state.step / elapsed)))
-            out_of_time = config.minutes and elapsed >= config.minutes * 60
+                last = stopped_early or state.step >= min(config.steps, state.horizon)
             state.history.append(record)
             if folder is not None and (state.step % config.checkpoint_every == 0 or last or out_of_time):
                 state.elapsed, session_start = elapsed, time.monotonic()  # the checkpoint's own write counts next

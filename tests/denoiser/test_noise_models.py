@@ -141,6 +141,23 @@ def test_jpeg_output_is_on_uint8_levels_and_differs_from_plain_noise(channels: i
     np.testing.assert_array_equal(jpeg_map, plain_map)  # the map stays the base noise's
 
 
+def test_quantize_rounds_and_clips_like_a_saved_photo_and_keeps_the_map() -> None:
+    # Dark and bright patches, so that sigma 50 pushes many pixels past 0 and 1.
+    clean = flat_batch([0.02, 0.5, 0.97, 0.3], size=32)
+    plain_mix = NoiseMix(models=("gaussian",), sigma_min=50, sigma_max=50)
+    saved_mix = NoiseMix(models=("gaussian",), sigma_min=50, sigma_max=50, quantize=True)
+    plain, plain_map = synthesize(clean, plain_mix, np.random.default_rng(4))
+    saved, saved_map = synthesize(clean, saved_mix, np.random.default_rng(4))
+    assert plain.min() < 0 and plain.max() > 1  # the test needs noise that crosses the ends
+    assert saved.dtype == np.float32 and saved.min() == 0 and saved.max() == 1
+    np.testing.assert_allclose(saved * 255, np.round(saved * 255), atol=1e-4)
+    np.testing.assert_allclose(saved, np.clip(np.round(plain * 255), 0, 255) / 255, atol=1e-6)
+    np.testing.assert_array_equal(saved_map, plain_map)  # the map keeps the sigma before clipping
+    assert NoiseMix.from_dict(saved_mix.to_dict()).quantize is True
+    with pytest.raises(ConfigError):
+        NoiseMix(quantize="yes").validate()  # type: ignore[arg-type]
+
+
 def test_jpeg_default_probability_when_listed_with_zero() -> None:
     clean = gradient_batch(count=32, size=16)
     noisy, _ = synthesize(clean, NoiseMix(models=("gaussian", "jpeg"), sigma_min=10, sigma_max=10),

@@ -99,6 +99,26 @@ def test_time_budget_ends_the_run() -> None:
     assert result.steps < 100_000
 
 
+def test_a_slow_start_does_not_cut_a_timed_run_short(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A GPU's first steps (kernel selection, workers' first batches) are slow: the schedule fitted at step 20
+    # ends early. A later fit that finds time left must move the end out instead of stopping there.
+    import denoiser.training as training
+
+    clock = {"now": 0.0, "calls": 0}
+
+    def fake_monotonic() -> float:
+        clock["calls"] += 1
+        clock["now"] += 0.5 if clock["calls"] < 60 else 0.001  # about 20 slow steps, then fast ones
+        return clock["now"]
+
+    monkeypatch.setattr(training.time, "monotonic", fake_monotonic)
+    result, _ = run(SyntheticSource(photos(), NoiseMix()),
+                    tiny_config(steps=400, minutes=0.5, validation_every=10, checkpoint_every=1000))
+    fitted_at_20 = int(0.5 * 60 * 20 / result.history[19]["seconds"])
+    assert fitted_at_20 < 60  # the early fit alone would have stopped the run there
+    assert result.steps == 400  # the budget (30 s) covers all steps at the later pace
+
+
 def test_killed_run_resumes_with_the_same_results(tmp_path: Path) -> None:
     source = SyntheticSource(photos(), NoiseMix(models=("gaussian", "poisson_gaussian")))
     straight, _ = run(source, tiny_config(), checkpoint_dir=tmp_path / "straight")
