@@ -1,7 +1,7 @@
 """Save a training run's checkpoint as a model file, to benchmark a long run before it ends.
 
-Run: ``python benchmarks/export_checkpoint.py runs/default-v2 runs/v2-now.safetensors [--weights best|model]``,
-then ``denoiser bench --model runs/v2-now.safetensors --sets kodak24 --limit 4``.
+Run: ``python benchmarks/export_checkpoint.py runs/default-cpu runs/cpu-now.safetensors [--weights best|model]``,
+then ``denoiser bench --model runs/cpu-now.safetensors --sets kodak24 --limit 4``.
 """
 
 from __future__ import annotations

@@ -283,8 +283,13 @@ def _models_info(spec: str, as_json: bool) -> int:
     lines.append(f"config:      {json.dumps(info.config, sort_keys=True)}")
     lines.append(f"trained on:  {info.trained_on or 'unknown'}")
     training = dict(info.training)
-    steps, seconds, command = training.pop("steps", None), training.pop("seconds", None), training.pop("command", "")
+    # "steps" is the run's upper bound; with a time budget "steps_done" is what it trained.
+    planned, done = training.pop("steps", None), training.pop("steps_done", None)
+    steps = done if done is not None else planned
+    seconds, command = training.pop("seconds", None), training.pop("command", "")
     summary = [f"{steps} steps" if steps is not None else "", f"{seconds} s" if seconds is not None else ""]
+    if done is not None and planned is not None and planned != done:
+        summary.append(f"of at most {planned}")
     lines.append(f"training:    {', '.join(part for part in summary if part) or 'unknown'}")
     if command:
         lines.append(f"  command:   {command}")

@@ -91,6 +91,8 @@ class TrainPlan:
     """Pairs only: the checked report; its usable pairs are what is trained on."""
     noise_models: tuple[str, ...] = ("gaussian",)
     sigma_max: float = 75.0
+    quantize: bool = True
+    """Round and clip the noisy patches to 8 bits, as saved photos are (how the bundled default was trained)."""
     family: str = "unet"
     model_config: dict[str, Any] = field(default_factory=dict)
     start_from: str = ""
@@ -118,7 +120,7 @@ def build_source(plan: TrainPlan, channels: int, on_progress: Callable[[Progress
     folders = f"{plan.folder} and {plan.clean_folder}" if plan.clean_folder else plan.folder
     source, trained_on, problems = engine_build_source(
         kind, plan.folder, channels, report=plan.report, noise_models=tuple(plan.noise_models),
-        sigma_max=plan.sigma_max, folders_text=folders)
+        sigma_max=plan.sigma_max, quantize=plan.quantize, folders_text=folders)
     if problems:
         on_progress(Progress("load", 0, 0, f"skipped {len(problems)} unreadable file(s), e.g. {problems[0]}"))
     return source, trained_on
@@ -328,6 +330,12 @@ class TrainDialog(QDialog):
         self.sigma_spin.setValue(75)
         self.sigma_spin.setToolTip("Largest noise sigma added (8-bit units)")
         form.addRow("Up to sigma", self.sigma_spin)
+        self.quantize_box = QCheckBox("as saved photos: 8-bit, clipped")
+        self.quantize_box.setChecked(True)
+        self.quantize_box.setToolTip(
+            "Round and clip the noisy training patches to 8 bits, as a saved photo is: the model learns the clipped\n"
+            "noise of dark and bright areas it will meet in use (the bundled default was trained so)")
+        form.addRow("Noisy patches", self.quantize_box)
 
         pairs_page = QWidget()
         pairs = QFormLayout(pairs_page)
@@ -661,7 +669,8 @@ class TrainDialog(QDialog):
         return TrainPlan(
             mode=mode, folder=folder, clean_folder=self._pair_folders()[1] if mode == "pairs" else "",
             report=self.report if mode == "pairs" else None, noise_models=self._noise_models(),
-            sigma_max=float(self.sigma_spin.value()), family=self.family_box.currentText(),
+            sigma_max=float(self.sigma_spin.value()), quantize=self.quantize_box.isChecked(),
+            family=self.family_box.currentText(),
             model_config=dict(self.model_config), start_from=self.start_model(),
             steps=MINUTES_STEPS if by_minutes else self.steps_spin.value(),
             minutes=self.minutes_spin.value() if by_minutes else 0.0, batch_size=self.batch_spin.value(),

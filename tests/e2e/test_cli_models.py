@@ -64,7 +64,11 @@ def test_info_prints_family_training_validation_size_and_path(capsys: pytest.Cap
     assert f"({path.stat().st_size} bytes)" in out and str(path) in out
     assert "auto:        the noise estimate only" in out
     assert main(["models", "info", "default"]) == 0
-    assert "auto:        camera strength " in capsys.readouterr().out  # the bundled model has one
+    out = capsys.readouterr().out
+    assert "auto:        camera strength " in out  # the bundled model has one
+    training = json.loads((bundled_models_dir() / "default.json").read_text())["training"]
+    if "steps_done" in training:  # trained on a time budget: the steps it did, not the budget's upper bound
+        assert f"training:    {training['steps_done']} steps" in out
     assert main(["models", "info", str(path), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["family"] == "unet" and data["size_bytes"] == path.stat().st_size and data["path"] == str(path)

@@ -12,7 +12,7 @@ from PIL import Image as PILImage
 from pytestqt.qtbot import QtBot
 
 from denoiser.modelstore import list_models, load_model, save_to_library, user_models_dir
-from ui.train_dialog import MINUTES_STEPS, SCRATCH, TrainDialog, name_problem
+from ui.train_dialog import MINUTES_STEPS, SCRATCH, TrainDialog, build_source, name_problem
 from ui.worker import WorkerBridge
 
 TINY_UNET = {"widths": [4, 8], "blocks": 1}
@@ -228,6 +228,9 @@ def test_plan_follows_the_controls(dialog: TrainDialog, tmp_path: Path) -> None:
     plan = dialog.plan()
     assert (plan.mode, plan.minutes, plan.steps, plan.workers) == ("clean", 2.5, MINUTES_STEPS, 0)
     assert plan.noise_models == ("gaussian", "poisson_gaussian") and plan.model_config == TINY_UNET
+    assert plan.quantize  # as the bundled default was trained, unless unticked
+    dialog.quantize_box.setChecked(False)
+    assert not dialog.plan().quantize
     # jpeg only post-processes noise: alone it is refused before anything starts.
     for name, box in dialog.noise_boxes.items():
         box.setChecked(name == "jpeg")
@@ -255,3 +258,12 @@ def test_name_rules(tmp_path: Path) -> None:
     user_models_dir().mkdir(parents=True)
     (user_models_dir() / "mine.safetensors").write_bytes(b"")
     assert "already exists" in name_problem("mine")
+
+
+def test_the_plan_reaches_the_engine_noise(dialog: TrainDialog, tmp_path: Path) -> None:
+    dialog.clean_folder_edit.setText(str(write_photos(tmp_path / "clean", ["a", "b"])))
+    for ticked in (True, False):
+        dialog.quantize_box.setChecked(ticked)
+        source, trained_on = build_source(dialog.plan(), 3, lambda _: None)
+        assert source.mix.quantize is ticked
+        assert ("clipped to 8 bits" in trained_on) is ticked
