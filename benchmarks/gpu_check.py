@@ -40,7 +40,8 @@ def check(path: str, device: str = "cuda", size: int = 2048) -> bool:
     on_cpu = denoise_array(crop, model, 25.0, device="cpu")
     on_gpu = denoise_array(crop, model, 25.0, device=device)
     difference = float(np.abs(on_cpu - on_gpu).max() * 255)
-    print(f"{path}: largest CPU/GPU difference on a 384x384 crop {difference:.3f} (0-255 levels)")
+    size_text = f"{crop.shape[1]}x{crop.shape[0]}"
+    print(f"{path}: largest CPU/GPU difference on a {size_text} crop {difference:.3f} (0-255 levels)")
     ok = difference < 0.5
     for passes in (1, 4):
         settings = TileSettings(passes=passes)
