@@ -34,13 +34,10 @@ from denoiser.inference import TileSettings, denoise_array
 from denoiser.io import SUPPORTED_EXTENSIONS, Image, atomic_write, find_images, read_image, to_float, write_image
 from denoiser.metrics import psnr, ssim
 from denoiser.models import Autoencoder
-from denoiser.noise import NoiseReading, read_noise
+from denoiser.noise import MAX_SIGMA, NoiseReading, read_noise
 from denoiser.progress import Progress, ProgressFn, StopFn, check_stop, ignore_progress
 
 DEFAULT_PATTERN = "{stem}_denoised"
-MAX_SIGMA = 75.0
-"""The top of the range the models are trained on; auto strength never asks for more."""
-
 MANIFEST_NAME = "denoiser-manifest.json"
 MANIFEST_VERSION = 1
 

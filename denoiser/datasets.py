@@ -21,7 +21,7 @@ import torch
 from torchvision.transforms.v2 import functional as tvf
 
 from denoiser.errors import DenoiserError
-from denoiser.noise import NoiseMix, estimate_noise, synthesize
+from denoiser.noise import MAX_SIGMA, NoiseMix, estimate_noise, synthesize
 
 Batch = dict[str, torch.Tensor]
 
@@ -86,7 +86,7 @@ class PairSource:
 
     def __init__(self, noisy: list[np.ndarray], clean: list[np.ndarray]) -> None:
         self.stacks = [np.concatenate([to_chw_float(n), to_chw_float(c)]) for n, c in zip(noisy, clean, strict=True)]
-        self.sigmas = [min(75.0, estimate_noise(n)) / 255.0 for n in noisy]
+        self.sigmas = [min(MAX_SIGMA, estimate_noise(n)) / 255.0 for n in noisy]
         self.channels = noisy[0].shape[2]
 
     def __len__(self) -> int:
@@ -134,7 +134,7 @@ class NoisyOnlySource:
 
     def __init__(self, noisy: list[np.ndarray]) -> None:
         self.noisy = [to_chw_float(image) for image in noisy]
-        self.sigmas = [min(75.0, estimate_noise(image)) / 255.0 for image in noisy]
+        self.sigmas = [min(MAX_SIGMA, estimate_noise(image)) / 255.0 for image in noisy]
 
     def __len__(self) -> int:
         return len(self.noisy)

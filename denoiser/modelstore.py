@@ -25,6 +25,7 @@ from safetensors.torch import save as safetensors_to_bytes
 from denoiser.config import ConfigError
 from denoiser.errors import DenoiserError, ModelLoadError, UnknownNameError
 from denoiser.models import Autoencoder, create_model, families
+from denoiser.noise import MAX_SIGMA
 from denoiser.resources import bundled_models_dir
 
 WEIGHTS_SUFFIX = ".safetensors"
@@ -102,14 +103,15 @@ class ModelInfo:
 
 
 def _auto_section(section: Any, path: Path | None) -> dict[str, Any]:
-    """The ``auto`` section of a model description, checked: a camera strength must be a number in 0-75."""
+    """The ``auto`` section of a model description, checked: a camera strength must be a number in 0-MAX_SIGMA."""
     if section is None:
         return {}
     if not isinstance(section, dict):
         raise ModelLoadError(path, "model description is malformed ('auto' must be an object)")
     strength = section.get("camera_strength", 0.0)
-    if isinstance(strength, bool) or not isinstance(strength, int | float) or not 0 <= strength <= 75:
-        raise ModelLoadError(path, f"model description is malformed (camera_strength {strength!r} is not in 0-75)")
+    if isinstance(strength, bool) or not isinstance(strength, int | float) or not 0 <= strength <= MAX_SIGMA:
+        raise ModelLoadError(
+            path, f"model description is malformed (camera_strength {strength!r} is not in 0-{MAX_SIGMA:g})")
     return dict(section)
 
 

@@ -22,6 +22,9 @@ import numpy as np
 from denoiser.config import VersionedConfig, require
 from denoiser.errors import DenoiserError, UnknownNameError
 
+MAX_SIGMA = 75.0
+"""The top of the noise range (sigma in 8-bit units) the models are trained on and the strength control covers."""
+
 LOW_ESTIMATE = 1.0
 """Estimates below this (0-255 units) are flagged to the user when the model has no camera strength: camera noise
 after demosaicing and JPEG is not white, and the PCA estimator, made for white noise, reads it far too low
@@ -164,7 +167,7 @@ class NoiseReading:
         ratio = self.half_sigma / max(self.sigma, 1e-6)
         return float(np.clip((ratio - WHITE_RATIO) / (CAMERA_RATIO - WHITE_RATIO), 0.0, 1.0))
 
-    def strength(self, camera_strength: float = 0.0, maximum: float = 75.0) -> float:
+    def strength(self, camera_strength: float = 0.0, maximum: float = MAX_SIGMA) -> float:
         """The "auto" strength for a model: the estimate, raised towards the model's camera strength (if it has
         one) as far as the noise looks camera-processed rather than white; at most ``maximum``."""
         return float(min(maximum, max(self.sigma, self.camera_weight * camera_strength)))
@@ -222,7 +225,7 @@ class NoiseMix(VersionedConfig):
 
     models: tuple[str, ...] = ("gaussian",)
     sigma_min: float = 0.0
-    sigma_max: float = 75.0
+    sigma_max: float = MAX_SIGMA
     poisson_peak_min: float = 5.0
     poisson_peak_max: float = 200.0
     read_sigma_max: float = 15.0

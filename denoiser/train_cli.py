@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from denoiser.errors import DenoiserError
 from denoiser.models import families
-from denoiser.noise import NOISE_MODELS
+from denoiser.noise import MAX_SIGMA, NOISE_MODELS
 
 
 def add_train_parser(commands: argparse._SubParsersAction) -> None:
@@ -43,7 +43,8 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
     budget.add_argument("--steps", type=int, help="number of optimiser steps (default 1000)")
     train.add_argument("--noise", default="gaussian",
                        help=f"noise models for --clean, comma-separated from {', '.join(NOISE_MODELS)}")
-    train.add_argument("--sigma-max", type=float, default=75.0, help="largest Gaussian sigma for --clean (0-255)")
+    train.add_argument("--sigma-max", type=float, default=MAX_SIGMA,
+                       help=f"largest Gaussian sigma for --clean (0-255; default {MAX_SIGMA:g})")
     train.add_argument("--quantize", action="store_true",
                        help="round and clip the noisy patches to 8 bits, as saved photos (and the benchmark) are")
     train.add_argument("--skip-bad-pairs", action="store_true", help="train on the usable pairs without asking")

@@ -42,7 +42,7 @@ from denoiser.errors import DenoiserError
 from denoiser.metrics import psnr
 from denoiser.models import Autoencoder, create_model
 from denoiser.modelstore import ModelInfo, save_model
-from denoiser.noise import NoiseMix, add_gaussian_noise
+from denoiser.noise import MAX_SIGMA, NoiseMix, add_gaussian_noise
 from denoiser.progress import Progress, StopFn, check_stop
 
 MODES = ("synthetic", "pairs", "noisy")
@@ -133,7 +133,7 @@ def load_images(folder: str | Path, channels: int = 3) -> tuple[list[np.ndarray]
 
 
 def build_source(kind: str, folder: str | Path, channels: int = 3, *, report: Any = None,
-                 noise_models: tuple[str, ...] = ("gaussian",), sigma_max: float = 75.0,
+                 noise_models: tuple[str, ...] = ("gaussian",), sigma_max: float = MAX_SIGMA,
                  quantize: bool = False, folders_text: str = "") -> tuple[Any, str, list[str]]:
     """The training source for one of the three ways in, read from disk.
 

@@ -39,6 +39,7 @@ from denoiser.batch import DEFAULT_PATTERN, BatchReport, BatchSettings, FileResu
 from denoiser.errors import DenoiserError
 from denoiser.inference import TileSettings, available_devices
 from denoiser.modelstore import load_model
+from denoiser.noise import MAX_SIGMA
 from denoiser.progress import Progress
 from ui.panel import QUALITY_CHOICES
 from ui.worker import WorkerBridge
@@ -49,8 +50,7 @@ COLLISIONS = [("Add a number (name-2)", "unique"), ("Skip existing files", "skip
               ("Overwrite existing files", "overwrite")]
 LOSSY = ("same", "jpeg", "webp")
 """Formats whose output can be JPEG or WebP, where the quality setting applies."""
-MAX_STRENGTH = 75.0
-"""The top of the noise range the models are trained on (sigma in 8-bit units)."""
+MAX_STRENGTH = MAX_SIGMA
 COLUMNS = ("File", "Status", "Sigma", "Seconds", "Output / message")
 FAILED_COLOUR = QColor("#d33")
 

@@ -22,15 +22,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from denoiser.noise import LOW_ESTIMATE
+from denoiser.noise import LOW_ESTIMATE, MAX_SIGMA
 
 LOW_ESTIMATE_HINT = ("Very low estimate. Camera noise in JPEG photos reads low: if the photo still looks noisy, "
                      "untick Auto and raise the strength (6 to 20 suits most camera photos).")
 
 NOISE_TOOLTIP = "Estimated noise level (sigma, 0-255) of the open photo"
 
-MAX_STRENGTH = 75
-"""The top of the noise range the models are trained on (sigma in 8-bit units)."""
+MAX_STRENGTH = int(MAX_SIGMA)
+"""The strength slider's top (whole sigmas)."""
 
 
 @dataclass

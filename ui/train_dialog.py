@@ -50,7 +50,7 @@ from denoiser.datasets import (
 from denoiser.errors import DenoiserError
 from denoiser.models import Autoencoder, families
 from denoiser.modelstore import DEFAULT_MODEL, WEIGHTS_SUFFIX, list_models, load_model, save_model, user_models_dir
-from denoiser.noise import NOISE_MODELS, NoiseMix
+from denoiser.noise import MAX_SIGMA, NOISE_MODELS, NoiseMix
 from denoiser.progress import Progress, check_stop
 from denoiser.training import TrainConfig, TrainingResult, train, training_info
 from denoiser.training import build_source as engine_build_source
@@ -90,7 +90,7 @@ class TrainPlan:
     report: PairReport | None = None
     """Pairs only: the checked report; its usable pairs are what is trained on."""
     noise_models: tuple[str, ...] = ("gaussian",)
-    sigma_max: float = 75.0
+    sigma_max: float = MAX_SIGMA
     quantize: bool = True
     """Round and clip the noisy patches to 8 bits, as saved photos are (how the bundled default was trained)."""
     family: str = "unet"
@@ -327,7 +327,7 @@ class TrainDialog(QDialog):
         form.addRow("Noise", noise_row)
         self.sigma_spin = QSpinBox()
         self.sigma_spin.setRange(1, 255)
-        self.sigma_spin.setValue(75)
+        self.sigma_spin.setValue(int(MAX_SIGMA))
         self.sigma_spin.setToolTip("Largest noise sigma added (8-bit units)")
         form.addRow("Up to sigma", self.sigma_spin)
         self.quantize_box = QCheckBox("as saved photos: 8-bit, clipped")
