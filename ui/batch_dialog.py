@@ -50,7 +50,6 @@ COLLISIONS = [("Add a number (name-2)", "unique"), ("Skip existing files", "skip
               ("Overwrite existing files", "overwrite")]
 LOSSY = ("same", "jpeg", "webp")
 """Formats whose output can be JPEG or WebP, where the quality setting applies."""
-MAX_STRENGTH = MAX_SIGMA
 COLUMNS = ("File", "Status", "Sigma", "Seconds", "Output / message")
 FAILED_COLOUR = QColor("#d33")
 
@@ -125,7 +124,7 @@ class BatchDialog(QDialog):
         self.auto_box = QCheckBox("Auto (estimated per photo)")
         self.auto_box.setChecked(True)
         self.strength_spin = QDoubleSpinBox()
-        self.strength_spin.setRange(0.0, MAX_STRENGTH)
+        self.strength_spin.setRange(0.0, MAX_SIGMA)
         self.strength_spin.setDecimals(1)
         self.strength_spin.setValue(25.0)
         self.strength_spin.setSuffix(" sigma")
