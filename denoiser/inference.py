@@ -130,6 +130,37 @@ def _to_float(array: np.ndarray) -> np.ndarray:
     return array.astype(np.float32, copy=False)
 
 
+NoiseLevel = float | np.ndarray
+"""Sigma in 0-255 units: one number for the whole image, or an H x W x K map (K = 1, or 2 for luminance and
+colour noise) the size of the image, or a 1 x 1 x K map (the same levels everywhere)."""
+
+
+def _check_level(level: NoiseLevel, height: int, width: int) -> NoiseLevel:
+    if isinstance(level, np.ndarray) and level.ndim > 0:
+        if level.ndim == 2:
+            level = level[:, :, None]
+        if level.ndim != 3 or level.shape[:2] not in ((height, width), (1, 1)) or level.shape[2] not in (1, 2):
+            raise DenoiserError(f"a noise map must be {height} x {width} x 1 or 2 (sigma 0-255), "
+                                f"got shape {level.shape}")
+        return level.astype(np.float32, copy=False)
+    return float(level)
+
+
+def _level_tensor(level01: float | np.ndarray, tiles: list, device: torch.device) -> float | torch.Tensor:
+    """The model's noise input for a batch of tiles: the number itself, or the tiles' part of the map."""
+    if not isinstance(level01, np.ndarray):
+        return level01
+    if level01.shape[:2] == (1, 1):
+        return torch.from_numpy(level01.reshape(1, -1, 1, 1)).to(device).expand(len(tiles), -1, -1, -1)
+    stack = np.stack([level01[t.rows, t.cols] for t in tiles])
+    return torch.from_numpy(stack).permute(0, 3, 1, 2).to(device).contiguous(memory_format=torch.channels_last)
+
+
+def _pad_level(level: np.ndarray, padding) -> np.ndarray:
+    """A map padded like the image (a 1 x 1 map stays as it is: it holds everywhere)."""
+    return level if level.shape[:2] == (1, 1) else pad_image(level, padding)
+
+
 def _batches(items: list, size: int) -> Iterator[list]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -138,7 +169,7 @@ def _batches(items: list, size: int) -> Iterator[list]:
 def _run_grid(
     model: Autoencoder,
     canvas: np.ndarray,
-    sigma01: float,
+    sigma01: float | np.ndarray,
     tile: int,
     overlap: int,
     batch_size: int,
@@ -146,7 +177,9 @@ def _run_grid(
     on_progress: ProgressFn,
     should_stop: StopFn | None,
 ) -> np.ndarray:
-    """Blend the model's output over the tiles of ``canvas`` (H x W x C, any dtype); float32 result."""
+    """Blend the model's output over the tiles of ``canvas`` (H x W x C, any dtype); float32 result.
+
+    ``sigma01`` is the noise level in 0-1 units, or a map the size of the canvas."""
     height, width, channels = canvas.shape
     grid = TileGrid(height, width, tile, overlap, model.size_multiple)
     tiles = list(grid)
@@ -160,7 +193,7 @@ def _run_grid(
         # channels_last (NHWC) runs these convolutions about 1.6x faster on the CPU than NCHW.
         inputs = torch.from_numpy(stack).permute(0, 3, 1, 2).to(device).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
-            result = model(inputs, sigma01).float().permute(0, 2, 3, 1).cpu().numpy()
+            result = model(inputs, _level_tensor(sigma01, batch, device)).float().permute(0, 2, 3, 1).cpu().numpy()
         for t, tile_out in zip(batch, result, strict=True):
             w = t.weights[:, :, None]
             output[t.rows, t.cols] += tile_out * w
@@ -185,7 +218,7 @@ def _match_channels(model: Autoencoder, image: np.ndarray) -> tuple[np.ndarray, 
 def denoise_array(
     image: np.ndarray,
     model: Autoencoder,
-    sigma: float,
+    sigma: NoiseLevel,
     *,
     tiles: TileSettings | None = None,
     device: str | torch.device = "auto",
@@ -194,7 +227,8 @@ def denoise_array(
 ) -> np.ndarray:
     """Denoise an H x W x C image (C = 1 or 3; uint8, uint16 or float in 0-1) at noise level ``sigma``.
 
-    ``sigma`` is in 0-255 units whatever the bit depth. Returns float32 H x W x C in 0-1 (not clipped).
+    ``sigma`` is in 0-255 units whatever the bit depth: one number, or a per-pixel H x W x K map (K = 1, or 2 for
+    luminance and colour noise; see :mod:`denoiser.strength`). Returns float32 H x W x C in 0-1 (not clipped).
     Raises :class:`~denoiser.errors.Cancelled` when ``should_stop()`` turns True.
     """
     if image.ndim == 2:
@@ -203,6 +237,7 @@ def denoise_array(
         raise DenoiserError(f"expected an H x W x 1 or H x W x 3 image, got shape {image.shape}")
     tiles = tiles or TileSettings()
     on_progress = on_progress or ignore_progress
+    sigma = _check_level(sigma, *image.shape[:2])
     if tiles.passes not in PASS_COUNTS:
         raise DenoiserError(f"passes must be one of {', '.join(map(str, PASS_COUNTS))}, not {tiles.passes}")
     if tiles.passes > 1:
@@ -220,6 +255,7 @@ def denoise_array(
     height, width = image.shape[:2]
     padding = canvas_padding(height, width, model.receptive_radius, model.size_multiple)
     canvas = pad_image(image, padding)
+    level01 = _pad_level(sigma, padding) / np.float32(255.0) if isinstance(sigma, np.ndarray) else sigma / 255.0
     overlap = default_overlap(model) if tiles.overlap is None else tiles.overlap
     # A tile must hold its overlap on both sides plus a step, or the overlap could not be honoured.
     smallest_tile = round_up(2 * overlap + model.size_multiple, model.size_multiple)
@@ -228,7 +264,7 @@ def denoise_array(
     while True:
         try:
             with _model_on(model, target):
-                out = _run_grid(model, canvas, sigma / 255.0, tile, overlap, batch_size, target,
+                out = _run_grid(model, canvas, level01, tile, overlap, batch_size, target,
                                 on_progress, should_stop)
             break
         except (torch.OutOfMemoryError, RuntimeError) as err:
@@ -252,7 +288,7 @@ def denoise_array(
     return out
 
 
-def _denoise_passes(image: np.ndarray, model: Autoencoder, sigma: float, tiles: TileSettings,
+def _denoise_passes(image: np.ndarray, model: Autoencoder, sigma: NoiseLevel, tiles: TileSettings,
                     device: str | torch.device, on_progress: ProgressFn, should_stop: StopFn | None) -> np.ndarray:
     """Average of the model's results over ``tiles.passes`` orientations; progress runs once across all."""
     single = dataclasses.replace(tiles, passes=1)
@@ -265,7 +301,8 @@ def _denoise_passes(image: np.ndarray, model: Autoencoder, sigma: float, tiles: 
                                             total=tiles.passes * event.total)
             on_progress(event)
 
-        out = inverse(denoise_array(np.ascontiguousarray(forward(image)), model, sigma, tiles=single, device=device,
+        level = np.ascontiguousarray(forward(sigma)) if isinstance(sigma, np.ndarray) else sigma
+        out = inverse(denoise_array(np.ascontiguousarray(forward(image)), model, level, tiles=single, device=device,
                                     on_progress=report, should_stop=should_stop))
         total = out.copy() if total is None else np.add(total, out, out=total)
     assert total is not None
@@ -279,17 +316,21 @@ def _model_on(model: Autoencoder, device: torch.device) -> Iterator[None]:
     yield
 
 
-def denoise_whole(image: np.ndarray, model: Autoencoder, sigma: float) -> np.ndarray:
+def denoise_whole(image: np.ndarray, model: Autoencoder, sigma: NoiseLevel) -> np.ndarray:
     """Reference: the model over the whole padded image in one pass (no tiles), on the CPU."""
     if image.ndim == 2:
         image = image[:, :, None]
     image, mode = _match_channels(model, image)
     height, width = image.shape[:2]
+    sigma = _check_level(sigma, height, width)
     padding = canvas_padding(height, width, model.receptive_radius, model.size_multiple)
     canvas = _to_float(pad_image(image, padding))
+    level: float | torch.Tensor = sigma / 255.0
+    if isinstance(sigma, np.ndarray):
+        level = torch.from_numpy(_pad_level(sigma, padding) / np.float32(255.0)).permute(2, 0, 1)[None]
     model.eval().to("cpu")
     with torch.inference_mode():
-        out = model(torch.from_numpy(canvas).permute(2, 0, 1)[None], sigma / 255.0)[0].permute(1, 2, 0).numpy()
+        out = model(torch.from_numpy(canvas).permute(2, 0, 1)[None], level)[0].permute(1, 2, 0).numpy()
     out = out[padding.top : padding.top + height, padding.left : padding.left + width]
     return out.mean(axis=2, keepdims=True) if mode == "grey-through-colour" else out
 

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from denoiser.display import scale_to_unit
-from denoiser.inference import TileSettings, denoise_array
+from denoiser.inference import NoiseLevel, TileSettings, denoise_array
 from denoiser.models import Autoencoder
 from denoiser.progress import Progress, ProgressFn, StopFn, ignore_progress
 
@@ -54,7 +54,7 @@ def wants_preview(image_shape: tuple[int, ...], visible: Region | None) -> bool:
 def denoise_region(
     image: np.ndarray,
     model: Autoencoder,
-    sigma: float,
+    sigma: NoiseLevel,
     region: Region,
     *,
     tiles: TileSettings | None = None,
@@ -71,11 +71,27 @@ def denoise_region(
     top, left = max(0, region.top - margin) // step * step, max(0, region.left - margin) // step * step
     bottom = min(height, region.top + region.height + margin)
     right = min(width, region.left + region.width + margin)
-    out = denoise_array(image[top:bottom, left:right], model, sigma, tiles=tiles, device=device,
+    out = denoise_array(image[top:bottom, left:right], model, crop_level(sigma, top, bottom, left, right),
+                        tiles=tiles, device=device,
                         on_progress=on_progress, should_stop=should_stop)
     rows = slice(region.top - top, region.top - top + region.height)
     cols = slice(region.left - left, region.left - left + region.width)
     return out[rows, cols]
+
+
+def crop_level(level: NoiseLevel, top: int, bottom: int, left: int, right: int) -> NoiseLevel:
+    """The part of a full-size noise map under a crop (a number or a 1 x 1 map holds everywhere)."""
+    if isinstance(level, np.ndarray) and level.ndim == 3 and level.shape[:2] != (1, 1):
+        return level[top:bottom, left:right]
+    return level
+
+
+def resize_level(level: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A noise map resized to ``size`` (height, width) by area averaging (a 1 x 1 map is left as it is)."""
+    if level.shape[:2] == (1, 1):
+        return level
+    resized = cv2.resize(level, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+    return resized[:, :, None] if resized.ndim == 2 else resized
 
 
 def paste_region(base: np.ndarray, patch: np.ndarray, region: Region) -> np.ndarray:
@@ -95,7 +111,7 @@ def paste_region(base: np.ndarray, patch: np.ndarray, region: Region) -> np.ndar
 def denoise_at_scale(
     image: np.ndarray,
     model: Autoencoder,
-    sigma: float,
+    sigma: NoiseLevel,
     scale: float,
     *,
     tiles: TileSettings | None = None,
@@ -105,14 +121,16 @@ def denoise_at_scale(
     """A quick look at the whole image as the screen shows it when zoomed out: float32 0-1, full size.
 
     The image is shrunk by area averaging to ``scale`` (averaging n pixels divides the noise's standard
-    deviation by sqrt(n), so the model is told ``sigma * scale``), denoised, and enlarged back.
+    deviation by sqrt(n), so the model is told ``sigma * scale``, a map resized the same way), denoised, and
+    enlarged back.
     """
     height, width = image.shape[:2]
     small_size = (max(8, int(round(width * scale))), max(8, int(round(height * scale))))
     small = cv2.resize(scale_to_unit(image), small_size, interpolation=cv2.INTER_AREA)
     if small.ndim == 2:
         small = small[:, :, None]
-    out = denoise_array(small, model, sigma * scale, tiles=tiles, device=device, should_stop=should_stop)
+    level = resize_level(sigma, small.shape[:2]) * np.float32(scale) if isinstance(sigma, np.ndarray) else sigma * scale
+    out = denoise_array(small, model, level, tiles=tiles, device=device, should_stop=should_stop)
     big = cv2.resize(np.clip(out, 0.0, 1.0), (width, height), interpolation=cv2.INTER_LINEAR)
     return big[:, :, None] if big.ndim == 2 else big
 
@@ -120,7 +138,7 @@ def denoise_at_scale(
 def denoise_visible_first(
     image: np.ndarray,
     model: Autoencoder,
-    sigma: float,
+    sigma: NoiseLevel,
     visible: Region | None,
     *,
     zoom: float = 1.0,

@@ -23,12 +23,16 @@ class ModelConfig(VersionedConfig):
     """Channels at each scale; len - 1 halvings (the last width is the deepest level)."""
     blocks: int = 1
     """Residual blocks per level, on each side."""
+    noise_channels: int = 1
+    """Noise-map input channels: 1 (one sigma for every channel) or 2 (luminance and colour noise apart, so the
+    two can be set separately, as camera noise needs)."""
 
     def validate(self) -> None:
         require(self.channels in (1, 3), f"channels must be 1 or 3, not {self.channels}")
         require(2 <= len(self.widths) <= 6, "widths must list 2 to 6 levels")
         require(all(w >= 1 for w in self.widths), "every width must be positive")
         require(0 <= self.blocks <= 8, "blocks must be 0 to 8")
+        require(self.noise_channels in (1, 2), f"noise_channels must be 1 or 2, not {self.noise_channels}")
 
 
 class Autoencoder(nn.Module):

@@ -41,18 +41,37 @@ def upsample(in_channels: int, out_channels: int) -> nn.ConvTranspose2d:
     return nn.ConvTranspose2d(in_channels, out_channels, kernel_size=2, stride=2)
 
 
-def noise_map(noise_level: torch.Tensor | float, like: torch.Tensor) -> torch.Tensor:
-    """Expand a noise level (sigma in 0-1 units) to an N x 1 x H x W map shaped like ``like``.
+def noise_map(noise_level: torch.Tensor | float, like: torch.Tensor, channels: int = 1) -> torch.Tensor:
+    """Expand a noise level (sigma in 0-1 units) to the N x ``channels`` x H x W map a model takes.
 
-    Accepts a float, a tensor of shape (), (N,), (N, 1, 1, 1) or an N x 1 x H x W map.
+    Accepts a float, a tensor of shape (), (N,), (N, 1, 1, 1), or an N x 1 or N x 2 x H x W map (two channels:
+    the luminance and the colour noise, see :mod:`denoiser.synthesis`). One level feeds both channels of a
+    two-channel model; a two-channel map given to a one-channel model becomes their per-RGB-channel equivalent.
     """
-    n, _, h, w = like.shape
+    n, image_channels, h, w = like.shape
     level = torch.as_tensor(noise_level, dtype=like.dtype, device=like.device)
     if level.dim() == 0:
         level = level.expand(n)
     if level.dim() == 1:
         level = level.view(-1, 1, 1, 1)
-    return level.expand(n, 1, h, w)
+    given = level.shape[1]
+    if given == 2 and channels == 1:
+        level = combined_level(level, image_channels)
+    elif given == 1 and channels == 2:
+        level = level.expand(-1, 2, -1, -1)
+    elif given != channels:
+        raise ValueError(f"a noise map of {given} channels cannot feed a model that takes {channels}")
+    return level.expand(n, channels, h, w)
+
+
+def combined_level(luminance_colour: torch.Tensor, image_channels: int = 3) -> torch.Tensor:
+    """One sigma per pixel from an N x 2 x H x W luminance/colour map: for colour images the root mean variance
+    over the three RGB channels (the opponent transform is orthonormal: one luminance, two colour axes); for grey
+    images the luminance alone."""
+    if image_channels == 1:
+        return luminance_colour[:, :1]
+    variance = (luminance_colour[:, :1] ** 2 + 2 * luminance_colour[:, 1:2] ** 2) / 3
+    return torch.sqrt(variance)
 
 
 def encoder_radius(levels: int, convs_per_level: int) -> int:

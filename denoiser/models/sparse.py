@@ -49,7 +49,7 @@ class Sparse(Autoencoder):
     def __init__(self, config: SparseConfig) -> None:
         super().__init__()
         self.config = config
-        self.encoder = PlainEncoder(config.channels + 1, config.widths, config.blocks)
+        self.encoder = PlainEncoder(config.channels + config.noise_channels, config.widths, config.blocks)
         self.to_latent = nn.Conv2d(config.widths[-1], config.latent_channels, kernel_size=1)
         self.from_latent = nn.Conv2d(config.latent_channels, config.widths[-1], kernel_size=1)
         self.decoder = PlainDecoder(config.channels, config.widths, config.blocks)
@@ -62,7 +62,8 @@ class Sparse(Autoencoder):
         return latent * (latent >= threshold)
 
     def encode(self, x: torch.Tensor, noise_level: torch.Tensor | float = 0.0) -> torch.Tensor:
-        latent = torch.relu(self.to_latent(self.encoder(torch.cat([x, noise_map(noise_level, x)], dim=1))))
+        levels = noise_map(noise_level, x, self.config.noise_channels)
+        latent = torch.relu(self.to_latent(self.encoder(torch.cat([x, levels], dim=1))))
         return self._keep_top_k(latent) if self.config.sparsity == "topk" else latent
 
     def forward_train(

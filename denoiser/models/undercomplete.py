@@ -42,13 +42,14 @@ class Undercomplete(Autoencoder):
     def __init__(self, config: UndercompleteConfig) -> None:
         super().__init__()
         self.config = config
-        self.encoder = PlainEncoder(config.channels + 1, config.widths, config.blocks)
+        self.encoder = PlainEncoder(config.channels + config.noise_channels, config.widths, config.blocks)
         self.squeeze = nn.Conv2d(config.widths[-1], config.latent_channels, kernel_size=1)
         self.expand = nn.Conv2d(config.latent_channels, config.widths[-1], kernel_size=1)
         self.decoder = PlainDecoder(config.channels, config.widths, config.blocks)
 
     def encode(self, x: torch.Tensor, noise_level: torch.Tensor | float = 0.0) -> torch.Tensor:
-        return self.squeeze(self.encoder(torch.cat([x, noise_map(noise_level, x)], dim=1)))
+        levels = noise_map(noise_level, x, self.config.noise_channels)
+        return self.squeeze(self.encoder(torch.cat([x, levels], dim=1)))
 
     def forward_train(
         self, x: torch.Tensor, noise_level: torch.Tensor | float

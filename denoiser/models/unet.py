@@ -35,7 +35,7 @@ class UNet(Autoencoder):
         super().__init__()
         self.config = config
         widths, blocks = config.widths, config.blocks
-        self.head = conv3x3(config.channels + 1, widths[0])
+        self.head = conv3x3(config.channels + config.noise_channels, widths[0])
         self.encoder = nn.ModuleList(res_stack(w, blocks) for w in widths[:-1])
         self.downs = nn.ModuleList(downsample(widths[i], widths[i + 1]) for i in range(len(widths) - 1))
         self.bottleneck = res_stack(widths[-1], blocks)
@@ -44,7 +44,7 @@ class UNet(Autoencoder):
         self.tail = conv3x3(widths[0], config.channels)
 
     def _encode(self, x: torch.Tensor, noise_level: torch.Tensor | float) -> tuple[torch.Tensor, list]:
-        h = self.head(torch.cat([x, noise_map(noise_level, x)], dim=1))
+        h = self.head(torch.cat([x, noise_map(noise_level, x, self.config.noise_channels)], dim=1))
         skips = []
         for block, down in zip(self.encoder, self.downs, strict=True):
             h = block(h)

@@ -42,14 +42,14 @@ class Variational(Autoencoder):
     def __init__(self, config: VariationalConfig) -> None:
         super().__init__()
         self.config = config
-        self.encoder = PlainEncoder(config.channels + 1, config.widths, config.blocks)
+        self.encoder = PlainEncoder(config.channels + config.noise_channels, config.widths, config.blocks)
         self.to_mean = nn.Conv2d(config.widths[-1], config.latent_channels, kernel_size=1)
         self.to_logvar = nn.Conv2d(config.widths[-1], config.latent_channels, kernel_size=1)
         self.from_latent = nn.Conv2d(config.latent_channels, config.widths[-1], kernel_size=1)
         self.decoder = PlainDecoder(config.channels, config.widths, config.blocks)
 
     def _moments(self, x: torch.Tensor, noise_level: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.encoder(torch.cat([x, noise_map(noise_level, x)], dim=1))
+        h = self.encoder(torch.cat([x, noise_map(noise_level, x, self.config.noise_channels)], dim=1))
         return self.to_mean(h), self.to_logvar(h).clamp(-20.0, 20.0)
 
     def encode(self, x: torch.Tensor, noise_level: torch.Tensor | float = 0.0) -> torch.Tensor:

@@ -21,6 +21,32 @@ def test_region_matches_the_full_result() -> None:
     np.testing.assert_allclose(patch, full[61:98, 53:94], atol=1e-4)
 
 
+def test_region_with_a_noise_map_matches_the_full_result() -> None:
+    torch.manual_seed(0)
+    model = create_model("unet", {"widths": [4, 8, 16], "blocks": 1, "noise_channels": 2})
+    image = np.random.default_rng(1).integers(0, 256, (150, 170, 3), dtype=np.uint8)
+    levels = np.zeros((150, 170, 2), np.float32)
+    levels[:, :, 0] = np.linspace(0, 60, 170)[None]
+    levels[:, :, 1] = np.linspace(50, 5, 150)[:, None]
+    full = denoise_array(image, model, levels, tiles=TileSettings(tile=512))
+    region = Region(left=53, top=61, width=41, height=37)
+    np.testing.assert_allclose(denoise_region(image, model, levels, region), full[61:98, 53:94], atol=1e-4)
+
+
+def test_zoomed_out_preview_resizes_the_noise_map() -> None:
+    torch.manual_seed(0)
+    model = create_model("unet", {"widths": [4, 8], "blocks": 1, "noise_channels": 2})
+    y, x = np.mgrid[0:1300, 0:1400]
+    image = np.stack([x % 256, y % 256, (x + y) % 256], axis=2).astype(np.uint8)
+    levels = np.full((1300, 1400, 2), 10.0, np.float32)
+    events = []
+    full = denoise_visible_first(image, model, levels, Region(0, 0, 1400, 1300), zoom=0.25, on_progress=events.append)
+    flat = denoise_visible_first(image, model, 10.0, Region(0, 0, 1400, 1300), zoom=0.25)
+    (preview,) = [e.extra["preview"] for e in events if e.stage == "preview"]
+    assert preview.shape == full.shape
+    np.testing.assert_allclose(full, flat, atol=1e-5)
+
+
 def test_region_is_clipped_to_the_image() -> None:
     assert Region(-5, 10, 20, 100).clipped(30, 50) == Region(0, 10, 15, 40)
 
