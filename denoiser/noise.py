@@ -218,9 +218,10 @@ class NoiseMix(VersionedConfig):
       ~ U[0.3, correlation_max] pixels, with cross-channel correlation ~ U[0, 0.8] (colour only).
     * jpeg: quality ~ U{jpeg_quality_min..jpeg_quality_max}.
 
-    With ``quantize``, every noisy patch is then rounded to 8-bit levels and clipped to [0, 1], as a saved
-    photo is and as the benchmark protocol's noisy input is: the model sees the clipped noise of dark and
-    bright areas that it meets in use (the noise map keeps the sigma of the noise before clipping).
+    With ``quantize``, every noisy patch (or a ``quantize_probability`` share of them) is then rounded to 8-bit
+    levels and clipped to [0, 1], as a saved photo is and as the benchmark protocol's noisy input is: the model
+    sees the clipped noise of dark and bright areas that it meets in use (the noise map keeps the sigma of the
+    noise before clipping). The rest keep float noise, as 16-bit and float images do.
     """
 
     models: tuple[str, ...] = ("gaussian",)
@@ -234,6 +235,9 @@ class NoiseMix(VersionedConfig):
     jpeg_quality_min: int = 60
     jpeg_quality_max: int = 95
     quantize: bool = False
+    quantize_probability: float = 1.0
+    """With ``quantize``, the share of patches rounded and clipped; the rest keep float noise, as 16-bit scans,
+    float images and RAW developments do (the published benchmarks' "float" protocol)."""
 
     def validate(self) -> None:
         """Raise :class:`UnknownNameError` for an unknown model, :class:`ConfigError` for a bad range."""
@@ -256,6 +260,7 @@ class NoiseMix(VersionedConfig):
         require(_BLUR_MIN <= self.correlation_max <= 10, f"correlation_max must be in [{_BLUR_MIN}, 10]")
         require(0 <= self.jpeg_probability <= 1, "jpeg_probability must be in [0, 1]")
         require(isinstance(self.quantize, bool), "quantize must be true or false")
+        require(0 <= self.quantize_probability <= 1, "quantize_probability must be in [0, 1]")
         require(
             all(isinstance(q, (int, np.integer)) for q in (self.jpeg_quality_min, self.jpeg_quality_max)),
             "jpeg qualities must be integers",
@@ -298,7 +303,9 @@ def synthesize(clean: np.ndarray, mix: NoiseMix, rng: np.random.Generator) -> tu
         if picked.size:
             noisy[picked], noise_map[picked] = _BASE_MODELS[name](clean[picked], mix, rng)
     if mix.quantize:
-        noisy = np.clip(np.round(noisy * 255.0), 0.0, 255.0) / np.float32(255.0)
+        # Draw only for a partial share, so a mix that quantises every patch keeps its seeds' batches.
+        rounded = slice(None) if mix.quantize_probability >= 1 else rng.random(count) < mix.quantize_probability
+        noisy[rounded] = np.clip(np.round(noisy[rounded] * 255.0), 0.0, 255.0) / np.float32(255.0)
     if "jpeg" in mix.models:
         probability = mix.jpeg_probability or _DEFAULT_JPEG_PROBABILITY
         apply = rng.random(count) < probability

@@ -4,11 +4,14 @@ Three ways in: ``--clean DIR`` (clean photos + synthetic noise), ``--pairs NOISY
 matched by file name; problems are listed before anything starts) and ``--noisy DIR`` (noisy photos alone,
 self-supervised). The model goes to the user's library under ``--name`` (and/or to ``--out``). Ctrl+C stops
 cleanly after the current step and keeps a checkpoint when ``--checkpoint`` is given: the same command resumes.
+``--session-minutes`` ends a session the same way after a wall time, for a run spread over several sessions (on
+borrowed machines, say, the checkpoint folder travelling between them).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 import time
@@ -17,9 +20,12 @@ from typing import Any
 
 from tqdm import tqdm
 
-from denoiser.errors import DenoiserError
+from denoiser.errors import Cancelled, DenoiserError
 from denoiser.models import families
 from denoiser.noise import MAX_SIGMA, NOISE_MODELS
+
+EXIT_SESSION_OVER = 75
+"""``--session-minutes`` ran out before the run ended: the checkpoint is saved, run the same command again."""
 
 
 def add_train_parser(commands: argparse._SubParsersAction) -> None:
@@ -47,6 +53,8 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
                        help=f"largest Gaussian sigma for --clean (0-255; default {MAX_SIGMA:g})")
     train.add_argument("--quantize", action="store_true",
                        help="round and clip the noisy patches to 8 bits, as saved photos (and the benchmark) are")
+    train.add_argument("--quantize-probability", type=float, default=1.0, metavar="P",
+                       help="with --quantize: the share of patches rounded and clipped (the rest keep float noise)")
     train.add_argument("--skip-bad-pairs", action="store_true", help="train on the usable pairs without asking")
     train.add_argument("--patience", type=int, default=0, help="stop after this many epochs without improvement")
     train.add_argument("--batch-size", type=int, default=16)
@@ -56,6 +64,10 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--validation-every", type=int, default=250, help="steps per epoch")
     train.add_argument("--checkpoint", metavar="DIR", help="checkpoint folder: resumes when it holds a checkpoint")
     train.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")
+    train.add_argument("--session-minutes", type=float, default=0.0, metavar="M",
+                       help="with --checkpoint: end this session after M minutes of wall time, keeping the "
+                            f"checkpoint, and exit with status {EXIT_SESSION_OVER} (the same command goes on, here or "
+                            "on another machine with a copy of the folder); --minutes is the whole run's budget")
     train.add_argument("--device", default="auto")
     train.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
     train.add_argument("--workers", type=int, default=1, help="background processes building batches")
@@ -91,7 +103,8 @@ def _build_source(args: argparse.Namespace, channels: int) -> tuple[Any, str]:
     kind = "clean" if args.clean else "noisy"
     noise = tuple(m.strip() for m in args.noise.split(",") if m.strip())
     source, trained_on, problems = build_source(kind, args.clean or args.noisy, channels, noise_models=noise,
-                                                sigma_max=args.sigma_max, quantize=args.quantize)
+                                                sigma_max=args.sigma_max, quantize=args.quantize,
+                                                quantize_probability=args.quantize_probability)
     for line in problems:
         print(f"skipped {line}")
     return source, trained_on
@@ -104,8 +117,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from denoiser.modelstore import DEFAULT_MODEL, load_model, save_model, user_models_dir
     from denoiser.training import TrainConfig, train, training_info
 
+    session_ends = time.monotonic() + args.session_minutes * 60 if args.session_minutes > 0 else math.inf
     if not args.name and not args.out:
         raise DenoiserError("say where the model goes: --name NAME (your library) and/or --out FILE")
+    if args.session_minutes and not args.checkpoint:
+        raise DenoiserError("--session-minutes needs --checkpoint DIR: the folder the next session goes on from")
     if args.name:
         target = user_models_dir() / f"{args.name}.safetensors"
         if args.name == DEFAULT_MODEL or target.exists():
@@ -144,7 +160,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     result, started = None, time.monotonic()
     try:
         for event in train(source, config, start_model=start_model, checkpoint_dir=args.checkpoint,
-                           should_stop=lambda: stop_requested["flag"], device=args.device):
+                           should_stop=lambda: stop_requested["flag"] or time.monotonic() >= session_ends,
+                           device=args.device):
             if event.stage == "done":
                 result = event.extra["result"]
             elif event.stage == "validate":
@@ -158,11 +175,15 @@ def cmd_train(args: argparse.Namespace) -> int:
                 bar.set_postfix(shown, refresh=True)
                 if event.message:
                     bar.write(event.message, file=sys.stderr)
-    except DenoiserError:
+    except DenoiserError as err:
         if stop_requested["flag"]:
             where = f"; run the same command to resume from {args.checkpoint}" if args.checkpoint else ""
             print(f"stopped at your request{where}", file=sys.stderr)
             return 130
+        if isinstance(err, Cancelled) and time.monotonic() >= session_ends:
+            print(f"this session's {args.session_minutes:g} minutes are over; run the same command to go on from "
+                  f"{args.checkpoint}", file=sys.stderr)
+            return EXIT_SESSION_OVER
         raise
     finally:
         bar.close()
