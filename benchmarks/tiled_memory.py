@@ -59,8 +59,8 @@ def main() -> None:
     before = peak_rss_mb()
     started = time.perf_counter()
     tiles_seen = []
-    result, sigma = denoise_image(photo, model, DenoiseSettings(strength=25.0, tiles=TileSettings(tile=args.tile)),
-                                  on_progress=lambda e: tiles_seen.append(e.total))
+    result = denoise_image(photo, model, DenoiseSettings(strength=25.0, tiles=TileSettings(tile=args.tile)),
+                           on_progress=lambda e: tiles_seen.append(e.total)).image
     seconds = time.perf_counter() - started
     megapixels = args.width * args.height / 1e6
     print(f"model {info.name} ({info.family}, {model.parameter_count() / 1e6:.2f} M parameters), "

@@ -30,12 +30,13 @@ import numpy as np
 import torch
 
 from denoiser.errors import Cancelled, DenoiserError, ImageReadError, UnknownNameError
+from denoiser.findings import Finding, assess
 from denoiser.inference import TileSettings, denoise_array
 from denoiser.io import SUPPORTED_EXTENSIONS, Image, atomic_write, find_images, read_image, to_float, write_image
 from denoiser.metrics import psnr, ssim
 from denoiser.models import Autoencoder
-from denoiser.noise import MAX_SIGMA, NoiseReading, read_noise
 from denoiser.progress import Progress, ProgressFn, StopFn, check_stop, ignore_progress
+from denoiser.strength import NoiseEstimate, Strength, levels_for
 
 DEFAULT_PATTERN = "{stem}_denoised"
 MANIFEST_NAME = "denoiser-manifest.json"
@@ -75,6 +76,12 @@ class DenoiseSettings:
 
     strength: float | None = None
     """Noise level sigma in 0-255 units; None estimates it per image ("auto")."""
+    amount: float = 1.0
+    """Multiplies the noise level (auto's estimate or the fixed sigma): 1.0 is 100 %, at most 2.0."""
+    luminance: float = 1.0
+    """Multiplies the luminance noise level."""
+    color: float = 1.0
+    """Multiplies the colour noise level."""
     tiles: TileSettings = field(default_factory=TileSettings)
     device: str = "auto"
     pattern: str = DEFAULT_PATTERN
@@ -88,6 +95,11 @@ class DenoiseSettings:
 
     def __post_init__(self) -> None:
         self.format = normalize_format(self.format)
+        self.strength_setting()  # refuses out-of-range amounts now, not at the first file
+
+    def strength_setting(self) -> Strength:
+        """The strength fields as one :class:`~denoiser.strength.Strength`."""
+        return Strength(self.strength, self.amount, self.luminance, self.color)
 
     @property
     def bit_depth(self) -> int | None:
@@ -105,7 +117,7 @@ class DenoiseSettings:
         size are left out: they change the speed, not the result (beyond float rounding).
         """
         return {
-            "strength": "auto" if self.strength is None else float(self.strength),
+            **self.strength_setting().signature(),
             "tile": self.tiles.tile,
             "overlap": self.tiles.overlap,
             "pattern": self.pattern,
@@ -161,6 +173,8 @@ class FileResult:
     """``psnr_noisy``, ``ssim_noisy``, ``psnr_denoised``, ``ssim_denoised`` against the reference."""
     reference_note: str = ""
     """Why a reference that was found could not be compared (size differs, unreadable...)."""
+    findings: list[dict[str, str]] = field(default_factory=list)
+    """Warnings about the result (:class:`~denoiser.findings.Finding` as code, message and advice)."""
 
 
 @dataclass
@@ -195,15 +209,15 @@ class BatchReport:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def auto_strength(color: np.ndarray | NoiseReading, camera_strength: float = 0.0) -> float:
-    """The strength to denoise at when the user chose "auto", for a model whose camera strength is given.
+@dataclass
+class Denoised:
+    """One denoised image and what to tell the user about it."""
 
-    White noise: its estimate. Camera-processed noise, which the white-noise estimate reads far too low: the
-    model's camera strength (measured on real noisy/clean pairs, see ``benchmarks/calibrate_camera.py``).
-    Capped to the trained range. ``color`` is the pixels, or their :class:`NoiseReading` when already taken.
-    """
-    reading = color if isinstance(color, NoiseReading) else read_noise(color)
-    return reading.strength(camera_strength, MAX_SIGMA)
+    image: Image
+    sigma: float
+    """The typical noise level used (median over the photo, over luminance and colour; 0-255 units)."""
+    findings: list[Finding] = field(default_factory=list)
+    """Warnings about the result (see :mod:`denoiser.findings`)."""
 
 
 def denoise_image(
@@ -212,22 +226,38 @@ def denoise_image(
     settings: DenoiseSettings,
     on_progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
-) -> tuple[Image, float]:
-    """Denoise the colour of ``image`` (alpha untouched); returns the result and sigma used.
+    estimate: NoiseEstimate | None = None,
+) -> Denoised:
+    """Denoise the colour of ``image`` (alpha untouched), with the warnings the result deserves.
 
-    The bit depth is kept, or raised to 16 when the settings' format forces it, so that a 16-bit output of
-    an 8-bit photo holds the model's full precision instead of 8-bit steps.
+    ``estimate`` is the photo's noise map when it was already read (auto strength). The bit depth is kept, or
+    raised to 16 when the settings' format forces it, so that a 16-bit output of an 8-bit photo holds the model's
+    full precision instead of 8-bit steps.
     """
     # The native uint8/uint16 pixels go in as they are: a float copy of a 24 MP photo would cost 288 MB.
     pixels = image.color_pixels()
-    sigma = settings.strength if settings.strength is not None else auto_strength(pixels, model.camera_strength)
+    levels, estimate = levels_for(pixels, settings.strength_setting(), estimate)
     if settings.bit_depth == 16 and image.bit_depth == 8:
         # x * 257 / 65535 == x / 255 exactly: the model sees the same values, the result keeps 16 bits.
         image = dataclasses.replace(image, pixels=image.pixels.astype(np.uint16) * np.uint16(257))
         pixels = image.color_pixels()
-    cleaned = denoise_array(pixels, model, sigma, tiles=settings.tiles, device=settings.device,
+    cleaned = denoise_array(pixels, model, levels, tiles=settings.tiles, device=settings.device,
                             on_progress=on_progress, should_stop=should_stop)
-    return image.with_color(np.clip(cleaned, 0.0, 1.0, out=cleaned)), sigma
+    np.clip(cleaned, 0.0, 1.0, out=cleaned)
+    return Denoised(image.with_color(cleaned), typical_level(levels), assess(pixels, cleaned, estimate))
+
+
+def auto_strength(color: np.ndarray, camera_strength: float = 0.0) -> float:
+    """TEMPORARY (removed once bench and the app use :mod:`denoiser.strength`): the flat PCA estimate."""
+    from denoiser.noise import read_noise
+
+    return min(75.0, read_noise(color).strength(camera_strength))
+
+
+def typical_level(levels: np.ndarray) -> float:
+    """One sigma for a luminance/colour map: the median over the photo of the per-RGB-channel level."""
+    combined = np.sqrt((levels[..., 0].astype(np.float64) ** 2 + 2 * levels[..., 1].astype(np.float64) ** 2) / 3)
+    return float(np.median(combined))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -437,6 +467,7 @@ class Manifest:
             "reference": str(result.reference.resolve()) if result.reference is not None else None,
             "metrics": dict(result.metrics),
             "reference_note": result.reference_note,
+            "findings": list(result.findings),
             "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         }
 
@@ -667,12 +698,14 @@ def _denoise_one(
     else:
         target, overwrite = base, settings.collision == "overwrite"
     image = read_image(source)
-    denoised, sigma = denoise_image(image, model, settings, on_progress, should_stop)
+    outcome = denoise_image(image, model, settings, on_progress, should_stop)
+    denoised = outcome.image
     # protected: whatever the policy, write_image refuses to replace any input of the batch.
     written = write_image(target, denoised, quality=settings.quality, keep_metadata=settings.keep_metadata,
                           bit_depth=settings.bit_depth, protected=protected.near(target), overwrite=overwrite)
     taken.add(written.resolve())
-    result = dataclasses.replace(result, output=written, status="done", sigma=float(sigma))
+    result = dataclasses.replace(result, output=written, status="done", sigma=float(outcome.sigma),
+                                 findings=[f.to_dict() for f in outcome.findings])
     reference = find_reference(source)
     if reference is not None:
         result.reference = reference

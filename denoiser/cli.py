@@ -18,23 +18,39 @@ from tqdm import tqdm
 from denoiser import __version__
 from denoiser.bench import add_bench_arguments, bench_command
 from denoiser.errors import Cancelled, DenoiserError
-from denoiser.noise import LOW_ESTIMATE
 from denoiser.progress import Progress
+from denoiser.strength import MAX_AMOUNT
 from denoiser.tiling import PASS_COUNTS
 from denoiser.train_cli import add_train_parser, cmd_train
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_ERROR = 0, 1, 2
 
 
-def _strength(text: str) -> float | None:
-    if text.lower() == "auto":
-        return None
+def _strength(text: str) -> tuple[float | None, float]:
+    """``auto``, ``auto`` times a percentage (``150%``), or a fixed sigma: (sigma or None, amount)."""
+    text = text.strip().lower()
+    if text == "auto":
+        return None, 1.0
+    if text.endswith("%"):
+        return None, _percent(text)
     try:
         value = float(text)
     except ValueError as err:
-        raise argparse.ArgumentTypeError(f"strength must be 'auto' or a number, not {text!r}") from err
+        raise argparse.ArgumentTypeError(f"strength must be 'auto', a percentage of auto (e.g. 150%) or a sigma, "
+                                         f"not {text!r}") from err
     if not 0 <= value <= 255:
         raise argparse.ArgumentTypeError("strength must be between 0 and 255 (sigma in 8-bit units)")
+    return value, 1.0
+
+
+def _percent(text: str) -> float:
+    """``80`` or ``80%`` as 0.8; 0-200 %."""
+    try:
+        value = float(text.strip().rstrip("%")) / 100.0
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected a percentage such as 80%, not {text!r}") from err
+    if not 0 <= value <= MAX_AMOUNT:
+        raise argparse.ArgumentTypeError(f"a percentage must be between 0% and {MAX_AMOUNT:.0%}, not {text}")
     return value
 
 
@@ -100,8 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="image files or folders (searched recursively unless --no-recursive)")
     run.add_argument("-o", "--output", required=True, metavar="OUT", help="folder for the results")
     run.add_argument("--model", default="default", help="'default', a saved model's name, or a .safetensors path")
-    run.add_argument("--strength", type=_strength, default=None, metavar="auto|SIGMA",
-                     help="noise level to remove, 0-255 (default: auto, estimated per image)")
+    run.add_argument("--strength", type=_strength, default=(None, 1.0), metavar="auto|PCT%|SIGMA",
+                     help="auto (the default: the noise found in each photo, region by region), a percentage of "
+                          "auto (e.g. 150%%), or a fixed noise level sigma, 0-255")
+    run.add_argument("--luminance", type=_percent, default=1.0, metavar="PCT",
+                     help="luminance noise (grain) removed, 0-200%% of the strength (default 100%%)")
+    run.add_argument("--color", "--colour", dest="color", type=_percent, default=1.0, metavar="PCT",
+                     help="colour noise (chroma blotches) removed, 0-200%% of the strength (default 100%%)")
     run.add_argument("--tile", type=_positive, default=None, help="tile edge in pixels (default: from the device)")
     run.add_argument("--overlap", type=_non_negative, default=None, help="tile overlap (default: the model's margin)")
     run.add_argument("--batch-size", type=_positive, default=None, help="tiles per batch")
@@ -121,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-y", "--yes", action="store_true", help="do not ask before overwriting (--on-collision "
                                                               "overwrite)")
 
-    est = commands.add_parser("estimate-noise", help="print each image's estimated noise level (sigma, 0-255)")
+    est = commands.add_parser("estimate-noise", help="print each image's luminance and colour noise (sigma, 0-255)")
     est.add_argument("files", nargs="+", metavar="FILE")
 
     _add_models_parser(commands)
@@ -160,8 +181,12 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
     from denoiser.inference import TileSettings
     from denoiser.modelstore import load_model
 
+    sigma, amount = args.strength
     settings = BatchSettings(
-        strength=args.strength,
+        strength=sigma,
+        amount=amount,
+        luminance=args.luminance,
+        color=args.color,
         tiles=TileSettings(args.tile, args.overlap, args.batch_size, args.passes),
         device=args.device,
         pattern=args.name,
@@ -192,17 +217,18 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
         if event.stage == "tiles":
             tiles_bar(event)
 
-    done = failed = skipped = low = 0
+    done = failed = skipped = warned = 0
     started = time.monotonic()
     try:
         for result in iter_batch(settings, model, info.name, on_progress=progress, files=files):
             files_bar.update(1)
             if result.status == "done":
                 done += 1
-                low += (args.strength is None and not model.camera_strength and result.sigma is not None
-                        and result.sigma < LOW_ESTIMATE)
                 files_bar.write(f"ok      {result.source} -> {result.output} (sigma {result.sigma:.1f})",
                                 file=sys.stdout)
+                for finding in result.findings:
+                    warned += 1
+                    files_bar.write(f"  warning: {finding['message']} {finding['advice']}", file=sys.stdout)
             elif result.status == "skipped":
                 skipped += 1
                 reason = "already done" if result.resumed else "output exists"
@@ -222,22 +248,23 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
     elapsed = time.monotonic() - started
     print(f"{done} denoised, {failed} failed, {skipped} skipped, in {elapsed:.1f} s with model {info.name}; "
           f"results in {args.output}")
-    if low:
-        print(f"note: {low} photo(s) read a very low noise level (below {LOW_ESTIMATE:g}); camera noise after "
-              "demosaicing and JPEG reads far too low to the estimator. If they still look noisy, try --strength 10.")
+    if warned:
+        print(f"{warned} warning(s) above; they are also in {settings.output / 'denoiser-manifest.json'}")
     return EXIT_OK if failed == 0 else EXIT_SOME_FAILED
 
 
 def _cmd_estimate(args: argparse.Namespace) -> int:
     from denoiser.io import read_image
     from denoiser.noise import read_noise
+    from denoiser.strength import estimate_noise_map
 
     failed = 0
     for file in args.files:
         try:
-            reading = read_noise(read_image(file).color())
-            kind = "camera-processed or clean" if reading.camera_weight >= 0.5 else "white"
-            print(f"{file}\t{reading.sigma:.2f}\t(half-size {reading.half_sigma:.2f}: {kind})")
+            pixels = read_image(file).color()
+            estimate = estimate_noise_map(pixels)
+            check = read_noise(pixels).sigma if min(pixels.shape[:2]) >= 8 else float("nan")
+            print(f"{file}\t{estimate.summary()}\t({estimate.method}; PCA white-noise check {check:.2f})")
         except DenoiserError as err:
             failed += 1
             print(f"FAILED  {err}")

@@ -15,6 +15,7 @@ from PIL import Image as PILImage
 from denoiser.batch import (
     MANIFEST_NAME,
     BatchSettings,
+    DenoiseSettings,
     Manifest,
     collect_inputs,
     find_reference,
@@ -376,24 +377,50 @@ def test_alpha_passes_through_and_inputs_are_untouched(tmp_path: Path, tiny_mode
     assert snapshot(src) == before
 
 
-def test_auto_strength_uses_the_camera_strength_only_on_camera_noise(tmp_path: Path,
-                                                                     tiny_model: torch.nn.Module) -> None:
-    import cv2
-
-    y, x = np.mgrid[0:64, 0:72]
-    clean = np.stack([x * 2 + 30, y * 2 + 20, (x + y) + 40], axis=2).astype(np.float64)
+def test_amounts_scale_the_noise_level_and_a_changed_amount_redoes_the_file(tmp_path: Path,
+                                                                          tiny_model: torch.nn.Module) -> None:
     src, out = tmp_path / "in", tmp_path / "out"
-    src.mkdir()
-    correlated = cv2.GaussianBlur(np.random.default_rng(1).normal(0, 1, clean.shape), (0, 0), 1.2)
-    camera = np.clip(np.round(clean + correlated * 4 / correlated.std()), 0, 255).astype(np.uint8)
-    white = np.clip(np.round(clean + np.random.default_rng(2).normal(0, 20, clean.shape)), 0, 255).astype(np.uint8)
-    PILImage.fromarray(camera).save(src / "camera.png")
-    PILImage.fromarray(white).save(src / "white.png")
-    tiny_model.camera_strength = 11.0
-    try:
-        results = run_batch(batch_settings(src, out, strength=None), tiny_model, "tiny").results
-    finally:
-        tiny_model.camera_strength = 0.0
-    by_name = {r.source.name: r.sigma for r in results}
-    assert by_name["camera.png"] == pytest.approx(11.0)
-    assert by_name["white.png"] == pytest.approx(20.0, rel=0.1)  # white noise: the estimate, camera strength unused
+    write_photo(src / "a.png", 5, size=(48, 40))
+    half = run_batch(batch_settings(src, out, strength=20.0, amount=0.5), tiny_model, "tiny").results[0]
+    assert half.status == "done" and half.sigma == pytest.approx(10.0)
+    first_bytes = half.output.read_bytes()
+    again = run_batch(batch_settings(src, out, strength=20.0, amount=0.5), tiny_model, "tiny").results[0]
+    assert again.status == "skipped"
+    no_colour = run_batch(batch_settings(src, out, strength=20.0, color=0.0, collision="overwrite"), tiny_model,
+                          "tiny").results[0]
+    assert no_colour.status == "done"  # another setting: not taken for the file done before
+    assert no_colour.sigma == pytest.approx(np.sqrt(20.0**2 / 3))  # luminance only: 1 of 3 axes
+    assert no_colour.output.read_bytes() != first_bytes
+    entry = read_manifest(out)["files"][str((src / "a.png").resolve())]
+    assert entry["settings"]["color"] == 0.0 and entry["settings"]["luminance"] == 1.0
+
+
+def test_findings_about_a_result_reach_the_manifest(tmp_path: Path, tiny_model: torch.nn.Module,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import denoiser.batch as batch
+    from denoiser.findings import Finding
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    write_photo(src / "a.png", 6, size=(48, 40))
+    seen = {}
+
+    def fake_assess(original: np.ndarray, denoised: np.ndarray, estimate: object) -> list[Finding]:
+        seen["shapes"] = (original.shape, denoised.shape)
+        return [Finding("detail_removed", "Detail went too.", "Lower the strength.")]
+
+    monkeypatch.setattr(batch, "assess", fake_assess)
+    (result,) = run_batch(batch_settings(src, out), tiny_model, "tiny").results
+    assert seen["shapes"] == ((40, 48, 3), (40, 48, 3))
+    assert result.findings == [{"code": "detail_removed", "message": "Detail went too.",
+                                "advice": "Lower the strength."}]
+    entry = read_manifest(out)["files"][str((src / "a.png").resolve())]
+    assert entry["findings"] == result.findings
+
+
+def test_amounts_out_of_range_are_refused_before_any_file() -> None:
+    with pytest.raises(DenoiserError, match="amount"):
+        DenoiseSettings(amount=2.5)
+    with pytest.raises(DenoiserError, match="color"):
+        DenoiseSettings(color=-0.1)
+
+

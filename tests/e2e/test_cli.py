@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -196,14 +198,47 @@ def test_bad_quality_is_a_usage_error(tmp_path: Path) -> None:
     assert exit_info.value.code == 2
 
 
-def test_estimate_noise_prints_sigma_per_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_estimate_noise_prints_luminance_and_colour_per_file(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
     noisy = smooth_photo(tmp_path / "n.png", 20, 3)
     (tmp_path / "bad.png").write_text("nope")
     assert main(["estimate-noise", str(noisy), str(tmp_path / "bad.png")]) == 1
     lines = capsys.readouterr().out.splitlines()
-    sigma = float(lines[0].split("\t")[1])
-    assert 16 < sigma < 24
+    found = re.search(r"luminance ([\d.]+), colour ([\d.]+)", lines[0])
+    assert found and 16 < float(found.group(1)) < 24 and 16 < float(found.group(2)) < 24
     assert "bad.png" in lines[1]
+
+
+def test_warnings_are_printed_under_their_file(tmp_path: Path, tiny_model_file: Path,
+                                              capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import denoiser.batch as batch
+    from denoiser.findings import Finding
+
+    monkeypatch.setattr(batch, "assess", lambda *args: [Finding("beyond_range", "Too noisy.", "Downscale.")])
+    photo = smooth_photo(tmp_path / "in" / "p.png", 10, 1)
+    assert main(["denoise", str(photo), "-o", str(tmp_path / "out"), "--model", str(tiny_model_file)]) == 0
+    out = capsys.readouterr().out
+    assert "  warning: Too noisy. Downscale." in out and "1 warning(s) above" in out
+
+
+@pytest.mark.parametrize(("text", "expected"), [("auto", (None, 1.0)), ("150%", (None, 1.5)), ("25", (25.0, 1.0))])
+def test_strength_reads_auto_a_percentage_of_auto_or_a_sigma(text: str, expected: tuple) -> None:
+    from denoiser.cli import _strength
+
+    assert _strength(text) == expected
+
+
+def test_luminance_and_colour_amounts_reach_the_manifest(tmp_path: Path, tiny_model_file: Path) -> None:
+    photo = smooth_photo(tmp_path / "in" / "p.png", 10, 1)
+    out = tmp_path / "out"
+    assert main(["denoise", str(photo), "-o", str(out), "--model", str(tiny_model_file), "--strength", "20",
+                 "--luminance", "50%", "--color", "150", "--device", "cpu"]) == 0
+    entry = next(iter(json.loads((out / "denoiser-manifest.json").read_text())["files"].values()))
+    assert entry["settings"]["luminance"] == 0.5 and entry["settings"]["color"] == 1.5
+    assert entry["sigma"] == pytest.approx(((10**2 + 2 * 30**2) / 3) ** 0.5, rel=1e-5)
+    with pytest.raises(SystemExit):
+        main(["denoise", str(photo), "-o", str(out), "--color", "250%"])
 
 
 def test_models_lists_the_library(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -237,18 +272,8 @@ def test_bench_command_prints_a_table(tmp_path: Path, capsys: pytest.CaptureFixt
     smooth_photo(folder / "a.png")
     assert main(["bench", "--sets", str(folder), "--sigmas", "25", "--methods", "nlm"]) == 0
     out = capsys.readouterr().out
-    assert "| set | sigma | method | PSNR (dB) | SSIM | s/MP | peak memory (MB) |" in out
-    assert "| 25 | nlm |" in out
-
-
-def test_a_very_low_auto_estimate_gets_a_hint(tmp_path: Path, tiny_model_file: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
-    clean = smooth_photo(tmp_path / "clean.png")  # no noise at all: the estimate reads near zero
-    assert main(["denoise", str(clean), "-o", str(tmp_path / "o"), "--model", str(tiny_model_file)]) == 0
-    assert "very low noise level" in capsys.readouterr().out
-    assert main(["denoise", str(clean), "-o", str(tmp_path / "o2"), "--model", str(tiny_model_file),
-                 "--strength", "5"]) == 0
-    assert "very low noise level" not in capsys.readouterr().out
+    assert "| set | sigma | protocol | method | PSNR (dB) | SSIM | s/MP | peak memory (MB) |" in out
+    assert "| 25 | clipped | nlm |" in out
 
 
 def test_passes_average_orientations_and_other_counts_are_refused(tmp_path: Path, tiny_model_file: Path) -> None:

@@ -1,0 +1,155 @@
+"""The noise-map estimator: a small network that reads, per pixel, how much noise a photo holds.
+
+It answers in the units of the denoisers' noise-map input (sigma, 0-1 inside, 0-255 outside) and for luminance
+and colour apart (camera noise has strong colour blotches, scans and film mostly luminance grain), so "auto"
+gives each region of a photo the strength its own noise needs, for white and camera noise alike, and leaves a
+clean photo alone. It works at a quarter of the resolution (noise is a property of a region, not of a pixel),
+costs about 0.03 GMAC per megapixel (the bundled U-Net: 143) and runs over tiles with a margin of context, so a
+photo of any size fits in memory. The bundled one lives in ``resources/estimator`` (not among the models: it
+denoises nothing) and is trained by :mod:`denoiser.estimator_training`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from denoiser.config import VersionedConfig, require
+from denoiser.errors import ModelLoadError
+from denoiser.models.blocks import ResBlock, conv3x3
+from denoiser.resources import resources_dir
+
+ESTIMATOR_FILE = "noise-map.safetensors"
+HEADER_KEY = "denoiser_estimator"
+SCALE = 4
+"""The estimate is made at 1/SCALE of the resolution, then interpolated."""
+
+
+@dataclass
+class EstimatorConfig(VersionedConfig):
+    """The estimator's shape: a few residual blocks at 1/4 and 1/8 resolution."""
+
+    width: int = 48
+    """Channels of every block."""
+    blocks: int = 3
+    """Residual blocks at each of the two resolutions."""
+
+    def validate(self) -> None:
+        require(4 <= self.width <= 256, "width must be 4 to 256")
+        require(1 <= self.blocks <= 8, "blocks must be 1 to 8")
+
+
+class NoiseMapEstimator(nn.Module):
+    """RGB in 0-1 (N x 3 x H x W, H and W multiples of 8) -> N x 2 x H/4 x W/4 noise levels (0-1 units)."""
+
+    smallest_side = 16
+    """Photos smaller than this on a side are left to the PCA estimate."""
+
+    def __init__(self, config: EstimatorConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or EstimatorConfig()
+        width, blocks = self.config.width, self.config.blocks
+        self.head = nn.Sequential(nn.PixelUnshuffle(SCALE), conv3x3(3 * SCALE * SCALE, width), nn.ReLU())
+        self.fine = nn.Sequential(*[ResBlock(width) for _ in range(blocks)])
+        self.down = nn.Conv2d(width, width, kernel_size=2, stride=2)
+        self.coarse = nn.Sequential(*[ResBlock(width) for _ in range(blocks)])
+        self.up = nn.ConvTranspose2d(width, width, kernel_size=2, stride=2)
+        self.tail = nn.Sequential(conv3x3(width, width), nn.ReLU(), nn.Conv2d(width, 2, kernel_size=1))
+
+    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
+        """Levels at 1/4 resolution; softplus keeps them positive and lets them reach 0 for clean photos."""
+        fine = self.fine(self.head(rgb - 0.5))
+        merged = fine + self.up(self.coarse(self.down(fine)))
+        return nn.functional.softplus(self.tail(merged) - 4.0)
+
+
+def _float_rgb(pixels: np.ndarray) -> np.ndarray:
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if pixels.dtype == np.uint8:
+        scaled = pixels.astype(np.float32) / 255.0
+    elif pixels.dtype == np.uint16:
+        scaled = pixels.astype(np.float32) / 65535.0
+    else:
+        scaled = pixels.astype(np.float32, copy=False)
+    return np.repeat(scaled, 3, axis=2) if scaled.shape[2] == 1 else scaled[:, :, :3]
+
+
+def estimate_map(estimator: NoiseMapEstimator, pixels: np.ndarray, *, tile: int = 512,
+                 margin: int = 64) -> np.ndarray:
+    """The H x W x 2 (luminance, colour) noise levels of ``pixels`` (H x W x C; uint8, uint16 or float in 0-1),
+    sigma in 0-255 units, float32.
+
+    The photo is read in ``tile``-pixel squares, each with ``margin`` pixels of context on every side (cut away
+    after), at 1/4 resolution, and the levels interpolated back to full size.
+    """
+    rgb = _float_rgb(pixels)
+    height, width = rgb.shape[:2]
+    step = 2 * SCALE
+    tile, margin = max(step, tile // step * step), max(step, margin // step * step)
+    padded_h, padded_w = -(-height // step) * step, -(-width // step) * step
+    spec = ((margin, padded_h - height + margin), (margin, padded_w - width + margin), (0, 0))
+    canvas = np.pad(rgb, spec, mode="reflect" if min(height, width) > margin else "edge")
+    low = np.zeros((2, padded_h // SCALE, padded_w // SCALE), dtype=np.float32)
+    estimator.eval()
+    device = next(estimator.parameters()).device
+    with torch.inference_mode():
+        for top in range(0, padded_h, tile):
+            for left in range(0, padded_w, tile):
+                bottom, right = min(top + tile, padded_h), min(left + tile, padded_w)
+                window = canvas[top : bottom + 2 * margin, left : right + 2 * margin]
+                tensor = torch.from_numpy(np.ascontiguousarray(window.transpose(2, 0, 1)))[None].to(device)
+                out = estimator(tensor)[0].float().cpu().numpy()
+                cut = margin // SCALE
+                low[:, top // SCALE : bottom // SCALE, left // SCALE : right // SCALE] = \
+                    out[:, cut : cut + (bottom - top) // SCALE, cut : cut + (right - left) // SCALE]
+    full = torch.nn.functional.interpolate(torch.from_numpy(low)[None], scale_factor=SCALE, mode="bilinear",
+                                           align_corners=False)[0]
+    return np.ascontiguousarray(full[:, :height, :width].permute(1, 2, 0).numpy() * np.float32(255.0))
+
+
+def save_estimator(estimator: NoiseMapEstimator, path: str | Path, info: dict[str, Any] | None = None) -> Path:
+    """Write the weights, with the config and ``info`` (how it was trained, its validation) in the header."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = {"config": estimator.config.to_dict(), "info": info or {}}
+    tensors = {k: v.detach().cpu().contiguous() for k, v in estimator.state_dict().items()}
+    save_file(tensors, str(path), metadata={HEADER_KEY: json.dumps(header)})
+    return path
+
+
+def load_estimator(path: str | Path) -> tuple[NoiseMapEstimator, dict[str, Any]]:
+    """The estimator in ``path`` and its info; :class:`ModelLoadError` naming the file when it is not one."""
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            header = json.loads((handle.metadata() or {})[HEADER_KEY])
+            state = {key: handle.get_tensor(key) for key in handle.keys()}
+        estimator = NoiseMapEstimator(EstimatorConfig.from_dict(header["config"]))
+        estimator.load_state_dict(state)
+    except (OSError, SafetensorError, KeyError, ValueError, RuntimeError) as err:
+        raise ModelLoadError(path, f"not a noise-map estimator ({err})") from err
+    return estimator.eval(), header.get("info", {})
+
+
+def bundled_estimator_path() -> Path:
+    """Where the app's noise-map estimator is shipped."""
+    return resources_dir() / "estimator" / ESTIMATOR_FILE
+
+
+@functools.lru_cache(maxsize=1)
+def bundled_estimator() -> NoiseMapEstimator | None:
+    """The shipped estimator (loaded once), or None when this installation has none."""
+    path = bundled_estimator_path()
+    if not path.is_file():
+        return None
+    return load_estimator(path)[0]

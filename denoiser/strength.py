@@ -1,0 +1,135 @@
+"""How strongly to denoise: what "auto" finds in a photo, times the amounts a photographer sets.
+
+The model takes a per-pixel noise map (sigma in 0-255 units; luminance and colour noise apart for models with
+two noise inputs). :func:`estimate_noise_map` finds that map in a photo (the bundled noise-map network when there
+is one, else the PCA estimate as one flat level); a :class:`Strength` turns it into the map the model is given:
+the estimate (or a fixed sigma) times an overall amount, times separate luminance and colour amounts, as
+Lightroom's and darktable's luminance and colour noise sliders do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from denoiser.errors import DenoiserError
+from denoiser.noise import MAX_SIGMA, read_noise
+
+MAX_AMOUNT = 2.0
+"""The top of every amount (200 %)."""
+
+
+@dataclass(frozen=True)
+class Strength:
+    """The user's strength setting: auto (``sigma`` None) or a fixed sigma, times amounts (1.0 = 100 %)."""
+
+    sigma: float | None = None
+    """A fixed noise level (0-255 units) for luminance and colour alike; None: what auto finds in each photo."""
+    amount: float = 1.0
+    """Multiplies the whole map (auto's estimate or the fixed sigma)."""
+    luminance: float = 1.0
+    """Multiplies the luminance noise level (grain, speckle)."""
+    color: float = 1.0
+    """Multiplies the colour noise level (chroma blotches)."""
+
+    def __post_init__(self) -> None:
+        if self.sigma is not None and not 0 <= self.sigma <= 255:
+            raise DenoiserError(f"a fixed strength must be a sigma between 0 and 255, not {self.sigma:g}")
+        for name in ("amount", "luminance", "color"):
+            value = getattr(self, name)
+            if not 0 <= value <= MAX_AMOUNT:
+                raise DenoiserError(f"the {name} amount must be between 0 and {MAX_AMOUNT:.0%}, not {value:.0%}")
+
+    @property
+    def is_auto(self) -> bool:
+        """Whether the noise level comes from the photo."""
+        return self.sigma is None
+
+    def describe(self) -> str:
+        """A short label: ``auto``, ``auto 150 %``, ``sigma 25``, plus the luminance/colour amounts if not 100 %."""
+        text = "auto" if self.is_auto else f"sigma {self.sigma:g}"
+        if self.amount != 1.0:
+            text += f" {self.amount:.0%}".replace("%", " %")
+        if (self.luminance, self.color) != (1.0, 1.0):
+            text += f" (luminance {self.luminance:.0%}, colour {self.color:.0%})".replace("%", " %")
+        return text
+
+    def signature(self) -> dict[str, Any]:
+        """The setting as plain JSON values (for a batch manifest: equal signatures give equal outputs)."""
+        return {"strength": "auto" if self.sigma is None else float(self.sigma), "amount": float(self.amount),
+                "luminance": float(self.luminance), "color": float(self.color)}
+
+    def levels(self, estimate: NoiseEstimate | None) -> np.ndarray:
+        """The H x W x 2 (luminance, colour) map the model is given, in 0-255 units, at most :data:`MAX_SIGMA`.
+
+        ``estimate`` is needed for auto. A fixed sigma (and a flat estimate) gives a 1 x 1 x 2 map, which
+        :func:`~denoiser.inference.denoise_array` applies everywhere."""
+        scale = np.array([self.amount * self.luminance, self.amount * self.color], dtype=np.float32)
+        if self.sigma is None:
+            if estimate is None:
+                raise DenoiserError("auto strength needs the photo's noise estimate")
+            base = estimate.levels
+        else:
+            base = np.full((1, 1, 2), self.sigma, dtype=np.float32)
+        return np.minimum(base * scale, np.float32(MAX_SIGMA))
+
+
+@dataclass(frozen=True)
+class NoiseEstimate:
+    """What auto found in a photo: the luminance and colour noise per pixel, before any amount."""
+
+    levels: np.ndarray
+    """H x W x 2 float32, sigma in 0-255 units: luminance, colour (1 x 1 x 2 when flat)."""
+    method: str
+    """``network`` (the noise-map estimator) or ``pca`` (one flat white-noise estimate)."""
+
+    @property
+    def luminance(self) -> float:
+        """The photo's typical (median) luminance noise level."""
+        return float(np.median(self.levels[:, :, 0]))
+
+    @property
+    def color(self) -> float:
+        """The photo's typical (median) colour noise level."""
+        return float(np.median(self.levels[:, :, 1]))
+
+    @property
+    def spread(self) -> float:
+        """How much the level varies over the photo: the 90th minus the 10th percentile of the luminance level."""
+        low, high = np.percentile(self.levels[:, :, 0], [10, 90])
+        return float(high - low)
+
+    def summary(self) -> str:
+        """``luminance 3.2, colour 7.5`` (with the spread when the level varies over the photo)."""
+        text = f"luminance {self.luminance:.1f}, colour {self.color:.1f}"
+        if self.spread >= 2.0:
+            text += f" (varies by {self.spread:.0f} over the photo)"
+        return text
+
+
+def flat_estimate(pixels: np.ndarray, sigma: float) -> NoiseEstimate:
+    """One level everywhere, for luminance and colour alike (a 1 x 1 x 2 map)."""
+    return NoiseEstimate(np.full((1, 1, 2), sigma, dtype=np.float32), "pca")
+
+
+def estimate_noise_map(pixels: np.ndarray) -> NoiseEstimate:
+    """What auto finds in ``pixels`` (H x W x C; uint8, uint16 or float in 0-1): the noise-map network's
+    per-pixel estimate when it is available and the photo big enough, else the PCA white-noise estimate."""
+    from denoiser.estimator import bundled_estimator, estimate_map
+
+    estimator = bundled_estimator()
+    if estimator is not None and min(pixels.shape[:2]) >= estimator.smallest_side:
+        return NoiseEstimate(estimate_map(estimator, pixels), "network")
+    sigma = read_noise(pixels).sigma if min(pixels.shape[:2]) >= 8 else 0.0
+    return flat_estimate(pixels, min(MAX_SIGMA, sigma))
+
+
+def levels_for(pixels: np.ndarray, strength: Strength,
+               estimate: NoiseEstimate | None = None) -> tuple[np.ndarray, NoiseEstimate | None]:
+    """The map to denoise ``pixels`` at (H x W x 2, or 1 x 1 x 2 when flat) and the estimate it came from (None
+    for a fixed sigma). Pass ``estimate`` when the photo was already looked at (the app keeps it per photo)."""
+    if strength.is_auto and estimate is None:
+        estimate = estimate_noise_map(pixels)
+    return strength.levels(estimate), estimate

@@ -1,0 +1,61 @@
+"""Tests of the noise-map estimator's plumbing: shapes, tiles, files (its training is tested separately)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from denoiser.errors import ModelLoadError
+from denoiser.estimator import EstimatorConfig, NoiseMapEstimator, estimate_map, load_estimator, save_estimator
+
+
+def tiny(seed: int = 0) -> NoiseMapEstimator:
+    torch.manual_seed(seed)
+    return NoiseMapEstimator(EstimatorConfig(width=8, blocks=1))
+
+
+def photo(height: int, width: int, channels: int = 3) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (height, width, channels), dtype=np.uint8)
+
+
+@pytest.mark.parametrize(("height", "width", "channels"), [(37, 53, 3), (64, 64, 3), (30, 90, 1)])
+def test_map_has_the_photo_size_and_two_non_negative_channels(height: int, width: int, channels: int) -> None:
+    levels = estimate_map(tiny(), photo(height, width, channels))
+    assert levels.shape == (height, width, 2) and levels.dtype == np.float32
+    assert np.all(np.isfinite(levels)) and levels.min() >= 0
+
+
+def test_tiles_with_margins_agree_with_one_pass() -> None:
+    image = photo(200, 260)
+    whole = estimate_map(tiny(), image, tile=512, margin=64)
+    tiled = estimate_map(tiny(), image, tile=64, margin=64)
+    # The receptive field fits in the margin except for the reflected border: the maps agree closely.
+    assert np.abs(whole - tiled).mean() < 0.02 * (whole.mean() + 1e-6) + 1e-4
+
+
+def test_uint8_uint16_and_float_inputs_read_the_same() -> None:
+    image = photo(48, 48)
+    as8 = estimate_map(tiny(), image)
+    as16 = estimate_map(tiny(), image.astype(np.uint16) * 257)
+    as_float = estimate_map(tiny(), image.astype(np.float32) / 255)
+    np.testing.assert_allclose(as8, as16, atol=1e-4)
+    np.testing.assert_allclose(as8, as_float, atol=1e-4)
+
+
+def test_save_and_load_round_trip(tmp_path: Path) -> None:
+    original = tiny(3)
+    path = save_estimator(original, tmp_path / "e.safetensors", {"steps": 5})
+    loaded, info = load_estimator(path)
+    assert info == {"steps": 5} and loaded.config == original.config
+    image = photo(40, 40)
+    np.testing.assert_array_equal(estimate_map(loaded, image), estimate_map(original, image))
+
+
+def test_a_file_that_is_not_an_estimator_names_itself(tmp_path: Path) -> None:
+    bad = tmp_path / "nope.safetensors"
+    bad.write_bytes(b"not a safetensors file")
+    with pytest.raises(ModelLoadError, match="nope.safetensors"):
+        load_estimator(bad)

@@ -1,0 +1,90 @@
+"""Tests of the strength setting: auto's noise map times amounts, a fixed sigma, and the PCA fallback."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import denoiser.estimator as estimator_module
+from denoiser.errors import DenoiserError
+from denoiser.noise import MAX_SIGMA
+from denoiser.strength import NoiseEstimate, Strength, estimate_noise_map, flat_estimate, levels_for
+
+
+def white_noise_photo(sigma: float, size: tuple[int, int] = (96, 128), seed: int = 0) -> np.ndarray:
+    y, x = np.mgrid[0 : size[0], 0 : size[1]]
+    clean = np.stack([x * 0.8 + 40, y * 0.9 + 50, (x + y) * 0.4 + 60], axis=2)
+    noisy = clean + np.random.default_rng(seed).normal(0, sigma, clean.shape)
+    return np.clip(np.round(noisy), 0, 255).astype(np.uint8)
+
+
+def test_amounts_multiply_luminance_and_colour_apart() -> None:
+    levels = np.zeros((4, 5, 2), np.float32)
+    levels[..., 0], levels[..., 1] = 10.0, 20.0
+    estimate = NoiseEstimate(levels, "network")
+    out = Strength(amount=1.5, luminance=0.5, color=2.0).levels(estimate)
+    assert out.shape == (4, 5, 2)
+    np.testing.assert_allclose(out[..., 0], 7.5)
+    np.testing.assert_allclose(out[..., 1], 60.0)
+    np.testing.assert_allclose(Strength(amount=2.0, color=2.0).levels(estimate)[..., 1], MAX_SIGMA)
+
+
+def test_fixed_sigma_is_one_level_everywhere_times_the_amounts() -> None:
+    out = Strength(sigma=20.0, luminance=0.5).levels(None)
+    assert out.shape == (1, 1, 2)
+    assert out[0, 0, 0] == pytest.approx(10.0) and out[0, 0, 1] == pytest.approx(20.0)
+    with pytest.raises(DenoiserError, match="auto"):
+        Strength().levels(None)
+
+
+@pytest.mark.parametrize("bad", [{"amount": -0.1}, {"luminance": 2.5}, {"color": 3.0}, {"sigma": 300.0}])
+def test_out_of_range_settings_are_refused(bad: dict) -> None:
+    with pytest.raises(DenoiserError):
+        Strength(**bad)
+
+
+def test_describe_and_signature() -> None:
+    assert Strength().describe() == "auto"
+    assert Strength(amount=1.5).describe() == "auto 150 %"
+    assert Strength(sigma=25, color=0.5).describe() == "sigma 25 (luminance 100 %, colour 50 %)"
+    assert Strength(sigma=25).signature() == {"strength": 25.0, "amount": 1.0, "luminance": 1.0, "color": 1.0}
+    assert Strength().signature()["strength"] == "auto"
+
+
+def test_without_an_estimator_auto_is_the_pca_estimate(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(estimator_module, "bundled_estimator", lambda: None)
+    estimate = estimate_noise_map(white_noise_photo(20.0))
+    assert estimate.method == "pca" and estimate.levels.shape == (1, 1, 2)
+    assert 17 < estimate.luminance < 23 and estimate.color == estimate.luminance
+    levels, used = levels_for(white_noise_photo(20.0), Strength(amount=0.5))
+    assert used is not None and levels[0, 0, 0] == pytest.approx(0.5 * used.luminance)
+
+
+def test_with_an_estimator_auto_is_a_per_pixel_map(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    torch.manual_seed(0)
+    tiny = estimator_module.NoiseMapEstimator(estimator_module.EstimatorConfig(width=8, blocks=1))
+    monkeypatch.setattr(estimator_module, "bundled_estimator", lambda: tiny)
+    photo = white_noise_photo(10.0, size=(50, 70))
+    estimate = estimate_noise_map(photo)
+    assert estimate.method == "network" and estimate.levels.shape == (50, 70, 2)
+    assert np.all(np.isfinite(estimate.levels)) and estimate.levels.min() >= 0
+    small = estimate_noise_map(photo[:10, :10])  # below the estimator's smallest side: the PCA fallback
+    assert small.method == "pca"
+
+
+def test_a_fixed_strength_never_estimates(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(_: np.ndarray) -> NoiseEstimate:
+        raise AssertionError("estimated although the strength was fixed")
+
+    monkeypatch.setattr("denoiser.strength.estimate_noise_map", refuse)
+    levels, estimate = levels_for(white_noise_photo(5.0), Strength(sigma=12.0))
+    assert estimate is None and levels[0, 0, 1] == pytest.approx(12.0)
+
+
+def test_summary_mentions_a_level_that_varies() -> None:
+    levels = np.zeros((10, 10, 2), np.float32)
+    levels[:, 5:, 0] = 30.0
+    assert "varies" in NoiseEstimate(levels, "network").summary()
+    assert "varies" not in flat_estimate(np.zeros((4, 4, 3)), 5.0).summary()
