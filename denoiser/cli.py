@@ -18,6 +18,7 @@ from tqdm import tqdm
 from denoiser import __version__
 from denoiser.bench import add_bench_arguments, bench_command
 from denoiser.errors import Cancelled, DenoiserError
+from denoiser.estimator_cli import add_estimator_parser, cmd_train_estimator
 from denoiser.progress import Progress
 from denoiser.strength import MAX_AMOUNT
 from denoiser.tiling import PASS_COUNTS
@@ -148,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models_parser(commands)
 
     add_train_parser(commands)
+    add_estimator_parser(commands)
     bench = commands.add_parser("bench", help="benchmark the model against CBM3D and OpenCV NLM (pip install .[bench])",
                                 description="PSNR, SSIM, seconds per megapixel and peak memory per method, one table.")
     add_bench_arguments(bench)
@@ -396,6 +398,7 @@ COMMANDS = {
     "estimate-noise": _cmd_estimate,
     "models": _cmd_models,
     "train": cmd_train,
+    "train-estimator": cmd_train_estimator,
     "bench": bench_command,
 }
 

@@ -32,6 +32,8 @@ ESTIMATOR_FILE = "noise-map.safetensors"
 HEADER_KEY = "denoiser_estimator"
 SCALE = 4
 """The estimate is made at 1/SCALE of the resolution, then interpolated."""
+OUTPUT_SCALE = 0.1
+"""The network's output units, in 0-1 sigma units."""
 
 
 @dataclass
@@ -58,18 +60,26 @@ class NoiseMapEstimator(nn.Module):
         super().__init__()
         self.config = config or EstimatorConfig()
         width, blocks = self.config.width, self.config.blocks
-        self.head = nn.Sequential(nn.PixelUnshuffle(SCALE), conv3x3(3 * SCALE * SCALE, width), nn.ReLU())
+        self.head = nn.Sequential(nn.PixelUnshuffle(SCALE), conv3x3(3 * 3 * SCALE * SCALE, width), nn.ReLU())
         self.fine = nn.Sequential(*[ResBlock(width) for _ in range(blocks)])
         self.down = nn.Conv2d(width, width, kernel_size=2, stride=2)
         self.coarse = nn.Sequential(*[ResBlock(width) for _ in range(blocks)])
         self.up = nn.ConvTranspose2d(width, width, kernel_size=2, stride=2)
         self.tail = nn.Sequential(conv3x3(width, width), nn.ReLU(), nn.Conv2d(width, 2, kernel_size=1))
 
+    @staticmethod
+    def features(rgb: torch.Tensor) -> torch.Tensor:
+        """The image, its finest detail (each pixel less its 3 x 3 mean) and that detail squared: noise lives in
+        the detail, and its squares average to the variance the network reads, so little has to be learnt."""
+        detail = rgb - nn.functional.avg_pool2d(nn.functional.pad(rgb, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+        return torch.cat([rgb - 0.5, 4.0 * detail, 16.0 * detail * detail], dim=1)
+
     def forward(self, rgb: torch.Tensor) -> torch.Tensor:
-        """Levels at 1/4 resolution; softplus keeps them positive and lets them reach 0 for clean photos."""
-        fine = self.fine(self.head(rgb - 0.5))
+        """Levels at 1/4 resolution; softplus keeps them positive and lets them reach 0 for clean photos (scaled so
+        that an untrained network starts mid-range, about sigma 18, with gradients that are not vanishingly small)."""
+        fine = self.fine(self.head(self.features(rgb)))
         merged = fine + self.up(self.coarse(self.down(fine)))
-        return nn.functional.softplus(self.tail(merged) - 4.0)
+        return OUTPUT_SCALE * nn.functional.softplus(self.tail(merged))
 
 
 def _float_rgb(pixels: np.ndarray) -> np.ndarray:

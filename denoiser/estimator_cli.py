@@ -1,0 +1,90 @@
+"""``denoiser train-estimator``: train the noise-map estimator that "auto" strength reads photos with.
+
+Clean photos get noise synthesised on the training device; ``--pairs`` adds the training part of a real
+noisy/clean pair set (the part ``denoiser train --pairs`` and ``denoiser bench`` do not hold out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from denoiser.errors import DenoiserError
+
+
+def add_estimator_parser(commands: argparse._SubParsersAction) -> None:
+    """The ``train-estimator`` sub-command's arguments."""
+    parser = commands.add_parser("train-estimator", help="train the noise-map estimator used by auto strength",
+                                 description="Train the network that reads a photo's luminance and colour noise.")
+    parser.add_argument("--clean", required=True, metavar="DIR", help="folder of clean photos")
+    parser.add_argument("--pairs", metavar="DIR", help="pair set (noisy/ and clean/): its training part is added")
+    parser.add_argument("--pair-share", type=float, default=0.25, help="share of each batch from the pairs")
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--patch", type=int, default=96)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--validation-every", type=int, default=500)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True, metavar="FILE", help="where the estimator goes (.safetensors)")
+
+
+def cmd_train_estimator(args: argparse.Namespace) -> int:
+    """Run ``denoiser train-estimator``; returns the exit status."""
+    import torch
+
+    from denoiser.bench import load_pairs
+    from denoiser.datasets import DeviceMixSource
+    from denoiser.estimator import save_estimator
+    from denoiser.estimator_training import EstimatorTraining, train_estimator
+    from denoiser.synthesis import SynthesisMix
+    from denoiser.training import load_images
+
+    if Path(args.out).exists():
+        raise DenoiserError(f"{args.out} already exists; it is not overwritten")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    clean, _, problems = load_images(args.clean)
+    for line in problems:
+        print(f"skipped {line}")
+    pair_noisy, pair_clean = [], []
+    if args.pairs:
+        for _, noisy, reference in load_pairs(args.pairs, part="training"):
+            pair_noisy.append(noisy)
+            pair_clean.append(reference)
+    source = DeviceMixSource(clean, SynthesisMix(), pair_noisy, pair_clean, args.pair_share if args.pairs else 0.0)
+    config = EstimatorTraining(steps=args.steps, batch_size=args.batch_size, patch=args.patch,
+                               learning_rate=args.lr, validation_every=args.validation_every, seed=args.seed)
+    print(f"training the noise-map estimator on {len(clean)} clean photos"
+          + (f" and the {len(pair_noisy)} training pairs of {args.pairs}" if args.pairs else ""))
+    bar = tqdm(total=config.steps, unit="step", file=sys.stderr, dynamic_ncols=True)
+    started, result = time.monotonic(), None
+    try:
+        for event in train_estimator(source, config, device=args.device):
+            if event.stage == "done":
+                result = event.extra["result"]
+                continue
+            bar.n = event.done
+            bar.set_postfix({"loss": f"{event.extra['loss']:.3g}"}, refresh=True)
+            if "error" in event.extra:
+                errors = ", ".join(f"{k.removeprefix('error_sigma_')}: {v:.2f}" for k, v in event.extra.items()
+                                   if k.startswith("error_sigma_"))
+                bar.write(f"step {event.done}: validation error {event.extra['error']:.2f} (by sigma {errors})",
+                          file=sys.stderr)
+    finally:
+        bar.close()
+    assert result is not None
+    estimator, info = result
+    command = "denoiser " + " ".join(sys.argv[1:]) if sys.argv and "denoiser" in sys.argv[0] else ""
+    info["training"]["command"] = command
+    info["trained_on"] = (f"{len(clean)} clean photos from {args.clean}"
+                          + (f" + the training part of {args.pairs} ({len(pair_noisy)} pairs)" if args.pairs else ""))
+    path = save_estimator(estimator, args.out, info)
+    print(f"trained {config.steps} steps in {time.monotonic() - started:.0f} s; validation error "
+          f"{info['validation'].get('error', float('nan')):.2f}; saved {path}")
+    return 0
