@@ -5,6 +5,14 @@ Batches are built from the seed and the step number alone (see :mod:`denoiser.da
 worker when ``workers`` > 0; the checkpoint holds the weights, the optimiser, the best weights so far, the
 history and torch's random state, so a run killed at any moment resumes with the same results.
 
+A checkpoint folder holds ``checkpoint.json`` (config, state, optimiser settings and the list of part files with
+their size and sha256) and part files ``checkpoint-g{generation}-{index}.safetensors`` of at most 15 MiB each
+(:data:`PART_LIMIT`), so that it can travel through an output folder that takes files of 16 MiB at most and
+resume on another machine, in another folder. Each save writes a new generation of parts, then replaces the
+JSON atomically, then deletes the older parts. The single ``checkpoint.safetensors`` of earlier versions still
+resumes. The state records each training session (process) that contributed: device, steps, wall seconds; the
+model's ``training_info`` sums them per device kind (``device_minutes``).
+
 Validation runs every "epoch" (``validation_every`` steps) on a seeded held-out split of the user's data:
 PSNR against the clean images (with seeded Gaussian noise at ``validation_sigma`` for clean-only data), or
 the self-supervised loss for noisy-only data. The best model is kept; ``patience`` epochs without
@@ -14,20 +22,26 @@ improvement stop the run early; ``minutes`` caps the wall time.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 import os
+import platform
+import re
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_tensors
+from safetensors.torch import load_file
+from safetensors.torch import save as save_tensors
 
 from denoiser.config import VersionedConfig, require
 from denoiser.datasets import (
@@ -38,7 +52,7 @@ from denoiser.datasets import (
     draw_neighbours,
     subsample_with,
 )
-from denoiser.errors import DenoiserError
+from denoiser.errors import DenoiserError, FileProblem
 from denoiser.metrics import psnr
 from denoiser.models import Autoencoder, create_model
 from denoiser.modelstore import ModelInfo, save_model
@@ -134,7 +148,8 @@ def load_images(folder: str | Path, channels: int = 3) -> tuple[list[np.ndarray]
 
 def build_source(kind: str, folder: str | Path, channels: int = 3, *, report: Any = None,
                  noise_models: tuple[str, ...] = ("gaussian",), sigma_max: float = MAX_SIGMA,
-                 quantize: bool = False, folders_text: str = "") -> tuple[Any, str, list[str]]:
+                 quantize: bool = False, quantize_probability: float = 1.0,
+                 folders_text: str = "") -> tuple[Any, str, list[str]]:
     """The training source for one of the three ways in, read from disk.
 
     ``kind`` is ``clean`` (clean photos + synthetic noise), ``pairs`` (the usable pairs of ``report``, a
@@ -151,9 +166,11 @@ def build_source(kind: str, folder: str | Path, channels: int = 3, *, report: An
         return PairSource(noisy, clean), f"{len(report.pairs)} noisy/clean pairs from {folders_text or folder}", []
     images, paths, problems = load_images(folder, channels)
     if kind == "clean":
-        mix = NoiseMix(models=tuple(noise_models), sigma_max=sigma_max, quantize=quantize)
+        mix = NoiseMix(models=tuple(noise_models), sigma_max=sigma_max, quantize=quantize,
+                       quantize_probability=quantize_probability)
         mix.validate()
-        saved = ", rounded and clipped to 8 bits" if quantize else ""
+        share = "" if quantize_probability >= 1 else f" for {quantize_probability:.0%} of patches"
+        saved = f", rounded and clipped to 8 bits{share}" if quantize else ""
         trained_on = f"{len(paths)} clean photos from {folder} + synthetic noise ({', '.join(noise_models)}{saved})"
         return SyntheticSource(images, mix), trained_on, problems
     if kind == "noisy":
@@ -252,6 +269,8 @@ class TrainingResult:
     seconds: float
     history: list[dict[str, float]]
     stopped_early: bool
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    """The sessions (processes) that trained it, with a resumed run's earlier ones: see ``_State.runs``."""
 
     @property
     def gain(self) -> float | None:
@@ -272,6 +291,8 @@ def learning_rate_at(step: int, horizon: int, base: float) -> float:
 
 @dataclass
 class _State:
+    """What a run carries from one step to the next, and from one session to the next through the checkpoint."""
+
     step: int = 0
     horizon: int = 0
     elapsed: float = 0.0
@@ -280,6 +301,41 @@ class _State:
     start: float | None = None
     bad_epochs: int = 0
     skipped_steps: int = 0
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    """One record per training session (process) that did steps: ``device`` (cuda, cpu...), ``device_name``,
+    ``steps`` and wall ``seconds`` in that session, and when it ``started`` (ISO time, UTC)."""
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or device.type
+
+
+class _Session:
+    """This process's share of a run: its record in ``state.runs``, added once it has done a step."""
+
+    def __init__(self, state: _State, device: torch.device) -> None:
+        self.first_step, self.first_elapsed = state.step, state.elapsed
+        self.record: dict[str, Any] = {
+            "device": device.type, "device_name": _device_name(device), "steps": 0, "seconds": 0.0,
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+
+    def update(self, state: _State, elapsed: float) -> None:
+        """Bring the record up to ``state``'s step and the run's ``elapsed`` seconds (the run's, not the session's)."""
+        self.record["steps"] = state.step - self.first_step
+        self.record["seconds"] = round(elapsed - self.first_elapsed, 3)
+        if self.record["steps"] and not any(run is self.record for run in state.runs):
+            state.runs.append(self.record)
+
+
+def device_minutes(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """Minutes of training per device kind over a run's sessions, e.g. ``{"cuda": 21.3, "cpu": 4.0}``."""
+    seconds: dict[str, float] = {}
+    for run in runs:
+        seconds[run["device"]] = seconds.get(run["device"], 0.0) + float(run["seconds"])
+    return {device: round(total / 60, 1) for device, total in seconds.items()}
 
 
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -305,64 +361,259 @@ def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torc
     optimizer.load_state_dict({"state": state, "param_groups": plain["param_groups"]})
 
 
-CHECKPOINT_FILE = "checkpoint.safetensors"
+CHECKPOINT_FILE = "checkpoint.json"
+"""The checkpoint's JSON part: config, state, optimiser settings, and the list of its part files."""
+LEGACY_CHECKPOINT_FILE = "checkpoint.safetensors"
+"""The single-file checkpoint of earlier versions (JSON in its header): still read, replaced at the next save."""
+PART_LIMIT = 15 * 2**20
+"""Largest part file, in bytes: each file of a checkpoint can travel through an output folder taking 16 MiB."""
+CHECKPOINT_FORMAT = 2
+_PART_NAME = re.compile(r"checkpoint-g(\d+)-(\d+)\.safetensors")
+_HISTORY_TENSOR = "state.history"
+_PART_OVERHEAD = 64  # a safetensors file's length prefix, braces and header padding
+
+
+def _header_cost(name: str, dims: int) -> int:
+    """Bytes of a tensor's entry in a safetensors header, generously counted."""
+    return len(name.encode()) + 96 + 12 * dims
+
+
+def _entry_cost(name: str, tensor: torch.Tensor) -> int:
+    """Bytes ``tensor`` takes in a safetensors file, its header entry included."""
+    return tensor.nbytes + _header_cost(name, tensor.dim())
+
+
+def _split_large(tensors: dict[str, torch.Tensor], limit: int) -> tuple[list[tuple[str, torch.Tensor]],
+                                                                         dict[str, dict[str, Any]]]:
+    """The entries to store, in name order: tensors too large for one part become ``name@0``, ``name@1``... cut
+    along their first dimension (or, when one row alone is too large, along their flattened elements)."""
+    entries: list[tuple[str, torch.Tensor]] = []
+    split: dict[str, dict[str, Any]] = {}
+    for name in sorted(tensors):
+        tensor = tensors[name]
+        if _PART_OVERHEAD + _entry_cost(name, tensor) <= limit:
+            entries.append((name, tensor))
+            continue
+        room = limit - _PART_OVERHEAD - _header_cost(f"{name}@{tensor.numel()}", max(1, tensor.dim()))
+        rows = tensor if tensor.dim() >= 1 and tensor.nbytes // tensor.shape[0] <= room else tensor.reshape(-1)
+        per_piece = room // (rows.nbytes // rows.shape[0])
+        if per_piece < 1:
+            raise DenoiserError(f"checkpoint part limit of {limit} bytes is too small for tensor {name}")
+        pieces = [piece.clone() for piece in rows.split(per_piece)]
+        split[name] = {"shape": list(tensor.shape), "pieces": len(pieces)}
+        entries.extend((f"{name}@{k}", piece) for k, piece in enumerate(pieces))
+    return entries, split
+
+
+def _pack(entries: list[tuple[str, torch.Tensor]], limit: int) -> list[dict[str, torch.Tensor]]:
+    """Entries packed greedily, in order, into parts of at most ``limit`` bytes."""
+    parts: list[dict[str, torch.Tensor]] = []
+    size = limit + 1
+    for name, tensor in entries:
+        cost = _entry_cost(name, tensor)
+        if size + cost > limit:
+            parts.append({})
+            size = _PART_OVERHEAD
+        parts[-1][name] = tensor
+        size += cost
+    return parts
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make renames and new files in ``folder`` durable (where the system allows opening a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_checkpoint(folder: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    """Write ``tensors`` as part files of a new generation, then ``checkpoint.json`` naming them (atomically),
+    then remove older generations' parts and a single-file checkpoint of earlier versions."""
+    limit = PART_LIMIT
+    generations = [int(m.group(1)) for p in folder.iterdir() if (m := _PART_NAME.fullmatch(p.name))]
+    generation = max(generations, default=0) + 1
+    entries, split = _split_large(tensors, limit)
+    parts = _pack(entries, limit)
+    # The history grows with every step: when the JSON would outgrow a part, it travels in the parts instead.
+    listing = len(json.dumps(meta)) + 200 * len(parts) + len(json.dumps(split))
+    history_in_parts = listing > limit and bool(meta["state"]["history"])
+    if history_in_parts:
+        history = json.dumps(meta["state"]["history"]).encode()
+        meta = {**meta, "state": {k: v for k, v in meta["state"].items() if k != "history"}}
+        entries, split = _split_large({**tensors, _HISTORY_TENSOR: torch.frombuffer(bytearray(history),
+                                                                                     dtype=torch.uint8)}, limit)
+        parts = _pack(entries, limit)
+    files = []
+    for index, part in enumerate(parts):
+        data = save_tensors(part)
+        if len(data) > limit:  # the entry costs above are generous: this would be a bug
+            raise RuntimeError(f"checkpoint part {index} is {len(data)} bytes, over the {limit}-byte limit")
+        name = f"checkpoint-g{generation}-{index:03d}.safetensors"
+        _write_synced(folder / name, data)
+        files.append({"file": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+    meta = {**meta, "format": CHECKPOINT_FORMAT, "generation": generation, "parts": files, "split": split,
+            "history_in_parts": history_in_parts}
+    temp = folder / f".{CHECKPOINT_FILE}.tmp"
+    _write_synced(temp, json.dumps(meta).encode())
+    _sync_folder(folder)  # the parts are on disk before the JSON that names them
+    os.replace(temp, folder / CHECKPOINT_FILE)
+    _sync_folder(folder)
+    keep = {entry["file"] for entry in files}
+    for path in folder.iterdir():
+        if (_PART_NAME.fullmatch(path.name) and path.name not in keep) or path.name == LEGACY_CHECKPOINT_FILE:
+            path.unlink(missing_ok=True)
 
 
 def save_checkpoint(folder: Path, model: Autoencoder, best: dict[str, torch.Tensor],
                     optimizer: torch.optim.Optimizer, state: _State, config: TrainConfig) -> None:
-    """Write the run's state as ONE file (tensors, with the rest as JSON in its header), replaced atomically:
-    a kill at any moment leaves either the previous checkpoint or this one, never a mix."""
+    """Write the run's state to ``folder``: ``checkpoint.json`` (config, state, optimiser settings, and the
+    part files with their size and sha256) and part files ``checkpoint-g{generation}-{index}.safetensors`` of at
+    most :data:`PART_LIMIT` bytes each holding the tensors (weights, best weights, Adam's moments, torch's random
+    state; packed in name order, a larger tensor cut into pieces). The parts of a new generation are written
+    and synced first, then the JSON is replaced atomically, then the old parts go: a kill at any moment leaves
+    the previous checkpoint or this one, never a mix."""
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tensors.update({f"best.{k}": v.detach().cpu().contiguous() for k, v in best.items()})
     optimizer_tensors, optimizer_plain = _optimizer_tensors(optimizer)
     tensors.update(optimizer_tensors)
     tensors["torch_rng"] = torch.get_rng_state()
-    meta = {"config": config.to_dict(), "state": state.__dict__, "optimizer": optimizer_plain}
-    temp = folder / f".{CHECKPOINT_FILE}.tmp"
-    save_file(tensors, str(temp), metadata={"denoiser_checkpoint": json.dumps(meta)})
-    os.replace(temp, folder / CHECKPOINT_FILE)
+    meta = {"config": config.to_dict(), "state": asdict(state), "optimizer": optimizer_plain,
+            "memory_format": _memory_format(model)}
+    _write_checkpoint(folder, tensors, meta)
+
+
+def _read_meta(folder: Path) -> dict[str, Any] | None:
+    """The JSON part as stored (the new layout's ``checkpoint.json`` or the old single file's header), or None."""
+    path = folder / CHECKPOINT_FILE
+    if path.is_file():
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            raise FileProblem(path, f"unreadable checkpoint ({err})") from err
+        if not isinstance(meta, dict) or not isinstance(meta.get("parts"), list):
+            raise FileProblem(path, "not a denoiser training checkpoint")
+        return meta
+    legacy = folder / LEGACY_CHECKPOINT_FILE
+    if not legacy.is_file():
+        return None
+    try:
+        with safe_open(str(legacy), framework="pt") as handle:
+            return json.loads((handle.metadata() or {})["denoiser_checkpoint"])
+    except Exception as err:  # noqa: BLE001 - safetensors raises its own types for a damaged file
+        raise FileProblem(legacy, f"unreadable checkpoint ({err})") from err
+
+
+def _read_tensors(folder: Path, meta: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """Every tensor of the checkpoint whose JSON part is ``meta``: each part's size and sha256 checked, split
+    tensors joined again."""
+    if "parts" not in meta:  # the old single file
+        return load_file(str(folder / LEGACY_CHECKPOINT_FILE))
+    tensors: dict[str, torch.Tensor] = {}
+    for entry in meta["parts"]:
+        path = folder / entry["file"]
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise FileProblem(path, f"checkpoint part missing (named in {CHECKPOINT_FILE})") from None
+        if len(data) != entry["size"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            raise FileProblem(path, f"checkpoint part corrupt: {len(data)} bytes, expected {entry['size']} bytes "
+                                    "with the sha256 recorded in " + CHECKPOINT_FILE)
+        tensors.update(load_tensors(data))
+    for name, split in meta.get("split", {}).items():
+        pieces = [tensors.pop(f"{name}@{k}") for k in range(split["pieces"])]
+        tensors[name] = torch.cat(pieces).reshape(split["shape"])
+    return tensors
+
+
+def _restore_history(meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """``meta`` with its state's history back in place when it travelled in the parts."""
+    if meta.get("history_in_parts"):
+        history = json.loads(tensors.pop(_HISTORY_TENSOR).numpy().tobytes().decode())
+        meta = {**meta, "state": {**meta["state"], "history": history}}
+    return meta
 
 
 def read_checkpoint_state(folder: str | Path) -> dict[str, Any] | None:
-    """The JSON part of the checkpoint in ``folder`` (config, state, optimiser settings), or None."""
-    path = Path(folder) / CHECKPOINT_FILE
-    if not path.is_file():
-        return None
-    with safe_open(str(path), framework="pt") as handle:
-        return json.loads((handle.metadata() or {})["denoiser_checkpoint"])
+    """The JSON part of the checkpoint in ``folder`` (config, state, optimiser settings; with the new layout also
+    its part files), or None when there is none. Reads either layout: ``checkpoint.json`` with its parts, or an
+    earlier version's single ``checkpoint.safetensors``."""
+    folder = Path(folder)
+    meta = _read_meta(folder)
+    if meta is None or not meta.get("history_in_parts"):
+        return meta
+    return _restore_history(meta, _read_tensors(folder, meta))
 
 
 def model_from_checkpoint(folder: str | Path, weights: str = "best") -> tuple[Autoencoder, dict[str, Any]]:
-    """The model of a run's checkpoint, to evaluate a long run mid-way: its ``best`` weights so far (the ones the
-    run would keep) or its current ``model`` weights; also returns the checkpoint's JSON part."""
+    """The model of a run's checkpoint (either layout), to evaluate a long run mid-way: its ``best`` weights so
+    far (the ones the run would keep) or its current ``model`` weights; also returns the checkpoint's JSON part."""
     if weights not in ("best", "model"):
         raise DenoiserError(f"weights must be 'best' or 'model', not {weights!r}")
-    meta = read_checkpoint_state(folder)
+    folder = Path(folder)
+    meta = _read_meta(folder)
     if meta is None:
         raise DenoiserError(f"{folder}: no training checkpoint there")
+    tensors = _read_tensors(folder, meta)
+    meta = _restore_history(meta, tensors)
     config = meta["config"]
     model = create_model(config["family"], config.get("model") or None)
     prefix = weights + "."
-    with safe_open(str(Path(folder) / CHECKPOINT_FILE), framework="pt") as handle:
-        state = {key[len(prefix):]: handle.get_tensor(key) for key in handle.keys() if key.startswith(prefix)}
-    model.load_state_dict(state)
+    model.load_state_dict({key[len(prefix):]: value for key, value in tensors.items() if key.startswith(prefix)})
     return model.eval(), meta
+
+
+def _memory_format(model: Autoencoder) -> str:
+    """``channels_last`` when the model's convolutions are in that layout (validation leaves them so: see
+    :mod:`denoiser.inference`), else ``contiguous``."""
+    for param in model.parameters():
+        if param.dim() == 4 and not param.is_contiguous():
+            return "channels_last" if param.is_contiguous(memory_format=torch.channels_last) else "contiguous"
+    return "contiguous"
+
+
+def _match_layouts(optimizer: torch.optim.Optimizer) -> None:
+    """Give the optimiser's restored state tensors their parameter's memory layout (as Adam creates them), so that
+    a resumed run computes exactly as the uninterrupted one."""
+    for param, slot in optimizer.state.items():
+        for key, value in slot.items():
+            if isinstance(value, torch.Tensor) and value.shape == param.shape and value.stride() != param.stride():
+                slot[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 def _load_checkpoint(folder: Path, model: Autoencoder, best: dict[str, torch.Tensor],
                      optimizer: torch.optim.Optimizer, config: TrainConfig) -> _State | None:
-    meta = read_checkpoint_state(folder)
+    meta = _read_meta(folder)
     if meta is None:
         return None
     # Compare as JSON sees them (tuples come back as lists).
     if meta["config"] != json.loads(json.dumps(config.to_dict())):
         raise DenoiserError(f"{folder}: the checkpoint there belongs to a run with other settings; "
                             "use another checkpoint folder or the same settings")
-    tensors = load_file(str(folder / CHECKPOINT_FILE))
+    tensors = _read_tensors(folder, meta)
+    meta = _restore_history(meta, tensors)
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    # The same weights in another memory layout compute slightly differently: take the run's layout (an earlier
+    # version's checkpoint does not say; its runs validated from the start, which leaves channels_last).
+    if meta.get("memory_format", "channels_last") == "channels_last":
+        model.to(memory_format=torch.channels_last)
     best.update({k[5:]: v for k, v in tensors.items() if k.startswith("best.")})
     _restore_optimizer(optimizer, tensors, meta["optimizer"])
+    _match_layouts(optimizer)
     torch.set_rng_state(tensors["torch_rng"])
     return _State(**meta["state"])
 
@@ -447,6 +698,7 @@ def train(
             yield Progress("validate", 0, config.steps, "starting model",
                            extra={validator.metric: state.start, "sample": sample})
     stopped_early = False
+    session = _Session(state, target)  # this process's record in state.runs
     session_start = time.monotonic()
     batches = _batches(source, train_ids, config, state.step)
     try:
@@ -456,6 +708,7 @@ def train(
             except DenoiserError:
                 state.elapsed += time.monotonic() - session_start
                 session_start = time.monotonic()
+                session.update(state, state.elapsed)
                 if folder is not None:
                     save_checkpoint(folder, model, best, optimizer, state, config)
                 raise
@@ -502,6 +755,7 @@ def train(
             state.history.append(record)
             if folder is not None and (state.step % config.checkpoint_every == 0 or last or out_of_time):
                 state.elapsed, session_start = elapsed, time.monotonic()  # the checkpoint's own write counts next
+                session.update(state, state.elapsed)
                 save_checkpoint(folder, model, best, optimizer, state, config)
             record["eta_s"] = elapsed / state.step * (min(config.steps, state.horizon) - state.step)
             yield Progress("train", state.step, min(config.steps, state.horizon), extra={**record, **extra})
@@ -513,14 +767,18 @@ def train(
     if held_ids and state.best is not None:
         model.load_state_dict(best)
     model.eval()
-    result = TrainingResult(model, validator.metric, state.best, state.start, state.step,
-                            state.elapsed + time.monotonic() - session_start, state.history, stopped_early)
+    seconds = state.elapsed + time.monotonic() - session_start
+    session.update(state, seconds)
+    result = TrainingResult(model, validator.metric, state.best, state.start, state.step, seconds, state.history,
+                            stopped_early, state.runs)
     yield Progress("done", state.step, state.step, "training finished", extra={"result": result})
 
 
 def training_info(result: TrainingResult, config: TrainConfig, trained_on: str, command: str = "",
                   name: str = "model") -> ModelInfo:
-    """The description saved beside a trained model: data, settings, time and validation figures."""
+    """The description saved beside a trained model: data, settings, time and validation figures. The time is
+    ``steps_done``, ``seconds``, ``runs`` (one record per training session, see ``_State.runs``) and
+    ``device_minutes``, the minutes per device kind over those sessions (e.g. ``{"cuda": 21.3, "cpu": 4.0}``)."""
     validation: dict[str, Any] = {"metric": result.metric, "split": f"seeded {config.validation_fraction:.0%} held out"}
     if result.metric == "val_psnr" and result.best is not None:
         validation["psnr"] = round(result.best, 3)
@@ -535,6 +793,7 @@ def training_info(result: TrainingResult, config: TrainConfig, trained_on: str, 
         config={},
         trained_on=trained_on,
         training={**config.to_dict(), "steps_done": result.steps, "seconds": round(result.seconds, 1),
+                  "device_minutes": device_minutes(result.runs), "runs": result.runs,
                   "command": command, "stopped_early": result.stopped_early},
         validation=validation,
     )

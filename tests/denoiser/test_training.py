@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -119,20 +122,199 @@ def test_a_slow_start_does_not_cut_a_timed_run_short(monkeypatch: pytest.MonkeyP
     assert result.steps == 400  # the budget (30 s) covers all steps at the later pace
 
 
-def test_killed_run_resumes_with_the_same_results(tmp_path: Path) -> None:
-    source = SyntheticSource(photos(), NoiseMix(models=("gaussian", "poisson_gaussian")))
-    straight, _ = run(source, tiny_config(), checkpoint_dir=tmp_path / "straight")
-    folder = tmp_path / "interrupted"
-    generator = train(source, tiny_config(), checkpoint_dir=folder)
+def interrupt(source: object, folder: Path, at: int = 4, **changes: object) -> None:
+    """Drop a run once the checkpoint of step ``at`` is on disk (as a kill would)."""
+    generator = train(source, tiny_config(**changes), checkpoint_dir=folder)  # type: ignore[arg-type]
     for event in generator:
-        if event.stage == "train" and event.done == 4:  # the checkpoint of step 4 is on disk: drop the run
+        if event.stage == "train" and event.done == at:
             break
     generator.close()
+
+
+def assert_same_weights(model: torch.nn.Module, reference: torch.nn.Module) -> None:
+    """Bit for bit, not merely close."""
+    expected = reference.state_dict()
+    assert model.state_dict().keys() == expected.keys()
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, expected[key]), key
+
+
+def resume_source() -> SyntheticSource:
+    return SyntheticSource(photos(), NoiseMix(models=("gaussian", "poisson_gaussian")))
+
+
+@pytest.fixture(scope="module")
+def straight() -> object:
+    """The uninterrupted run every resumed one must match (on one thread, as the tests run: see conftest)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return run(resume_source(), tiny_config())[0]
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_killed_run_resumes_with_the_same_results(tmp_path: Path, straight: object) -> None:
+    source = resume_source()
+    folder = tmp_path / "interrupted"
+    interrupt(source, folder)
+    from denoiser.training import read_checkpoint_state
+
+    meta = read_checkpoint_state(folder)
+    assert (folder / "checkpoint.json").is_file() and not (folder / "checkpoint.safetensors").exists()
+    assert sorted(p.name for p in folder.glob("checkpoint-*.safetensors")) == [e["file"] for e in meta["parts"]]
+    assert meta["state"]["step"] == 4 and len(meta["state"]["history"]) == 4
+    assert meta["memory_format"] == "channels_last"  # as validation left the model
     resumed, events = run(source, tiny_config(), checkpoint_dir=folder)
     assert events[0].message == "resumed at step 4"
-    assert [h["loss"] for h in resumed.history] == pytest.approx([h["loss"] for h in straight.history])
-    for key, value in straight.model.state_dict().items():
-        torch.testing.assert_close(resumed.model.state_dict()[key], value)
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in straight.history]
+    assert_same_weights(resumed.model, straight.model)
+    # Two sessions did the run: each is on record, with its device, steps and time.
+    assert [r["steps"] for r in resumed.runs] == [4, 4] and len(straight.runs) == 1
+    for record in resumed.runs:
+        assert record["device"] == "cpu" and record["device_name"] and record["seconds"] > 0
+        assert datetime.fromisoformat(record["started"]).tzinfo is not None
+    saved = read_checkpoint_state(folder)["state"]["runs"]  # as of the last checkpoint, a moment before the end
+    assert [{**r, "seconds": 0} for r in saved] == [{**r, "seconds": 0} for r in resumed.runs]
+    assert saved[-1]["seconds"] <= resumed.runs[-1]["seconds"]
+
+
+def test_a_run_without_validation_resumes_exactly(tmp_path: Path) -> None:
+    # No validation: the model keeps the layout it was made in (validation's inference leaves channels_last).
+    source = resume_source()
+    straight_run, _ = run(source, tiny_config(validation_fraction=0.0))
+    interrupt(source, tmp_path, validation_fraction=0.0)
+    assert json.loads((tmp_path / "checkpoint.json").read_text())["memory_format"] == "contiguous"
+    resumed, _ = run(source, tiny_config(validation_fraction=0.0), checkpoint_dir=tmp_path)
+    assert_same_weights(resumed.model, straight_run.model)
+
+
+def test_a_split_checkpoint_travels_to_another_folder_and_resumes_exactly(
+        tmp_path: Path, straight: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    import denoiser.training as training
+
+    limit = 4096  # the tiny model's larger convolutions (9216 bytes) are cut into pieces
+    monkeypatch.setattr(training, "PART_LIMIT", limit)
+    source = resume_source()
+    interrupt(source, tmp_path / "gpu-machine")
+    parts = sorted((tmp_path / "gpu-machine").glob("checkpoint-*.safetensors"))
+    assert len(parts) > 10 and all(p.stat().st_size <= limit for p in parts)
+    meta = json.loads((tmp_path / "gpu-machine" / "checkpoint.json").read_text())
+    assert any(name.startswith("model.") and split["pieces"] >= 2 for name, split in meta["split"].items())
+    assert meta["history_in_parts"] and "history" not in meta["state"]  # too long for a 4 KiB JSON
+    # Only the files travel (through an output folder): the run goes on elsewhere, with the usual limit.
+    here = tmp_path / "elsewhere"
+    shutil.copytree(tmp_path / "gpu-machine", here)
+    shutil.rmtree(tmp_path / "gpu-machine")
+    assert [h["step"] for h in training.read_checkpoint_state(here)["state"]["history"]] == [1, 2, 3, 4]
+    monkeypatch.setattr(training, "PART_LIMIT", 15 * 2**20)
+    resumed, events = run(source, tiny_config(), checkpoint_dir=here)
+    assert events[0].message == "resumed at step 4"
+    assert_same_weights(resumed.model, straight.model)
+    assert len(list(here.glob("checkpoint-*.safetensors"))) == 1  # the small parts of before are gone
+
+
+def test_pieces_are_packed_in_name_order_and_join_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import denoiser.training as training
+
+    monkeypatch.setattr(training, "PART_LIMIT", 2048)
+    tensors = {"b.wide": torch.randn(12, 40), "a.small": torch.arange(5), "c.one_long_row": torch.randn(1, 900),
+               "d.scalar": torch.tensor(2.5, dtype=torch.float64), "e.empty": torch.zeros(0, 3)}
+    meta = {"config": {}, "state": {"history": []}, "optimizer": {}}
+    training._write_checkpoint(tmp_path, tensors, meta)
+    stored = training._read_meta(tmp_path)
+    assert stored["split"] == {"b.wide": {"shape": [12, 40], "pieces": 2},
+                               "c.one_long_row": {"shape": [1, 900], "pieces": 2}}
+    from safetensors import safe_open
+
+    names = []
+    for entry in stored["parts"]:
+        assert (tmp_path / entry["file"]).stat().st_size == entry["size"] <= 2048
+        with safe_open(str(tmp_path / entry["file"]), framework="pt") as handle:
+            names.append(sorted(handle.keys()))
+    assert [n for part in names for n in part] == ["a.small", "b.wide@0", "b.wide@1", "c.one_long_row@0",
+                                                   "c.one_long_row@1", "d.scalar", "e.empty"]
+    back = training._read_tensors(tmp_path, stored)
+    assert back.keys() == tensors.keys()
+    for name, value in tensors.items():
+        assert back[name].dtype == value.dtype and torch.equal(back[name], value), name
+
+
+def test_a_kill_in_the_middle_of_a_save_leaves_the_previous_checkpoint(
+        tmp_path: Path, straight: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    import denoiser.training as training
+
+    source = resume_source()
+    interrupt(source, tmp_path)
+    before = (tmp_path / "checkpoint.json").read_bytes()
+
+    def killed(*args: object) -> None:
+        raise KeyboardInterrupt  # the new parts are on disk, the JSON naming them is not yet in place
+
+    monkeypatch.setattr(training.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run(source, tiny_config(), checkpoint_dir=tmp_path)
+    monkeypatch.undo()
+    assert (tmp_path / "checkpoint.json").read_bytes() == before
+    named = {e["file"] for e in json.loads(before)["parts"]}
+    assert {p.name for p in tmp_path.glob("checkpoint-*.safetensors")} > named  # the dead save's parts linger
+    resumed, events = run(source, tiny_config(), checkpoint_dir=tmp_path)
+    assert events[0].message == "resumed at step 4"
+    assert_same_weights(resumed.model, straight.model)
+    named = {e["file"] for e in json.loads((tmp_path / "checkpoint.json").read_text())["parts"]}
+    assert {p.name for p in tmp_path.glob("checkpoint-*.safetensors")} == named  # and are cleared by the next
+
+
+def test_a_missing_or_corrupt_part_is_named(tmp_path: Path) -> None:
+    from denoiser.training import model_from_checkpoint
+
+    source = SyntheticSource(photos(), NoiseMix())
+    run(source, tiny_config(steps=2), checkpoint_dir=tmp_path)
+    part = next(tmp_path.glob("checkpoint-*.safetensors"))
+    data = bytearray(part.read_bytes())
+    data[-1] ^= 1
+    part.write_bytes(bytes(data))
+    with pytest.raises(DenoiserError, match=rf"{part.name}: checkpoint part corrupt"):
+        model_from_checkpoint(tmp_path)
+    with pytest.raises(DenoiserError, match=rf"{part.name}: checkpoint part corrupt"):
+        run(source, tiny_config(steps=2), checkpoint_dir=tmp_path)
+    part.unlink()
+    with pytest.raises(DenoiserError, match=rf"{part.name}: checkpoint part missing"):
+        model_from_checkpoint(tmp_path)
+
+
+def test_a_checkpoint_of_the_old_single_file_layout_resumes(tmp_path: Path, straight: object) -> None:
+    from safetensors.torch import save_file
+
+    import denoiser.training as training
+
+    source = resume_source()
+    interrupt(source, tmp_path)
+    # Rewrite it as earlier versions saved it: one file, the JSON in its header, no session records.
+    meta = training.read_checkpoint_state(tmp_path)
+    tensors = training._read_tensors(tmp_path, training._read_meta(tmp_path))
+    tensors.pop("state.history", None)
+    old = {"config": meta["config"], "state": {k: v for k, v in meta["state"].items() if k != "runs"},
+           "optimizer": meta["optimizer"]}
+    for path in tmp_path.iterdir():
+        path.unlink()
+    save_file(tensors, str(tmp_path / "checkpoint.safetensors"), metadata={"denoiser_checkpoint": json.dumps(old)})
+    assert training.read_checkpoint_state(tmp_path)["state"]["step"] == 4
+    assert training.model_from_checkpoint(tmp_path, "model")[1]["state"]["step"] == 4
+    resumed, events = run(source, tiny_config(), checkpoint_dir=tmp_path)
+    assert events[0].message == "resumed at step 4"
+    assert_same_weights(resumed.model, straight.model)
+    assert [r["steps"] for r in resumed.runs] == [4]  # the old checkpoint had no records: this session's only
+    assert (tmp_path / "checkpoint.json").is_file() and not (tmp_path / "checkpoint.safetensors").exists()
+
+
+def test_device_minutes_add_up_the_sessions_per_device_kind() -> None:
+    from denoiser.training import device_minutes
+
+    runs = [{"device": "cuda", "seconds": 600.0}, {"device": "cpu", "seconds": 240.0},
+            {"device": "cuda", "seconds": 678.0}]
+    assert device_minutes(runs) == {"cuda": 21.3, "cpu": 4.0}
+    assert device_minutes([]) == {}
 
 
 def test_background_workers_give_the_same_batches() -> None:
@@ -174,6 +356,8 @@ def test_every_family_trains_and_saves(family: str, config: dict, tmp_path: Path
     path = save_trained(result, tmp_path / f"{family}.safetensors", settings, "synthetic")
     model, info = load_model_file(path)
     assert info.family == family and info.training["steps_done"] == 4 and info.trained_on == "synthetic"
+    assert info.training["runs"] == result.runs and [r["steps"] for r in result.runs] == [4]
+    assert set(info.training["device_minutes"]) == {"cpu"}
     assert info.validation["metric"] == "val_psnr" and "start" in info.validation
 
 

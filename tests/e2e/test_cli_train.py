@@ -90,10 +90,34 @@ def test_resume_from_a_checkpoint_folder(tmp_path: Path, capsys: pytest.CaptureF
     checkpoint = tmp_path / "ckpt"
     assert main(["train", "--clean", str(clean), "--out", str(tmp_path / "a.safetensors"), "--checkpoint",
                  str(checkpoint), *TINY]) == 0
-    assert (checkpoint / "checkpoint.safetensors").is_file()
+    assert (checkpoint / "checkpoint.json").is_file() and list(checkpoint.glob("checkpoint-*.safetensors"))
+    assert not (checkpoint / "checkpoint.safetensors").exists()
     assert main(["train", "--clean", str(clean), "--out", str(tmp_path / "b.safetensors"), "--checkpoint",
                  str(checkpoint), *TINY]) == 0
     assert "resumed at step 6" in capsys.readouterr().err
+    # The second session had nothing left to do: the model records the one session that trained it.
+    runs = load_model(str(tmp_path / "b.safetensors"))[1].training["runs"]
+    assert [(r["device"], r["steps"]) for r in runs] == [("cpu", 6)]
+    assert main(["models", "info", str(tmp_path / "b.safetensors")]) == 0
+    assert "  device_minutes: {\"cpu\": " in capsys.readouterr().out
+
+
+def test_a_run_spread_over_sessions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--session-minutes`` ends a session with the checkpoint kept; the folder, copied elsewhere, goes on."""
+    import shutil
+
+    from denoiser.train_cli import EXIT_SESSION_OVER
+
+    clean = photo_folder(tmp_path / "clean")
+    first = ["train", "--clean", str(clean), "--out", str(tmp_path / "m.safetensors"), *TINY]
+    assert main([*first, "--session-minutes", "1e-6"]) == 2  # nowhere to keep the run between sessions
+    assert "--session-minutes needs --checkpoint" in capsys.readouterr().err
+    assert main([*first, "--checkpoint", str(tmp_path / "a"), "--session-minutes", "1e-6"]) == EXIT_SESSION_OVER
+    assert "minutes are over; run the same command" in capsys.readouterr().err
+    assert (tmp_path / "a" / "checkpoint.json").is_file() and not (tmp_path / "m.safetensors").exists()
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    assert main([*first, "--checkpoint", str(tmp_path / "b"), "--session-minutes", "60"]) == 0
+    assert load_model(str(tmp_path / "m.safetensors"))[1].training["steps_done"] == 6
 
 
 @pytest.mark.slow
@@ -121,7 +145,7 @@ def test_kill_9_then_resume_gives_the_same_model(tmp_path: Path) -> None:
     victim = subprocess.Popen(command("killed.safetensors", tmp_path / "c2"), env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
-    while not (tmp_path / "c2" / "checkpoint.safetensors").exists() and time.monotonic() < deadline:
+    while not (tmp_path / "c2" / "checkpoint.json").exists() and time.monotonic() < deadline:
         time.sleep(0.02)
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
