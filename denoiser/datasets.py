@@ -22,6 +22,7 @@ from torchvision.transforms.v2 import functional as tvf
 
 from denoiser.errors import DenoiserError
 from denoiser.noise import MAX_SIGMA, NoiseMix, estimate_noise, synthesize
+from denoiser.synthesis import SynthesisMix, local_noise_maps, synthesize_batch
 
 Batch = dict[str, torch.Tensor]
 
@@ -102,6 +103,69 @@ class PairSource:
         return {"input": stacks[:, :c], "target": stacks[:, c:], "noise_map": noise_map}
 
 
+class DeviceMixSource:
+    """Clean photos whose noise is made on the training device (:mod:`denoiser.synthesis`), plus real pairs.
+
+    A batch carries only clean patches (and, for ``pair_share`` of it, real noisy/clean patch pairs) and a seed;
+    :func:`synthesize_on_device` turns it into the model's input, target and luminance/colour noise maps where the
+    model trains, so a GPU is not left waiting on batches built by CPU workers. The pairs must already be the
+    training part of their set: validation uses held-out clean photos only (as the synthetic source does).
+    """
+
+    kind = "device_mix"
+
+    def __init__(self, clean: list[np.ndarray], mix: SynthesisMix, pair_noisy: list[np.ndarray] | None = None,
+                 pair_clean: list[np.ndarray] | None = None, pair_share: float = 0.0) -> None:
+        mix.validate()
+        if not 0 <= pair_share <= 1:
+            raise DenoiserError(f"pair_share must be in [0, 1], not {pair_share}")
+        self.clean = [to_chw_float(image) for image in clean]
+        self.mix = mix
+        self.pairs = [np.concatenate([to_chw_float(n), to_chw_float(c)])
+                      for n, c in zip(pair_noisy or [], pair_clean or [], strict=True)]
+        self.pair_share = pair_share if self.pairs else 0.0
+        self.channels = self.clean[0].shape[0] if self.clean else 3
+
+    def __len__(self) -> int:
+        return len(self.clean)
+
+    def batch(self, indices: list[int], size: int, patch: int, rng: np.random.Generator) -> Batch:
+        """Clean patches from the images in ``indices``, pair patches, and the seed of the device's noise."""
+        pair_count = int(round(size * self.pair_share))
+        clean = [_augment(_crop(self.clean, indices[rng.integers(len(indices))], patch, rng), rng)
+                 for _ in range(size - pair_count)]
+        pairs = [_augment(_crop(self.pairs, int(rng.integers(len(self.pairs))), patch, rng), rng)
+                 for _ in range(pair_count)]
+        height = min(p.shape[1] for p in clean + pairs)
+        width = min(p.shape[2] for p in clean + pairs)
+        c = self.channels
+        empty = torch.zeros((0, c, height // SIZE_STEP * SIZE_STEP, width // SIZE_STEP * SIZE_STEP))
+        stacked_clean = _same_size(clean, height, width) if clean else empty
+        stacked_pairs = _same_size(pairs, height, width) if pairs else torch.cat([empty, empty], dim=1)
+        return {"clean": stacked_clean, "pair_input": stacked_pairs[:, :c], "pair_target": stacked_pairs[:, c:],
+                "seed": torch.tensor(int(rng.integers(2**62)), dtype=torch.int64)}
+
+
+def synthesize_on_device(batch: Batch, mix: SynthesisMix, device: torch.device) -> Batch:
+    """The model's ``input``, ``target`` and ``noise_map`` (N x 2: luminance, colour) for a
+    :class:`DeviceMixSource` batch, made on ``device`` from the batch's seed."""
+    generator = torch.Generator(device=device)
+    generator.manual_seed(int(batch["seed"]))
+    inputs, targets, maps = [], [], []
+    clean = batch["clean"].to(device, non_blocking=True)
+    if len(clean):
+        made = synthesize_batch(clean, mix, generator)
+        inputs.append(made.noisy)
+        targets.append(made.target)
+        maps.append(made.maps)
+    if len(batch["pair_input"]):
+        noisy, target = batch["pair_input"].to(device), batch["pair_target"].to(device)
+        inputs.append(noisy)
+        targets.append(target)
+        maps.append(local_noise_maps(noisy - target))
+    return {"input": torch.cat(inputs), "target": torch.cat(targets), "noise_map": torch.cat(maps)}
+
+
 NEIGHBOUR_PAIRS = np.array([[0, 1], [0, 2], [1, 0], [1, 3], [2, 0], [2, 3], [3, 1], [3, 2]])
 """Ordered pairs of adjacent positions in a 2x2 cell numbered 0 1 / 2 3."""
 
@@ -153,11 +217,11 @@ SIZE_STEP = 16
 """Patch sides are cut to a multiple of this, which every family's size multiple divides (up to 4 halvings)."""
 
 
-def _same_size(patches: list[torch.Tensor]) -> torch.Tensor:
-    """Stack patches, cropping all to the smallest (images smaller than the patch give smaller crops),
-    rounded down to a multiple of :data:`SIZE_STEP`."""
-    height = min(p.shape[1] for p in patches)
-    width = min(p.shape[2] for p in patches)
+def _same_size(patches: list[torch.Tensor], height: int | None = None, width: int | None = None) -> torch.Tensor:
+    """Stack patches, cropping all to the smallest (images smaller than the patch give smaller crops), or to
+    ``height`` x ``width``, rounded down to a multiple of :data:`SIZE_STEP`."""
+    height = height or min(p.shape[1] for p in patches)
+    width = width or min(p.shape[2] for p in patches)
     if min(height, width) < SIZE_STEP:
         raise DenoiserError(f"training images must be at least {SIZE_STEP} x {SIZE_STEP} pixels")
     height, width = height // SIZE_STEP * SIZE_STEP, width // SIZE_STEP * SIZE_STEP

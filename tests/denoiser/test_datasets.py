@@ -83,3 +83,48 @@ def test_neighbour_sampler_takes_two_adjacent_pixels_per_cell() -> None:
     # In a cell numbered 0 1 / 2 3 of an 8-wide image, adjacent pixels differ by 1 (across) or 8 (down).
     assert set(torch.abs(first - second).unique().tolist()) <= {1.0, 8.0}
     assert torch.all(first != second)
+
+
+def _photos(count: int, size: tuple[int, int] = (48, 40), seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (*size, 3), dtype=np.uint8) for _ in range(count)]
+
+
+def test_device_mix_batches_hold_clean_patches_pairs_and_a_seed() -> None:
+    from denoiser.datasets import DeviceMixSource, StepBatches
+    from denoiser.synthesis import SynthesisMix
+
+    clean = _photos(3)
+    noisy_pairs, clean_pairs = _photos(2, seed=1), _photos(2, seed=2)
+    source = DeviceMixSource(clean, SynthesisMix(), noisy_pairs, clean_pairs, pair_share=0.25)
+    batches = StepBatches(source, [0, 1, 2], batch_size=8, patch=32, seed=0)
+    batch = batches[5]
+    assert batch["clean"].shape == (6, 3, 32, 32)
+    assert batch["pair_input"].shape == batch["pair_target"].shape == (2, 3, 32, 32)
+    again = batches[5]
+    assert all(torch.equal(batch[k], again[k]) for k in batch)  # a batch depends on the seed and step alone
+    assert int(batches[6]["seed"]) != int(batch["seed"])
+    assert len(DeviceMixSource(clean, SynthesisMix())) == 3
+
+
+def test_synthesize_on_device_gives_inputs_targets_and_two_channel_maps() -> None:
+    from denoiser.datasets import DeviceMixSource, StepBatches, synthesize_on_device
+    from denoiser.synthesis import SynthesisMix, local_noise_maps
+
+    source = DeviceMixSource(_photos(2), SynthesisMix(), _photos(1, seed=3), _photos(1, seed=4), pair_share=0.5)
+    batch = StepBatches(source, [0, 1], batch_size=4, patch=32, seed=1)[0]
+    made = synthesize_on_device(batch, SynthesisMix(), torch.device("cpu"))
+    assert made["input"].shape == made["target"].shape == (4, 3, 32, 32)
+    assert made["noise_map"].shape == (4, 2, 32, 32)
+    np.testing.assert_allclose(made["noise_map"][2:], local_noise_maps(batch["pair_input"] - batch["pair_target"]))
+    assert torch.equal(made["target"][2:], batch["pair_target"])
+    repeat = synthesize_on_device(batch, SynthesisMix(), torch.device("cpu"))
+    assert torch.equal(made["input"], repeat["input"])  # the batch's seed fixes the device noise
+
+
+def test_device_mix_refuses_a_share_outside_zero_to_one() -> None:
+    from denoiser.datasets import DeviceMixSource
+    from denoiser.synthesis import SynthesisMix
+
+    with pytest.raises(DenoiserError, match="pair_share"):
+        DeviceMixSource(_photos(1), SynthesisMix(), _photos(1), _photos(1), pair_share=1.5)
