@@ -18,11 +18,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from denoiser.errors import Cancelled, DenoiserError
 from denoiser.models import families
+from denoiser.models.widen import with_colour_noise_input
 from denoiser.noise import MAX_SIGMA, NOISE_MODELS
+from denoiser.synthesis import NOISE_KINDS, SynthesisMix
 
 EXIT_SESSION_OVER = 75
 """``--session-minutes`` ran out before the run ended: the checkpoint is saved, run the same command again."""
@@ -55,6 +58,17 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
                        help="round and clip the noisy patches to 8 bits, as saved photos (and the benchmark) are")
     train.add_argument("--quantize-probability", type=float, default=1.0, metavar="P",
                        help="with --quantize: the share of patches rounded and clipped (the rest keep float noise)")
+    train.add_argument("--synthesis", metavar="MIX",
+                       help="with --clean: make the noise on the training device from this mix, 'default' or "
+                            f"KIND=WEIGHT,... of {', '.join(NOISE_KINDS)} (camera: raw noise through a camera "
+                            "pipeline and JPEG); replaces --noise")
+    train.add_argument("--add-pairs", metavar="DIR",
+                       help="with --synthesis: mix in the training part of this pair set (noisy/ and clean/; the "
+                            "part that --pairs and bench hold out is never used)")
+    train.add_argument("--pair-share", type=float, default=0.25, help="share of each batch from --add-pairs")
+    train.add_argument("--noise-channels", type=int, choices=(1, 2),
+                       help="2: the model takes luminance and colour noise apart (a --from model with one noise "
+                            "input is widened first, computing what it did)")
     train.add_argument("--skip-bad-pairs", action="store_true", help="train on the usable pairs without asking")
     train.add_argument("--patience", type=int, default=0, help="stop after this many epochs without improvement")
     train.add_argument("--batch-size", type=int, default=16)
@@ -100,6 +114,10 @@ def _build_source(args: argparse.Namespace, channels: int) -> tuple[Any, str]:
         source, trained_on, _ = build_source("pairs", args.pairs[0], channels, report=report,
                                              folders_text=" and ".join(args.pairs))
         return source, trained_on
+    if args.synthesis:
+        return _device_mix_source(args, channels)
+    if args.add_pairs:
+        raise DenoiserError("--add-pairs goes with --synthesis")
     kind = "clean" if args.clean else "noisy"
     noise = tuple(m.strip() for m in args.noise.split(",") if m.strip())
     source, trained_on, problems = build_source(kind, args.clean or args.noisy, channels, noise_models=noise,
@@ -107,6 +125,58 @@ def _build_source(args: argparse.Namespace, channels: int) -> tuple[Any, str]:
                                                 quantize_probability=args.quantize_probability)
     for line in problems:
         print(f"skipped {line}")
+    return source, trained_on
+
+
+def parse_synthesis(text: str) -> SynthesisMix:
+    """``default`` or ``KIND=WEIGHT,...`` as a validated :class:`~denoiser.synthesis.SynthesisMix`."""
+    if text.strip().lower() == "default":
+        return SynthesisMix()
+    weights = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        kind, _, weight = item.partition("=")
+        try:
+            weights[kind.strip()] = float(weight) if weight else 1.0
+        except ValueError as err:
+            raise DenoiserError(f"--synthesis: {item!r} is not KIND=WEIGHT") from err
+    mix = SynthesisMix(weights=weights)
+    mix.validate()
+    return mix
+
+
+def _with_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
+    """uint8 H x W or H x W x 3 pixels as H x W x ``channels`` (grey repeated, colour averaged)."""
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if channels == 3 and pixels.shape[2] == 1:
+        return np.repeat(pixels, 3, axis=2)
+    if channels == 1 and pixels.shape[2] == 3:
+        return np.round(pixels.mean(axis=2, keepdims=True)).astype(pixels.dtype)
+    return pixels
+
+
+def _device_mix_source(args: argparse.Namespace, channels: int) -> tuple[Any, str]:
+    from denoiser.bench import load_pairs
+    from denoiser.datasets import DeviceMixSource
+    from denoiser.training import load_images
+
+    if not args.clean:
+        raise DenoiserError("--synthesis makes noise for clean photos: give them with --clean")
+    mix = parse_synthesis(args.synthesis)
+    clean, paths, problems = load_images(args.clean, channels)
+    for line in problems:
+        print(f"skipped {line}")
+    noisy_pairs, clean_pairs = [], []
+    if args.add_pairs:
+        for _, noisy, reference in load_pairs(args.add_pairs, part="training"):
+            noisy_pairs.append(_with_channels(noisy, channels))
+            clean_pairs.append(_with_channels(reference, channels))
+    source = DeviceMixSource(clean, mix, noisy_pairs, clean_pairs, args.pair_share if args.add_pairs else 0.0)
+    kinds = ", ".join(f"{k} {w:g}" for k, w in mix.weights.items() if w > 0)
+    trained_on = f"{len(paths)} clean photos from {args.clean} + noise made on the training device ({kinds})"
+    if args.add_pairs:
+        trained_on += (f" + the training part of {args.add_pairs} ({len(noisy_pairs)} pairs, "
+                       f"{source.pair_share:.0%} of each batch)")
     return source, trained_on
 
 
@@ -133,16 +203,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     start_model = None
     if args.start_from:
         start_model, start_info = load_model(args.start_from)
+        if args.noise_channels == 2 and start_model.config.noise_channels == 1:
+            start_model = with_colour_noise_input(start_model)
+        elif args.noise_channels == 1 and start_model.config.noise_channels == 2:
+            raise DenoiserError(f"{args.start_from} takes luminance and colour noise apart; it cannot be narrowed")
         family, model_config = start_model.family, start_model.config.to_dict()
     else:
         family = args.family
         model_config = {"widths": [int(w) for w in args.widths.split(",")]} if args.widths else {}
+        if args.noise_channels:
+            model_config["noise_channels"] = args.noise_channels
     source, trained_on = _build_source(args, channels=3 if start_model is None else start_model.config.channels)
     steps = args.steps or (1_000_000 if args.minutes else 1000)
     config = TrainConfig(
         mode=source.kind, family=family, model=model_config, start_from=args.start_from or "", steps=steps,
         minutes=args.minutes or 0.0, batch_size=args.batch_size, patch=args.patch,
         noise=source.mix.to_dict() if source.kind == "synthetic" else {},
+        synthesis=source.mix.to_dict() if source.kind == "device_mix" else {},
+        pair_share=source.pair_share if source.kind == "device_mix" else 0.0,
         learning_rate=args.lr or (2e-4 if start_model is not None else 1e-3),
         validation_fraction=args.validation_fraction, validation_every=args.validation_every,
         patience=args.patience, checkpoint_every=args.checkpoint_every, workers=args.workers, seed=args.seed,

@@ -51,6 +51,7 @@ from denoiser.datasets import (
     SyntheticSource,
     draw_neighbours,
     subsample_with,
+    synthesize_on_device,
 )
 from denoiser.errors import DenoiserError, FileProblem
 from denoiser.metrics import psnr
@@ -58,8 +59,9 @@ from denoiser.models import Autoencoder, create_model
 from denoiser.modelstore import ModelInfo, save_model
 from denoiser.noise import MAX_SIGMA, NoiseMix, add_gaussian_noise
 from denoiser.progress import Progress, StopFn, check_stop
+from denoiser.synthesis import SynthesisMix
 
-MODES = ("synthetic", "pairs", "noisy")
+MODES = ("synthetic", "pairs", "noisy", "device_mix")
 
 
 @dataclass
@@ -69,7 +71,8 @@ class TrainConfig(VersionedConfig):
     VERSION = 2
 
     mode: str = "synthetic"
-    """synthetic: clean photos + noise; pairs: noisy/clean photos; noisy: noisy photos only (self-supervised)."""
+    """synthetic: clean photos + noise; pairs: noisy/clean photos; noisy: noisy photos only (self-supervised);
+    device_mix: clean photos + noise made on the training device (``synthesis``), plus real pairs."""
     family: str = "unet"
     """Autoencoder family to train (ignored when fine-tuning: the starting model's family is kept)."""
     model: dict[str, Any] = field(default_factory=dict)
@@ -100,6 +103,10 @@ class TrainConfig(VersionedConfig):
     """Background processes building batches (0: build them in the training process)."""
     neighbour_weight: float = 1.0
     """Weight of Neighbor2Neighbor's regulariser (self-supervised mode)."""
+    synthesis: dict[str, Any] = field(default_factory=dict)
+    """:class:`~denoiser.synthesis.SynthesisMix` fields of a ``device_mix`` run (empty: the defaults)."""
+    pair_share: float = 0.0
+    """Share of each ``device_mix`` batch taken from real noisy/clean pairs."""
     grad_clip: float = 1.0
     """Largest gradient norm a step may apply (larger gradients are scaled down to it)."""
     seed: int = 0
@@ -116,6 +123,8 @@ class TrainConfig(VersionedConfig):
         require(self.patience >= 0 and self.workers >= 0, "patience and workers must be >= 0")
         require(self.grad_clip > 0, "grad_clip must be positive")
         NoiseMix.from_dict(self.noise) if self.noise else None
+        SynthesisMix.from_dict(self.synthesis) if self.synthesis else None
+        require(0 <= self.pair_share <= 1, "pair_share must be in [0, 1]")
 
 
 def load_image_for_training(path: Path, channels: int = 3) -> np.ndarray:
@@ -198,7 +207,7 @@ class Validator:
         self.metric = "val_loss" if source.kind == "noisy" else "val_psnr"
         self.items: list[tuple[np.ndarray, np.ndarray | None, float]] = []  # (input, clean, sigma 0-255)
         for k, index in enumerate(indices):
-            if source.kind == "synthetic":
+            if source.kind in ("synthetic", "device_mix"):
                 clean = _to_uint8(source.clean[index].transpose(1, 2, 0))
                 noisy = add_gaussian_noise(clean, config.validation_sigma, config.seed + k)
                 self.items.append((noisy, clean, config.validation_sigma))
@@ -600,8 +609,9 @@ def _load_checkpoint(folder: Path, model: Autoencoder, best: dict[str, torch.Ten
     meta = _read_meta(folder)
     if meta is None:
         return None
-    # Compare as JSON sees them (tuples come back as lists).
-    if meta["config"] != json.loads(json.dumps(config.to_dict())):
+    # Compare as JSON sees them (tuples come back as lists), with fields added since the checkpoint at their defaults.
+    saved = {**json.loads(json.dumps(TrainConfig().to_dict())), **meta["config"], "version": TrainConfig.VERSION}
+    if saved != json.loads(json.dumps(config.to_dict())):
         raise DenoiserError(f"{folder}: the checkpoint there belongs to a run with other settings; "
                             "use another checkpoint folder or the same settings")
     tensors = _read_tensors(folder, meta)
@@ -636,6 +646,8 @@ def _batches(source: Any, indices: list[int], config: TrainConfig, first_step: i
 
 
 def _loss(model: Autoencoder, batch: dict, config: TrainConfig, device: torch.device) -> torch.Tensor:
+    if "seed" in batch:  # a device_mix batch: its noise is made here, on the training device
+        batch = synthesize_on_device(batch, SynthesisMix.from_dict(config.synthesis), device)
     noisy = batch["input"].to(device, non_blocking=True)
     noise_map = batch["noise_map"].to(device, non_blocking=True)
     if "choice" not in batch:
@@ -646,7 +658,7 @@ def _loss(model: Autoencoder, batch: dict, config: TrainConfig, device: torch.de
     first, second = subsample_with(noisy, batch["choice"])
     output, penalty = model.forward_train(first, noise_map)
     with torch.no_grad():
-        full_map = noise_map[:, :, :1, :1].expand(-1, 1, noisy.shape[2], noisy.shape[3])
+        full_map = noise_map[:, :, :1, :1].expand(-1, -1, noisy.shape[2], noisy.shape[3])
         full = model(noisy, full_map)
         full_first, full_second = subsample_with(full, batch["choice"])
     residual = output - second

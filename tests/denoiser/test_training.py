@@ -407,3 +407,36 @@ def test_a_checkpoint_exports_its_best_and_current_weights(tmp_path: Path) -> No
         model_from_checkpoint(tmp_path / "empty")
     with pytest.raises(DenoiserError, match="'best' or 'model'"):
         model_from_checkpoint(tmp_path, "latest")
+
+
+def device_mix_source() -> object:
+    from denoiser.datasets import DeviceMixSource
+    from denoiser.synthesis import SynthesisMix
+
+    pairs = photos(3)
+    return DeviceMixSource(photos(), SynthesisMix(), noisy_copies(pairs), pairs, pair_share=0.25)
+
+
+def test_device_mix_training_learns_and_resumes_exactly(tmp_path: Path) -> None:
+    changes = {"mode": "device_mix", "model": {"widths": [8, 16], "blocks": 1, "noise_channels": 2},
+               "pair_share": 0.25, "synthesis": {"weights": {"camera": 1.0, "gaussian_float": 1.0}}}
+    straight_run, events = run(device_mix_source(), tiny_config(**changes))
+    assert straight_run.best is not None and straight_run.best > straight_run.start  # learns on camera + Gaussian
+    interrupt(device_mix_source(), tmp_path, **changes)
+    resumed, resumed_events = run(device_mix_source(), tiny_config(**changes), checkpoint_dir=tmp_path)
+    assert resumed_events[0].message == "resumed at step 4"
+    assert_same_weights(resumed.model, straight_run.model)
+
+
+def test_a_checkpoint_from_before_new_settings_existed_still_resumes(tmp_path: Path, straight: object) -> None:
+    import denoiser.training as training
+
+    interrupt(resume_source(), tmp_path)
+    meta = json.loads((tmp_path / "checkpoint.json").read_text())
+    for added in ("synthesis", "pair_share"):  # as a checkpoint written by the previous release
+        del meta["config"][added]
+    (tmp_path / "checkpoint.json").write_text(json.dumps(meta))
+    resumed, events = run(resume_source(), tiny_config(), checkpoint_dir=tmp_path)
+    assert events[0].message == "resumed at step 4"
+    assert training.TrainConfig.from_dict(meta["config"]).synthesis == {}
+    assert_same_weights(resumed.model, straight.model)

@@ -159,3 +159,39 @@ def test_kill_9_then_resume_gives_the_same_model(tmp_path: Path) -> None:
     assert straight.keys() == resumed.keys()
     for key in straight:
         torch.testing.assert_close(resumed[key], straight[key])
+
+
+def test_device_synthesis_with_pairs_trains_a_two_channel_model(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    clean = photo_folder(tmp_path / "clean")
+    photo_folder(tmp_path / "set" / "clean", count=10)
+    photo_folder(tmp_path / "set" / "noisy", count=10, noise=15)
+    assert main(["train", "--clean", str(clean), "--synthesis", "camera=2,gaussian_float=1",
+                 "--add-pairs", str(tmp_path / "set"), "--pair-share", "0.5", "--noise-channels", "2",
+                 "--out", str(tmp_path / "m.safetensors"), *TINY]) == 0
+    out = capsys.readouterr().out
+    assert "noise made on the training device (camera 2, gaussian_float 1)" in out
+    assert "training part of" in out and "9 pairs" in out  # 10 pairs, one held out as the bench's validation
+    model, info = load_model(str(tmp_path / "m.safetensors"))
+    assert model.config.noise_channels == 2
+    assert info.training["mode"] == "device_mix" and info.training["pair_share"] == 0.5
+    assert info.training["synthesis"]["weights"] == {"camera": 2.0, "gaussian_float": 1.0}
+
+
+def test_a_one_channel_model_is_widened_to_take_colour_noise_apart(tmp_path: Path) -> None:
+    clean = photo_folder(tmp_path / "clean")
+    first = tmp_path / "one.safetensors"
+    assert main(["train", "--clean", str(clean), "--out", str(first), *TINY]) == 0
+    assert main(["train", "--clean", str(clean), "--synthesis", "default", "--from", str(first),
+                 "--noise-channels", "2", "--out", str(tmp_path / "two.safetensors"), *TINY[2:]]) == 0
+    one, _ = load_model(str(first))
+    two, info = load_model(str(tmp_path / "two.safetensors"))
+    assert one.config.noise_channels == 1 and two.config.noise_channels == 2
+    assert one.config.widths == two.config.widths and info.training["start_from"] == str(first)
+
+
+def test_bad_synthesis_mixes_are_refused(tmp_path: Path) -> None:
+    clean = photo_folder(tmp_path / "clean")
+    assert main(["train", "--clean", str(clean), "--synthesis", "fog=1", "--out", str(tmp_path / "x"), *TINY]) == 2
+    assert main(["train", "--clean", str(clean), "--add-pairs", str(clean), "--out", str(tmp_path / "x"),
+                 *TINY]) == 2
