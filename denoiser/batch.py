@@ -247,13 +247,6 @@ def denoise_image(
     return Denoised(image.with_color(cleaned), typical_level(levels), assess(pixels, cleaned, estimate))
 
 
-def auto_strength(color: np.ndarray, camera_strength: float = 0.0) -> float:
-    """TEMPORARY (removed once bench and the app use :mod:`denoiser.strength`): the flat PCA estimate."""
-    from denoiser.noise import read_noise
-
-    return min(75.0, read_noise(color).strength(camera_strength))
-
-
 def typical_level(levels: np.ndarray) -> float:
     """One sigma for a luminance/colour map: the median over the photo of the per-RGB-channel level."""
     combined = np.sqrt((levels[..., 0].astype(np.float64) ** 2 + 2 * levels[..., 1].astype(np.float64) ** 2) / 3)

@@ -209,9 +209,9 @@ def _denoiser_for(method: str, model_spec: str, passes: int = 1) -> Callable[[np
     Sigma :data:`REAL_NOISE` means "estimate it"; sigma 0 means the input has no noise.
     """
     if method in ("ours", "ours-auto"):
-        from denoiser.batch import auto_strength
         from denoiser.inference import TileSettings, denoise_array
         from denoiser.modelstore import load_model
+        from denoiser.strength import Strength, levels_for
 
         model, _ = load_model(model_spec)
 
@@ -219,8 +219,8 @@ def _denoiser_for(method: str, model_spec: str, passes: int = 1) -> Callable[[np
             # A float input goes in unchanged: denoise_array and the noise estimate both take float in 0-1 units.
             blind = method == "ours-auto" or sigma == REAL_NOISE
             color = noisy[:, :, None] if noisy.ndim == 2 else noisy
-            strength = auto_strength(color, model.camera_strength) if blind else sigma
-            out = denoise_array(noisy, model, strength, tiles=TileSettings(passes=passes), device="cpu")
+            strength = levels_for(color, Strength())[0] if blind else sigma  # auto: the photo's own noise map
+            out = denoise_array(color, model, strength, tiles=TileSettings(passes=passes), device="cpu")
             out = out[:, :, 0] if noisy.ndim == 2 else out
             return np.clip(np.round(out * 255), 0, 255).astype(np.uint8)
 

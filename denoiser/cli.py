@@ -257,7 +257,7 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
 
 def _cmd_estimate(args: argparse.Namespace) -> int:
     from denoiser.io import read_image
-    from denoiser.noise import read_noise
+    from denoiser.noise import estimate_noise
     from denoiser.strength import estimate_noise_map
 
     failed = 0
@@ -265,7 +265,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
         try:
             pixels = read_image(file).color()
             estimate = estimate_noise_map(pixels)
-            check = read_noise(pixels).sigma if min(pixels.shape[:2]) >= 8 else float("nan")
+            check = estimate_noise(pixels) if min(pixels.shape[:2]) >= 8 else float("nan")
             print(f"{file}\t{estimate.summary()}\t({estimate.method}; PCA white-noise check {check:.2f})")
         except DenoiserError as err:
             failed += 1
@@ -334,11 +334,9 @@ def _models_info(spec: str, as_json: bool) -> int:
         lines.append("validation:  none recorded" if not validation else "validation:")
     for key in sorted(validation):
         lines.append(f"  {key}: {validation[key] if isinstance(validation[key], str) else json.dumps(validation[key])}")
-    if info.camera_strength:
-        lines.append(f"auto:        camera strength {info.camera_strength:g} on camera-processed noise "
-                     f"(measured on the {info.auto.get('measured_on', 'unrecorded data')})")
-    else:
-        lines.append("auto:        the noise estimate only (no camera strength measured)")
+    apart = int(info.config.get("noise_channels", 1)) == 2
+    lines.append("noise input: " + ("luminance and colour noise apart" if apart else
+                                    "one level for luminance and colour (the colour amount acts with the luminance)"))
     lines.append(f"size:        {_size_text(size)} ({size} bytes)")
     lines.append(f"path:        {info.path}")
     print("\n".join(lines))

@@ -25,7 +25,6 @@ from safetensors.torch import save as safetensors_to_bytes
 from denoiser.config import ConfigError
 from denoiser.errors import DenoiserError, ModelLoadError, UnknownNameError
 from denoiser.models import Autoencoder, create_model, families
-from denoiser.noise import MAX_SIGMA
 from denoiser.resources import bundled_models_dir
 
 WEIGHTS_SUFFIX = ".safetensors"
@@ -55,13 +54,6 @@ class ModelInfo:
     trained_on: str = ""
     training: dict[str, Any] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
-    auto: dict[str, Any] = field(default_factory=dict)
-    """How "auto" strength behaves with this model: ``camera_strength`` and how it was measured."""
-
-    @property
-    def camera_strength(self) -> float:
-        """The strength "auto" uses on camera-processed noise (0: the model has none)."""
-        return float(self.auto.get("camera_strength", 0.0))
 
     def to_json_dict(self) -> dict[str, Any]:
         """What is written to the JSON file (no path, no bundled flag: those depend on where it lies)."""
@@ -74,7 +66,6 @@ class ModelInfo:
             "trained_on": self.trained_on,
             "training": self.training,
             "validation": self.validation,
-            **({"auto": self.auto} if self.auto else {}),
         }
 
     @classmethod
@@ -96,23 +87,9 @@ class ModelInfo:
                 trained_on=str(data.get("trained_on", "")),
                 training=dict(data.get("training") or {}),
                 validation=dict(data.get("validation") or {}),
-                auto=_auto_section(data.get("auto"), path),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise ModelLoadError(path, f"model description is malformed ({err})") from err
-
-
-def _auto_section(section: Any, path: Path | None) -> dict[str, Any]:
-    """The ``auto`` section of a model description, checked: a camera strength must be a number in 0-MAX_SIGMA."""
-    if section is None:
-        return {}
-    if not isinstance(section, dict):
-        raise ModelLoadError(path, "model description is malformed ('auto' must be an object)")
-    strength = section.get("camera_strength", 0.0)
-    if isinstance(strength, bool) or not isinstance(strength, int | float) or not 0 <= strength <= MAX_SIGMA:
-        raise ModelLoadError(
-            path, f"model description is malformed (camera_strength {strength!r} is not in 0-{MAX_SIGMA:g})")
-    return dict(section)
 
 
 def _make_readable(temp: str) -> None:
@@ -213,7 +190,6 @@ def load_model_file(path: str | Path, bundled: bool = False) -> tuple[Autoencode
         detail = "; ".join(line.strip() for line in first[:3])
         raise ModelLoadError(path, f"weights do not match the {info.family} configuration ({detail})") from err
     model.eval()
-    model.camera_strength = info.camera_strength
     return model, info
 
 

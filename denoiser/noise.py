@@ -25,15 +25,6 @@ from denoiser.errors import DenoiserError, UnknownNameError
 MAX_SIGMA = 75.0
 """The top of the noise range (sigma in 8-bit units) the models are trained on and the strength control covers."""
 
-LOW_ESTIMATE = 1.0
-"""Estimates below this (0-255 units) are flagged to the user when the model has no camera strength: camera noise
-after demosaicing and JPEG is not white, and the PCA estimator, made for white noise, reads it far too low
-(0.06-0.49 on PolyU photos, where the bundled model did best at strength 6-25)."""
-
-WHITE_RATIO = 1.25
-"""At or below this ratio of the half-resolution estimate to the full one, the noise reads as white."""
-CAMERA_RATIO = 1.75
-"""At or above this ratio the photo reads as camera-processed (or clean): the model's camera strength applies fully."""
 
 
 def add_gaussian_noise(clean: np.ndarray, sigma: float, seed: int | None = None) -> np.ndarray:
@@ -143,46 +134,6 @@ def _pca_noise(data: np.ndarray) -> float:
         if np.sum(tail > mean) >= np.sum(tail < mean):
             return float(np.sqrt(mean))
     return float(np.sqrt(eigenvalues[-1]))
-
-
-@dataclass(frozen=True)
-class NoiseReading:
-    """What a photo's pixels say about its noise: the white-noise estimate at full and at half resolution.
-
-    White noise averaged over 2 x 2 pixels halves, so ``2 x`` the half-resolution estimate equals the full one
-    (ratio 1.00-1.19 on photos with white noise of sigma 3 or more). Camera noise after demosaicing, in-camera
-    noise reduction and JPEG is correlated over a few pixels: the full-resolution estimate reads it far too low
-    and the ratio is 1.7-2.9 on PolyU photos. An already clean photo reads the same way (ratio about 2-4): the two
-    cannot be told apart from the pixels, which is why the camera strength is a per-model, measured compromise.
-    """
-
-    sigma: float
-    """PCA estimate of white noise, 0-255 units."""
-    half_sigma: float
-    """The same estimate on the 2 x 2-averaged image, times 2 (equal to ``sigma`` for white noise)."""
-
-    @property
-    def camera_weight(self) -> float:
-        """0 for white noise, 1 for camera-processed (or clean) photos, linear between."""
-        ratio = self.half_sigma / max(self.sigma, 1e-6)
-        return float(np.clip((ratio - WHITE_RATIO) / (CAMERA_RATIO - WHITE_RATIO), 0.0, 1.0))
-
-    def strength(self, camera_strength: float = 0.0, maximum: float = MAX_SIGMA) -> float:
-        """The "auto" strength for a model: the estimate, raised towards the model's camera strength (if it has
-        one) as far as the noise looks camera-processed rather than white; at most ``maximum``."""
-        return float(min(maximum, max(self.sigma, self.camera_weight * camera_strength)))
-
-
-def read_noise(image: np.ndarray) -> NoiseReading:
-    """Estimate ``image``'s noise at full and half resolution (see :class:`NoiseReading`)."""
-    if image.ndim == 2:
-        image = image[:, :, None]
-    full = estimate_noise(image)
-    height, width = image.shape[0] // 2 * 2, image.shape[1] // 2 * 2
-    if min(height, width) < 14:
-        return NoiseReading(full, full)  # too small to look at half size: treat the noise as white
-    half = _to_255(image[:height, :width]).reshape(height // 2, 2, width // 2, 2, -1).mean(axis=(1, 3))
-    return NoiseReading(full, 2.0 * estimate_noise(half / 255.0))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from denoiser.errors import DenoiserError
-from denoiser.noise import MAX_SIGMA, read_noise
+from denoiser.noise import MAX_SIGMA, estimate_noise
 
 MAX_AMOUNT = 2.0
 """The top of every amount (200 %)."""
@@ -122,7 +122,7 @@ def estimate_noise_map(pixels: np.ndarray) -> NoiseEstimate:
     estimator = bundled_estimator()
     if estimator is not None and min(pixels.shape[:2]) >= estimator.smallest_side:
         return NoiseEstimate(estimate_map(estimator, pixels), "network")
-    sigma = read_noise(pixels).sigma if min(pixels.shape[:2]) >= 8 else 0.0
+    sigma = estimate_noise(pixels) if min(pixels.shape[:2]) >= 8 else 0.0
     return flat_estimate(pixels, min(MAX_SIGMA, sigma))
 
 

@@ -45,8 +45,6 @@ class Autoencoder(nn.Module):
 
     family: ClassVar[str] = ""
     config: ModelConfig
-    camera_strength: float = 0.0
-    """The strength "auto" uses on camera-processed noise (from the model file's ``auto`` section; 0: none)."""
 
     @property
     def size_multiple(self) -> int:

@@ -36,5 +36,4 @@ def with_colour_noise_input(model: Autoencoder) -> Autoencoder:
                               dim=1)
         state[name] = value
     widened.load_state_dict(state)
-    widened.camera_strength = model.camera_strength
     return widened.eval()

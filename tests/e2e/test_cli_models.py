@@ -62,10 +62,9 @@ def test_info_prints_family_training_validation_size_and_path(capsys: pytest.Cap
     assert "42 steps, 3.5 s" in out and "denoiser train --steps 42" in out
     assert "PSNR 29.75 dB at sigma 25" in out and "held-out split" in out
     assert f"({path.stat().st_size} bytes)" in out and str(path) in out
-    assert "auto:        the noise estimate only" in out
+    assert "noise input: one level for luminance and colour" in out
     assert main(["models", "info", "default"]) == 0
     out = capsys.readouterr().out
-    assert "auto:        camera strength " in out  # the bundled model has one
     training = json.loads((bundled_models_dir() / "default.json").read_text())["training"]
     if "steps_done" in training:  # trained on a time budget: the steps it did, not the budget's upper bound
         assert f"training:    {training['steps_done']} steps" in out
