@@ -25,6 +25,7 @@ from torch import nn
 
 from denoiser.config import VersionedConfig, require
 from denoiser.errors import ModelLoadError
+from denoiser.io import to_float
 from denoiser.models.blocks import ResBlock, conv3x3
 from denoiser.resources import resources_dir
 
@@ -83,14 +84,7 @@ class NoiseMapEstimator(nn.Module):
 
 
 def _float_rgb(pixels: np.ndarray) -> np.ndarray:
-    if pixels.ndim == 2:
-        pixels = pixels[:, :, None]
-    if pixels.dtype == np.uint8:
-        scaled = pixels.astype(np.float32) / 255.0
-    elif pixels.dtype == np.uint16:
-        scaled = pixels.astype(np.float32) / 65535.0
-    else:
-        scaled = pixels.astype(np.float32, copy=False)
+    scaled = to_float(pixels[:, :, None] if pixels.ndim == 2 else pixels)
     return np.repeat(scaled, 3, axis=2) if scaled.shape[2] == 1 else scaled[:, :, :3]
 
 

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from denoiser.io import to_float
 from denoiser.noise import MAX_SIGMA
 from denoiser.strength import NoiseEstimate
 
@@ -62,12 +63,7 @@ def noise_findings(estimate: NoiseEstimate | None, maximum: float = MAX_SIGMA) -
 
 
 def _luminance(pixels: np.ndarray) -> np.ndarray:
-    if pixels.dtype == np.uint8:
-        scaled = pixels.astype(np.float32) / 255.0
-    elif pixels.dtype == np.uint16:
-        scaled = pixels.astype(np.float32) / 65535.0
-    else:
-        scaled = pixels.astype(np.float32, copy=False)
+    scaled = to_float(pixels)
     return scaled.mean(axis=2) if scaled.ndim == 3 else scaled
 
 

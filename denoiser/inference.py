@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from denoiser.errors import DenoiserError, UnknownNameError
+from denoiser.io import to_float
 from denoiser.models.base import Autoencoder
 from denoiser.progress import Progress, ProgressFn, StopFn, check_stop, ignore_progress
 from denoiser.tiling import PASS_COUNTS, TileGrid, canvas_padding, pad_image, round_up
@@ -122,14 +123,6 @@ def _is_out_of_memory(err: BaseException) -> bool:
     return isinstance(err, torch.OutOfMemoryError) or "out of memory" in str(err).lower()
 
 
-def _to_float(array: np.ndarray) -> np.ndarray:
-    if array.dtype == np.uint8:
-        return array.astype(np.float32) / 255.0
-    if array.dtype == np.uint16:
-        return array.astype(np.float32) / 65535.0
-    return array.astype(np.float32, copy=False)
-
-
 NoiseLevel = float | np.ndarray
 """Sigma in 0-255 units: one number for the whole image, or an H x W x K map (K = 1, or 2 for luminance and
 colour noise) the size of the image, or a 1 x 1 x K map (the same levels everywhere)."""
@@ -189,7 +182,7 @@ def _run_grid(
     done = 0
     for batch in _batches(tiles, batch_size):
         check_stop(should_stop)
-        stack = np.stack([_to_float(canvas[t.rows, t.cols]) for t in batch])
+        stack = np.stack([to_float(canvas[t.rows, t.cols]) for t in batch])
         # channels_last (NHWC) runs these convolutions about 1.6x faster on the CPU than NCHW.
         inputs = torch.from_numpy(stack).permute(0, 3, 1, 2).to(device).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
@@ -324,7 +317,7 @@ def denoise_whole(image: np.ndarray, model: Autoencoder, sigma: NoiseLevel) -> n
     height, width = image.shape[:2]
     sigma = _check_level(sigma, height, width)
     padding = canvas_padding(height, width, model.receptive_radius, model.size_multiple)
-    canvas = _to_float(pad_image(image, padding))
+    canvas = to_float(pad_image(image, padding))
     level: float | torch.Tensor = sigma / 255.0
     if isinstance(sigma, np.ndarray):
         level = torch.from_numpy(_pad_level(sigma, padding) / np.float32(255.0)).permute(2, 0, 1)[None]
@@ -347,7 +340,7 @@ def extract_latent(
     image, _ = _match_channels(model, image)
     if image.shape[2] != model.config.channels:  # colour image, grey model: look at the luminance
         image = image.mean(axis=2, keepdims=True)
-    tensor = torch.from_numpy(_to_float(image)).permute(2, 0, 1)[None]
+    tensor = torch.from_numpy(to_float(image)).permute(2, 0, 1)[None]
     scale = max_side / max(tensor.shape[2:])
     if scale < 1:
         tensor = torch.nn.functional.interpolate(tensor, scale_factor=scale, mode="area")

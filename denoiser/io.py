@@ -186,14 +186,16 @@ class Image:
 
 
 def to_float(pixels: np.ndarray) -> np.ndarray:
-    """uint8 or uint16 pixels as float32 in [0, 1]."""
+    """uint8 or uint16 pixels as float32 in [0, 1]; float pixels (already 0-1) as float32, not copied if they are."""
     pixels = np.asarray(pixels)
     if pixels.dtype == np.uint8:
         top = 255.0
     elif pixels.dtype == np.uint16:
         top = 65535.0
+    elif np.issubdtype(pixels.dtype, np.floating):
+        return pixels.astype(np.float32, copy=False)
     else:
-        raise ValueError(f"expected uint8 or uint16 pixels, got {pixels.dtype}")
+        raise ValueError(f"expected uint8, uint16 or float pixels, got {pixels.dtype}")
     out = pixels.astype(np.float32)
     out /= top
     return out

@@ -276,7 +276,9 @@ def test_from_float_rounds_clips_and_rejects_bad_input() -> None:
     with pytest.raises(ValueError):
         from_float(np.array([1, 2], dtype=np.uint8), 8)
     with pytest.raises(ValueError):
-        to_float(np.zeros(3, dtype=np.float32))
+        to_float(np.zeros(3, dtype=np.int32))
+    already = np.full(3, 0.5, dtype=np.float32)
+    assert to_float(already) is already  # float pixels pass through without a copy
 
 
 def test_with_color_keeps_alpha_metadata_and_depth(tmp_path: Path) -> None:
