@@ -1,4 +1,5 @@
-"""The numbers behind what the app shows: blending the original back, the residual, latent thumbnails.
+"""The numbers behind what the app shows: blending the original back, the residual, latent thumbnails, the
+noise map.
 
 Kept in the engine so the GUI holds no numerical code; everything here takes and returns numpy arrays.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 
@@ -108,3 +110,69 @@ def latent_view(latent: np.ndarray, family: str, count: int = 16) -> LatentView:
                f"most active shown first. PCA: the top 3 components as RGB.")
     channels = [(f"#{index}", image) for index, _, image in latent_thumbnails(latent, count)]
     return LatentView(caption, latent_pca_rgb(latent), channels)
+
+
+LUMINANCE_HUE = (0, 140, 255)
+"""The noise map's colour for luminance noise (blue), RGB 0-255 at the top of the scale."""
+COLOUR_HUE = (255, 115, 0)
+"""The noise map's colour for colour noise (orange): with the luminance hue it adds up to white, so equal levels of
+both read grey to white."""
+NOISE_MAP_KEY = (("luminance", LUMINANCE_HUE), ("colour", COLOUR_HUE), ("both", (255, 255, 255)),
+                 ("clean", (0, 0, 0)))
+"""The noise map's colours by what they mean, for a legend."""
+NOISE_MAP_WORKING_SIDE = 512
+"""The noise map is coloured at most this many pixels on its longer side, then enlarged: noise levels vary
+over regions, not pixels, and a 24 MP map would otherwise cost a second of colour maths."""
+
+
+def _two_channel(levels: np.ndarray) -> np.ndarray:
+    levels = np.asarray(levels, dtype=np.float32)
+    if levels.ndim == 2:
+        levels = levels[:, :, None]
+    if levels.ndim != 3 or levels.shape[2] not in (1, 2) or 0 in levels.shape:
+        raise ValueError(f"a noise map is H x W x 1 or 2, got shape {levels.shape}")
+    return np.repeat(levels, 2, axis=2) if levels.shape[2] == 1 else levels
+
+
+def noise_map_image(levels: np.ndarray, size: tuple[int, int], maximum: float = 75.0) -> np.ndarray:
+    """A picture of a noise map (H x W x 2 luminance, colour sigma in 0-255 units; 1 x 1 x 2 when flat) at
+    ``size`` (height, width): uint8 height x width x 3.
+
+    Luminance noise shows in :data:`LUMINANCE_HUE` (blue), colour noise in :data:`COLOUR_HUE` (orange), added
+    together (both strong reads white); black is clean. Brightness follows the square root of ``level /
+    maximum`` so the low levels of ordinary photos (sigma 2-10 of 75) still show. The map is shrunk to at most
+    :data:`NOISE_MAP_WORKING_SIDE` pixels before it is coloured, and the colours enlarged to ``size``.
+    """
+    height, width = int(size[0]), int(size[1])
+    if height <= 0 or width <= 0:
+        raise ValueError(f"size must be positive, got {size}")
+    levels = _two_channel(levels)
+    rows, cols = levels.shape[:2]
+    shrink = min(1.0, NOISE_MAP_WORKING_SIDE / max(rows, cols), max(height / rows, width / cols))
+    if shrink < 1.0:
+        small = (max(1, round(cols * shrink)), max(1, round(rows * shrink)))
+        levels = cv2.resize(levels, small, interpolation=cv2.INTER_AREA).reshape(small[1], small[0], 2)
+    brightness = np.sqrt(np.clip(levels / np.float32(max(maximum, 1e-6)), 0.0, 1.0))
+    hues = np.array([LUMINANCE_HUE, COLOUR_HUE], dtype=np.float32)  # 2 x 3: one row per noise kind
+    rgb = np.clip(np.round(brightness @ hues), 0, 255).astype(np.uint8)
+    if rgb.shape[:2] == (1, 1):
+        return np.ascontiguousarray(np.broadcast_to(rgb, (height, width, 3)))
+    if rgb.shape[:2] == (height, width):
+        return rgb
+    return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def noise_map_legend(levels: np.ndarray, maximum: float = 75.0, method: str = "") -> list[str]:
+    """What :func:`noise_map_image` shows beyond its colour key (:data:`NOISE_MAP_KEY`), as short lines: the
+    scale, then the luminance and colour noise levels' minimum, median and maximum (sigma, 0-255 units; one level
+    each for a flat map)."""
+    levels = _two_channel(levels)
+    lines = [f"brightness: square root of sigma, full at {maximum:g}"]
+    flat = levels.shape[:2] == (1, 1)
+    for index, name in ((0, "luminance"), (1, "colour")):
+        low, middle, high = (float(v) for v in np.percentile(levels[:, :, index], [0, 50, 100]))
+        lines.append(f"{name} sigma {middle:.1f} everywhere" if flat else
+                     f"{name} sigma: min {low:.1f}, median {middle:.1f}, max {high:.1f}")
+    if flat:
+        lines.append("one level for the whole photo" + (f" ({method.upper()} estimate)" if method else ""))
+    return lines

@@ -1,6 +1,7 @@
 """Render the main window offscreen with a bundled sample denoised, for the README.
 
-Run from the repository root: ``QT_QPA_PLATFORM=offscreen python packaging/screenshot.py [--out docs/screenshot.png]``.
+Run from the repository root: ``QT_QPA_PLATFORM=offscreen python packaging/screenshot.py [--out docs/screenshot.png]``;
+``--mode noise`` shows the noise map view instead of side by side.
 """
 
 from __future__ import annotations
@@ -76,12 +77,13 @@ def main() -> None:
     from denoiser.resources import sample_images_dir
     from ui.main_window import MainWindow
     from ui.style import apply_dark_style
+    from ui.viewer import MODES
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("docs/screenshot.png"))
     parser.add_argument("--photo", default="parrots_sigma25.png")
     parser.add_argument("--model", default="default")
-    parser.add_argument("--mode", default="side")
+    parser.add_argument("--mode", choices=MODES, default="side", help="the viewer's mode (noise: the noise map)")
     parser.add_argument("--zoom", type=float, default=1.0)
     parser.add_argument("--dialog", choices=["none", "batch", "train", "models"], default="none",
                         help="grab one of the Tools dialogs instead of the main window")
@@ -103,6 +105,8 @@ def main() -> None:
             app.processEvents()
             time.sleep(0.01)
         window.viewer.set_mode(args.mode)
+        if args.mode == "noise":  # the noise map is drawn in the background once the mode asks for it
+            _settle(app, lambda: window.viewer.noise_map() is not None, seconds=60)
         canvas = window.viewer.canvases()[0]
         window.viewer.set_zoom(args.zoom, anchor=QPointF(canvas.width() * 0.45, canvas.height() * 0.4))
         for _ in range(200):  # let thumbnails and repaints settle

@@ -41,7 +41,8 @@ from denoiser.inference import TileSettings, available_devices
 from denoiser.modelstore import load_model
 from denoiser.noise import MAX_SIGMA
 from denoiser.progress import Progress
-from ui.panel import QUALITY_CHOICES
+from denoiser.strength import MAX_AMOUNT
+from ui.panel import AMOUNT_TOOLTIP, COLOUR_TOOLTIP, LUMINANCE_TOOLTIP, QUALITY_CHOICES, SIGMA_TOOLTIP
 from ui.worker import WorkerBridge
 
 FORMATS = [("Same as input", "same"), ("PNG", "png"), ("JPEG", "jpeg"), ("WebP", "webp"),
@@ -51,6 +52,7 @@ COLLISIONS = [("Add a number (name-2)", "unique"), ("Skip existing files", "skip
 LOSSY = ("same", "jpeg", "webp")
 """Formats whose output can be JPEG or WebP, where the quality setting applies."""
 COLUMNS = ("File", "Status", "Sigma", "Seconds", "Output / message")
+"""The results table; Sigma is the typical level of the noise map each photo was denoised with."""
 FAILED_COLOUR = QColor("#d33")
 
 
@@ -123,13 +125,17 @@ class BatchDialog(QDialog):
         self.model_box.setCurrentIndex(max(0, found))
         self.auto_box = QCheckBox("Auto (estimated per photo)")
         self.auto_box.setChecked(True)
+        self.amount_spin = self._percent_spin(AMOUNT_TOOLTIP)
         self.strength_spin = QDoubleSpinBox()
         self.strength_spin.setRange(0.0, MAX_SIGMA)
         self.strength_spin.setDecimals(1)
         self.strength_spin.setValue(25.0)
-        self.strength_spin.setSuffix(" sigma")
-        self.strength_spin.setEnabled(False)
-        self.auto_box.toggled.connect(lambda auto: self.strength_spin.setEnabled(not auto))
+        self.strength_spin.setPrefix("sigma ")
+        self.strength_spin.setToolTip(SIGMA_TOOLTIP)
+        self.auto_box.toggled.connect(self._auto_toggled)
+        self.luminance_spin = self._percent_spin(LUMINANCE_TOOLTIP)
+        self.color_spin = self._percent_spin(COLOUR_TOOLTIP)
+        self._auto_toggled(True)
         self.passes_box = QComboBox()
         for count, label in QUALITY_CHOICES:
             self.passes_box.addItem(label, count)
@@ -148,7 +154,10 @@ class BatchDialog(QDialog):
         form.addRow("", self.metadata_box)
         form.addRow("If the output exists", self.collision_box)
         form.addRow("Model", self.model_box)
-        form.addRow("Strength", self._row(self.auto_box, self.strength_spin))
+        form.addRow("Strength", self._row(self.auto_box, QLabel("Amount"), self.amount_spin, QLabel("or fixed"),
+                                          self.strength_spin, packed=True))
+        form.addRow("Noise", self._row(QLabel("Luminance"), self.luminance_spin, QLabel("Colour"), self.color_spin,
+                                       packed=True))
         form.addRow("Passes", self.passes_box)
         form.addRow("Device", self.device_box)
 
@@ -204,13 +213,40 @@ class BatchDialog(QDialog):
         bridge.cancelled.connect(self._on_cancelled)
 
     @staticmethod
-    def _row(*widgets: QWidget) -> QWidget:
+    def _row(*widgets: QWidget, packed: bool = False) -> QWidget:
+        """``widgets`` in a row; ``packed``: at their natural sizes, from the left."""
         holder = QWidget()
         row = QHBoxLayout(holder)
         row.setContentsMargins(0, 0, 0, 0)
         for widget in widgets:
             row.addWidget(widget)
+        if packed:
+            row.addStretch(1)
         return holder
+
+    @staticmethod
+    def _percent_spin(tooltip: str) -> QSpinBox:
+        spin = QSpinBox()
+        spin.setRange(0, int(round(MAX_AMOUNT * 100)))
+        spin.setSingleStep(10)
+        spin.setValue(100)
+        spin.setSuffix(" %")
+        spin.setToolTip(tooltip)
+        return spin
+
+    def _auto_toggled(self, auto: bool) -> None:
+        """Auto: the amount of each photo's estimate applies; otherwise the fixed sigma."""
+        self.amount_spin.setEnabled(auto)
+        self.strength_spin.setEnabled(not auto)
+
+    def set_strength(self, auto: bool, sigma: float, amount: float = 1.0, luminance: float = 1.0,
+                     color: float = 1.0) -> None:
+        """Start from these strength settings (the window's; amounts 1.0 = 100 %, clamped to the controls)."""
+        self.auto_box.setChecked(auto)
+        self._auto_toggled(auto)
+        self.strength_spin.setValue(float(sigma))
+        for spin, value in ((self.amount_spin, amount), (self.luminance_spin, luminance), (self.color_spin, color)):
+            spin.setValue(int(round(value * 100)))
 
     # ----- fields ------------------------------------------------------------------------------------------------
     def _browse_input(self) -> None:
@@ -246,6 +282,9 @@ class BatchDialog(QDialog):
             raise DenoiserError("choose a folder for the results")
         settings = BatchSettings(
             strength=None if self.auto_box.isChecked() else float(self.strength_spin.value()),
+            amount=self.amount_spin.value() / 100.0 if self.auto_box.isChecked() else 1.0,
+            luminance=self.luminance_spin.value() / 100.0,
+            color=self.color_spin.value() / 100.0,
             tiles=TileSettings(passes=int(self.passes_box.currentData() or 1)),
             device=str(self.device_box.currentData()),
             pattern=self.pattern_edit.text().strip() or DEFAULT_PATTERN,

@@ -7,13 +7,13 @@ wires widgets to jobs and jobs' results back to widgets. The jobs themselves cal
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QImage, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QColor, QDragEnterEvent, QDropEvent, QImage, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -25,16 +25,27 @@ from PySide6.QtWidgets import (
     QToolBar,
 )
 
-from denoiser.batch import auto_strength, find_reference, reference_metrics
-from denoiser.display import LatentView, blend, compose_views, latent_view, to_uint8
+from denoiser.batch import find_reference, reference_metrics, typical_level
+from denoiser.display import (
+    NOISE_MAP_KEY,
+    LatentView,
+    blend,
+    compose_views,
+    latent_view,
+    noise_map_image,
+    noise_map_legend,
+    to_uint8,
+)
 from denoiser.errors import DenoiserError
+from denoiser.findings import Finding, assess
 from denoiser.inference import TileSettings, available_devices, extract_latent, resolve_device
 from denoiser.io import SUPPORTED_EXTENSIONS, Image, is_image_path, read_image, write_image
 from denoiser.models import Autoencoder
 from denoiser.modelstore import DEFAULT_MODEL, describe, list_models, load_model
-from denoiser.noise import NoiseReading, read_noise
+from denoiser.noise import MAX_SIGMA
 from denoiser.preview import Region, denoise_visible_first
 from denoiser.progress import Progress
+from denoiser.strength import NoiseEstimate, Strength, estimate_noise_map, levels_for
 from ui.batch_dialog import BatchDialog
 from ui.folder_pane import FolderPane
 from ui.model_manager import ModelManager
@@ -44,34 +55,42 @@ from ui.train_dialog import TrainDialog
 from ui.viewer import MODES, ImageViewer, display_levels
 from ui.worker import WorkerBridge
 
-MODE_TITLES = {"side": "Side by side", "split": "Split", "toggle": "Toggle", "residual": "Residual"}
+MODE_TITLES = {"side": "Side by side", "split": "Split", "toggle": "Toggle", "residual": "Residual",
+               "noise": "Noise map"}
 MAX_RECENT = 8
 
 
 @dataclass
 class OpenedPhoto:
-    """A photo read by a job: the image, its noise estimate and what the viewer shows."""
+    """A photo read by a job: the image, what auto found in it and what the viewer shows."""
 
     path: Path
     image: Image
-    noise: NoiseReading
+    estimate: NoiseEstimate
     display: QImage
     levels: list[QImage]
 
     @property
     def sigma(self) -> float:
-        """The white-noise estimate (0-255 units)."""
-        return self.noise.sigma
+        """The typical noise level auto found (0-255 units, luminance and colour together)."""
+        return typical_level(self.estimate.levels)
 
 
 @dataclass
 class DenoiseOutcome:
-    """A finished denoise: the float result, the strength used and the latent thumbnails."""
+    """A finished denoise: the float result, the strength used, the latent thumbnails and the warnings."""
 
     path: Path
     denoised: np.ndarray
     sigma: float
+    """The typical level of the noise map the model was given (0-255 units)."""
     latents: LatentView
+    strength: Strength | None = None
+    """The setting it was made with (None: not made here, e.g. a batch result shown beside its input)."""
+    levels: np.ndarray | None = None
+    """The noise map the model was given (H x W x 2 or 1 x 1 x 2, luminance and colour sigma)."""
+    findings: list[Finding] = field(default_factory=list)
+    """Warnings about the result (noise beyond the model's range, detail removed)."""
 
 
 def reference_text(reference: Path, figures: dict[str, float | None], note: str) -> str:
@@ -86,6 +105,19 @@ def reference_text(reference: Path, figures: dict[str, float | None], note: str)
     return (f"Against {reference.name}:\n"
             f"noisy    PSNR {value('psnr_noisy', ' dB')}, SSIM {value('ssim_noisy', '')}\n"
             f"result   PSNR {value('psnr_denoised', ' dB')}, SSIM {value('ssim_denoised', '')}")
+
+
+def noise_map_key() -> list[tuple[str, QColor]]:
+    """The noise map's colour key as Qt colours."""
+    return [(name, QColor(*rgb)) for name, rgb in NOISE_MAP_KEY]
+
+
+def _stored_amount(settings: QSettings, key: str) -> float:
+    """An amount (1.0 = 100 %) from the settings; a missing or hand-mangled value reads 100 %."""
+    try:
+        return float(str(settings.value(key, 1.0)))
+    except ValueError:
+        return 1.0
 
 
 def default_settings() -> QSettings:
@@ -109,6 +141,7 @@ class MainWindow(QMainWindow):
         self.outcome: DenoiseOutcome | None = None
         self.last_error = ""
         self._jobs: dict[str, int] = {}  # job kind -> id of the latest one; older results are ignored
+        self._noise_map_of: OpenedPhoto | None = None  # the photo whose noise map is shown or being drawn
         self._closing = False
         self._busy = False
 
@@ -273,35 +306,42 @@ class MainWindow(QMainWindow):
 
     @staticmethod
     def _read_photo(path: Path) -> OpenedPhoto:
-        """Read a photo, estimate its noise and make its display images (runs in a worker)."""
+        """Read a photo, find its noise map (what auto uses) and make its display images (runs in a worker)."""
         image = read_image(path)
         pixels = image.color_pixels()
-        noise = read_noise(pixels) if min(pixels.shape[:2]) >= 8 else NoiseReading(0.0, 0.0)
+        estimate = estimate_noise_map(pixels)
         shown = array_to_qimage(to_uint8(pixels if pixels.shape[2] == 3 else pixels[:, :, 0]))
-        return OpenedPhoto(path, image, noise, shown, display_levels(shown))
+        return OpenedPhoto(path, image, estimate, shown, display_levels(shown))
+
+    def _show_noise_map(self) -> None:
+        """In noise map mode, draw the open photo's noise map in the background (once per photo)."""
+        photo = self.photo
+        if photo is None or self.viewer.mode() != "noise" or self._noise_map_of is photo:
+            return
+        self._noise_map_of = photo
+        estimate, size = photo.estimate, (photo.image.height, photo.image.width)
+
+        def job(should_stop: Any, on_progress: Any) -> tuple[OpenedPhoto, QImage, list[QImage], list[str]]:
+            image = array_to_qimage(noise_map_image(estimate.levels, size, MAX_SIGMA))
+            legend = noise_map_legend(estimate.levels, MAX_SIGMA, estimate.method)
+            return photo, image, display_levels(image), legend
+
+        self._start("noisemap", "", job, lane="display")
 
     # ----- denoising ---------------------------------------------------------------------------------------
-    def _strength(self) -> float:
-        settings = self.panel.settings()
-        if settings.auto_strength and self.photo is not None:
-            return self._auto_strength()
-        return settings.strength
-
-    def _auto_strength(self) -> float:
-        """What "auto" means for the open photo with the loaded model (its camera strength, if any)."""
-        assert self.photo is not None
-        return auto_strength(self.photo.noise, self.model.camera_strength if self.model is not None else 0.0)
+    def _strength(self) -> Strength:
+        """The strength the panel asks for: auto times the amount, or a fixed sigma; times the noise amounts."""
+        return self.panel.settings().strength_setting()
 
     def _show_noise(self) -> None:
-        if self.photo is not None:
-            self.panel.set_noise_estimate(self.photo.sigma, self._auto_strength())
+        self.panel.set_noise_estimate(self.photo.estimate if self.photo is not None else None)
 
     def denoise(self) -> None:
         """Denoise the open photo: the visible region first when the photo is large, then all of it."""
         if self.photo is None or self.model is None:
             self._say("Open a photo first." if self.photo is None else "No model is loaded.")
             return
-        photo, model, sigma = self.photo, self.model, self._strength()
+        photo, model, strength = self.photo, self.model, self._strength()
         device = self.panel.settings().device
         tiles = TileSettings(passes=self.panel.settings().passes)
         rect = self.viewer.visible_image_rect()
@@ -310,18 +350,23 @@ class MainWindow(QMainWindow):
 
         def job(should_stop: Any, on_progress: Any) -> DenoiseOutcome:
             pixels = photo.image.color_pixels()
+            levels, _ = levels_for(pixels, strength, photo.estimate)
+            sigma = typical_level(levels)
 
             def report(event: Progress) -> None:
                 if event.stage == "preview":
                     event.extra["path"] = photo.path
                 on_progress(event)
 
-            denoised = denoise_visible_first(pixels, model, sigma, visible, zoom=zoom, tiles=tiles, device=device,
+            denoised = denoise_visible_first(pixels, model, levels, visible, zoom=zoom, tiles=tiles, device=device,
                                              on_progress=report, should_stop=should_stop)
+            # The photo's estimate goes in for a fixed strength too: noise beyond the model's range is the
+            # photo's, whatever strength was asked for.
+            findings = assess(pixels, denoised, photo.estimate)
             latents = latent_view(extract_latent(pixels, model, sigma, device=device), model.family)
-            return DenoiseOutcome(photo.path, denoised, sigma, latents)
+            return DenoiseOutcome(photo.path, denoised, sigma, latents, strength, levels, findings)
 
-        self._start("denoise", f"Denoising {photo.path.name} at strength {sigma:.1f}...", job)
+        self._start("denoise", f"Denoising {photo.path.name} at {strength.describe()}...", job)
 
     def cancel(self) -> None:
         """Stop the running denoise (within one tile batch); the previous result stays on screen."""
@@ -410,8 +455,10 @@ class MainWindow(QMainWindow):
     def open_batch_dialog(self) -> BatchDialog:
         """Batch-denoise folders (non-modal: the window stays usable)."""
         names = [info.name for info in list_models()] or [DEFAULT_MODEL]
-        dialog = BatchDialog(self.bridge, names, self.model_name or DEFAULT_MODEL, self,
-                             passes=self.panel.settings().passes)
+        settings = self.panel.settings()
+        dialog = BatchDialog(self.bridge, names, self.model_name or DEFAULT_MODEL, self, passes=settings.passes)
+        dialog.set_strength(settings.auto_strength, settings.strength, settings.amount, settings.luminance,
+                            settings.color)
         dialog.open_pair.connect(self.open_pair)
         dialog.show()
         self.batch_dialog = dialog
@@ -497,7 +544,7 @@ class MainWindow(QMainWindow):
             self.model, info = result
             self.model_name = info.name
             self.panel.set_models([(i.name, describe(i)) for i in list_models()] or [(info.name, "")], info.name)
-            self.panel.model_note.setText(f"{info.family}; {info.trained_on or 'trained on unknown data'}")
+            self.panel.set_model_note(f"{info.family}; {info.trained_on or 'trained on unknown data'}")
             self.panel.device_label.setText(self._device_text())
             self._say(f"Model {info.name} ready.")
             self._show_noise()
@@ -517,23 +564,36 @@ class MainWindow(QMainWindow):
             self.viewer.prime(result.display, result.levels)
             self.viewer.set_original(result.display)
             self._show_noise()
+            self._show_noise_map()
             self.panel.set_has_result(False)
+            self.panel.set_findings([])
             self.panel.latents.clear()
             image = result.image
             self.setWindowTitle(f"{result.path.name} - Denoiser")
             self._say(f"{result.path.name}: {image.width}x{image.height}, {image.bit_depth}-bit, "
-                      f"estimated noise sigma {result.sigma:.1f}.")
+                      f"noise found: {result.estimate.summary()}.")
             if self.auto_denoise and self.model is not None and not force:
                 self.denoise()
         elif kind == "denoise":
             self.outcome = result
             self.panel.set_has_result(True)
+            self.panel.set_findings(result.findings)
             self.panel.latents.set_thumbnails(
                 result.latents.caption, array_to_qimage(result.latents.colour),
                 [(label, array_to_qimage(image)) for label, image in result.latents.channels])
             self._refresh_display()
             self.compare_with_reference()
-            self._say(f"Denoised {result.path.name} at strength {result.sigma:.1f}.")
+            how = f"{result.strength.describe()}, " if result.strength is not None else ""
+            message = f"Denoised {result.path.name} at {how}typical sigma {result.sigma:.1f}."
+            if result.findings:
+                count = len(result.findings)
+                message += f" {count} warning{'s' if count > 1 else ''}: see the side panel."
+            self._say(message)
+        elif kind == "noisemap":
+            photo, image, levels, legend = result
+            if photo is self.photo:
+                self.viewer.prime(image, levels)
+                self.viewer.set_noise_map(image, legend, noise_map_key())
         elif kind == "display":
             (shown, shown_levels), (removed, removed_levels) = result
             self.viewer.prime(shown, shown_levels)
@@ -556,6 +616,9 @@ class MainWindow(QMainWindow):
             self._say(f"Could not open the photo: {message}", error=True)
         elif kind == "save":
             self._say(f"Not saved: {message}", error=True)
+        elif kind == "noisemap":
+            self._noise_map_of = None  # choosing the mode again tries again
+            self._say(f"Could not draw the noise map: {message}", error=True)
         else:
             self._say(f"{kind.capitalize()} failed: {message}", error=True)
 
@@ -595,6 +658,7 @@ class MainWindow(QMainWindow):
     def _mode_changed(self, mode: str) -> None:
         for name, act in self.mode_actions.items():
             act.setChecked(name == mode)
+        self._show_noise_map()
 
     def _remember_folder(self, folder: Path) -> None:
         self.settings.setValue("last_folder", str(folder))
@@ -628,7 +692,12 @@ class MainWindow(QMainWindow):
         self.viewer.set_mode(mode if mode in MODES else "side")
         self._mode_changed(self.viewer.mode())
         auto = str(self.settings.value("auto_strength", "true")).lower() == "true"
-        self.panel.set_strength(auto, float(self.settings.value("strength", 25)))
+        try:
+            sigma = float(str(self.settings.value("strength", 25)))
+        except ValueError:
+            sigma = 25.0  # a hand-edited settings file: keep the default
+        self.panel.set_strength(auto, sigma, *(_stored_amount(self.settings, key)
+                                               for key in ("amount", "luminance", "color")))
         self.panel.set_devices(available_devices(), str(self.settings.value("device", "auto")))
         try:
             self.panel.set_passes(int(str(self.settings.value("passes", 1))))
@@ -640,7 +709,7 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, lambda: self.folder_pane.open_folder(Path(str(last))))
 
     def save_settings(self) -> None:
-        """Remember geometry, view mode, model, strength and device for the next run."""
+        """Remember geometry, view mode, model, strength (and its amounts) and device for the next run."""
         settings = self.panel.settings()
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
@@ -648,6 +717,9 @@ class MainWindow(QMainWindow):
         self.settings.setValue("model", self.model_name or settings.model)
         self.settings.setValue("auto_strength", "true" if settings.auto_strength else "false")
         self.settings.setValue("strength", settings.strength)
+        self.settings.setValue("amount", settings.amount)
+        self.settings.setValue("luminance", settings.luminance)
+        self.settings.setValue("color", settings.color)
         self.settings.setValue("device", settings.device)
         self.settings.setValue("passes", settings.passes)
         self.settings.sync()

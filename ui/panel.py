@@ -1,10 +1,13 @@
-"""The side panel: model, strength, detail, device, noise estimate, Denoise / Save, and latent thumbnails."""
+"""The side panel: model, strength (auto amount or fixed sigma, luminance and colour amounts), detail, device,
+the noise auto found, warnings about the result, Denoise / Save, and latent thumbnails."""
 
 from __future__ import annotations
 
+import html
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -17,20 +20,36 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QVBoxLayout,
     QWidget,
 )
 
-from denoiser.noise import LOW_ESTIMATE, MAX_SIGMA
+from denoiser.findings import Finding
+from denoiser.noise import MAX_SIGMA
+from denoiser.strength import MAX_AMOUNT, NoiseEstimate, Strength
 
-LOW_ESTIMATE_HINT = ("Very low estimate. Camera noise in JPEG photos reads low: if the photo still looks noisy, "
-                     "untick Auto and raise the strength (6 to 20 suits most camera photos).")
-
-NOISE_TOOLTIP = "Estimated noise level (sigma, 0-255) of the open photo"
+NOISE_TOOLTIP = ("What auto found in the open photo: its typical (median) luminance and colour noise, sigma in "
+                 "0-255 units. (PCA): one white-noise level for the whole photo; otherwise a level per region, "
+                 "shown by View > Noise map.")
+AMOUNT_TOOLTIP = "How much of the noise auto found to remove: 100 % is the estimate itself, 200 % twice it"
+SIGMA_TOOLTIP = "A fixed noise level (sigma, 0-255 units) for the whole photo, whatever auto finds"
+LUMINANCE_TOOLTIP = "Luminance noise (grain, speckle): 100 % removes what the strength says, 0 % leaves it"
+COLOUR_TOOLTIP = "Colour noise (chroma blotches): 100 % removes what the strength says, 0 % leaves it"
 
 MAX_STRENGTH = int(MAX_SIGMA)
-"""The strength slider's top (whole sigmas)."""
+"""The strength slider's top with Auto off (whole sigmas)."""
+MAX_PERCENT = int(round(MAX_AMOUNT * 100))
+"""The top of the amount, luminance and colour sliders (%)."""
+DEFAULT_SIGMA = 25
+"""The fixed strength until the user chooses one."""
+MODEL_NOTE_CHARS = 64
+"""The model note shows this much of the model's description (two lines); the tooltip has all of it."""
+SETTLE_MS = 300
+"""A key or wheel change of a strength slider re-denoises once the slider has been still this long."""
+LEFTOVER_MIN_HEIGHT = 150
+"""The latent thumbnails' box never gets less: its caption and about a row of thumbnails."""
 
 
 @dataclass
@@ -40,10 +59,23 @@ class PanelSettings:
     model: str
     auto_strength: bool
     strength: float
+    """The fixed sigma used with Auto off (0-255 units)."""
     detail: float
     device: str
     passes: int = 1
     """Orientations averaged (self-ensemble): 1 fast, 2 better, 8 best."""
+    amount: float = 1.0
+    """With Auto on, how much of the estimate (1.0 = 100 %, up to 2.0)."""
+    luminance: float = 1.0
+    """The luminance noise amount (1.0 = 100 %)."""
+    color: float = 1.0
+    """The colour noise amount (1.0 = 100 %)."""
+
+    def strength_setting(self) -> Strength:
+        """The engine's strength: auto times the amount, or the fixed sigma, times the luminance/colour amounts."""
+        if self.auto_strength:
+            return Strength(None, self.amount, self.luminance, self.color)
+        return Strength(self.strength, 1.0, self.luminance, self.color)
 
 
 QUALITY_CHOICES = ((1, "Fast (1 pass)"), (2, "Better (2 passes, 2x time)"), (8, "Best (8 passes, 8x time)"))
@@ -66,7 +98,7 @@ class LatentGrid(QWidget):
         self.list.setGridSize(QSize(64, 76))
         self.list.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.list.setMovement(QListWidget.Movement.Static)
-        self.list.setMinimumHeight(180)
+        self.list.setMinimumHeight(70)  # about a row: the box gives up height first when warnings need it
         self.list.itemClicked.connect(self._enlarge)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -112,6 +144,23 @@ class LatentGrid(QWidget):
         dialog.show()
 
 
+class _LeftoverBox(QGroupBox):
+    """A group box that takes the height its neighbours leave (down to :data:`LEFTOVER_MIN_HEIGHT`).
+
+    Word-wrapped labels make a layout size everything by height-for-width, where a size policy alone cannot
+    make one item give way first: without this, warnings would squeeze the labels above them into clipped lines
+    on a small screen instead of shortening the thumbnail list, which scrolls.
+    """
+
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(title, parent)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Ignored)
+        self.setMinimumHeight(LEFTOVER_MIN_HEIGHT)
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 - Qt's name
+        return False
+
+
 class SidePanel(QWidget):
     """Controls for one photo. Emits requests; the main window does the work through the worker bridge."""
 
@@ -130,14 +179,24 @@ class SidePanel(QWidget):
         self.model_box.currentIndexChanged.connect(lambda _: self.model_changed.emit(self.model_name()))
         self.auto_box = QCheckBox("Auto (from the noise estimate)")
         self.auto_box.setChecked(True)
-        self.strength_slider = QSlider(Qt.Orientation.Horizontal)
-        self.strength_slider.setRange(0, MAX_STRENGTH)
-        self.strength_slider.setValue(25)
-        self.strength_label = QLabel()
-        self.auto_box.toggled.connect(self._strength_ui)
-        self.strength_slider.valueChanged.connect(self._strength_ui)
-        self.strength_slider.sliderReleased.connect(self.strength_changed)
-        self.auto_box.toggled.connect(lambda _: self.strength_changed.emit())
+        self.auto_box.setToolTip("On: the strength follows the noise found in each part of the photo, times the "
+                                 "amount. Off: one fixed sigma for the whole photo.")
+        self._amount, self._sigma = 100, DEFAULT_SIGMA  # the slider shows one; the other waits for the toggle
+        self.strength_name = QLabel("Amount")
+        self.strength_slider, self.strength_label = self._slider(MAX_PERCENT, 100, AMOUNT_TOOLTIP)
+        self.luminance_slider, self.luminance_label = self._slider(MAX_PERCENT, 100, LUMINANCE_TOOLTIP)
+        self.color_slider, self.color_label = self._slider(MAX_PERCENT, 100, COLOUR_TOOLTIP)
+        self._settle = QTimer(self)
+        self._settle.setSingleShot(True)
+        self._settle.setInterval(SETTLE_MS)
+        self._settle.timeout.connect(self.strength_changed)
+        self._pressed_at: dict[QSlider, int] = {}
+        for slider in (self.strength_slider, self.luminance_slider, self.color_slider):
+            slider.valueChanged.connect(self._strength_ui)
+            slider.sliderPressed.connect(lambda s=slider: self._pressed_at.__setitem__(s, s.value()))
+            slider.sliderReleased.connect(lambda s=slider: self._released(s))
+            slider.actionTriggered.connect(lambda _action, s=slider: self._stepped(s))
+        self.auto_box.toggled.connect(self._auto_toggled)
         self.detail_slider = QSlider(Qt.Orientation.Horizontal)
         self.detail_slider.setRange(0, 100)
         self.detail_slider.setToolTip("Mix some of the original back in to keep texture (0 % = fully denoised)")
@@ -151,12 +210,17 @@ class SidePanel(QWidget):
                                     "slightly cleaner, that many times slower")
         self.quality_box.currentIndexChanged.connect(lambda _: self.strength_changed.emit())
         self.noise_label = QLabel("-")
+        self.noise_label.setWordWrap(True)
         self.noise_label.setToolTip(NOISE_TOOLTIP)
         self.device_label = QLabel("-")
-        self.noise_hint = QLabel(LOW_ESTIMATE_HINT)
-        self.noise_hint.setWordWrap(True)
-        self.noise_hint.setStyleSheet("color: #d9a441; font-size: 11px;")
-        self.noise_hint.setVisible(False)
+        self.warnings_label = QLabel()
+        self.warnings_label.setObjectName("warnings")
+        self.warnings_label.setWordWrap(True)
+        self.warnings_label.setTextFormat(Qt.TextFormat.RichText)
+        self.warnings_label.setStyleSheet("QLabel#warnings { color: #e3b341; border: 1px solid #7a5c12; "
+                                          "border-radius: 4px; padding: 6px; font-size: 11px; }")
+        self.warnings_label.setVisible(False)
+        self.findings: list[Finding] = []
         self.denoise_button = QPushButton("Denoise")
         self.denoise_button.setDefault(True)
         self.denoise_button.clicked.connect(self.denoise_requested)
@@ -175,33 +239,31 @@ class SidePanel(QWidget):
         self.reference_label.setStyleSheet("font-family: monospace;")
         self.reference_label.setVisible(False)
 
-        strength_row = QHBoxLayout()
-        strength_row.addWidget(self.strength_slider)
-        strength_row.addWidget(self.strength_label)
-        detail_row = QHBoxLayout()
-        detail_row.addWidget(self.detail_slider)
-        detail_row.addWidget(self.detail_label)
+        self.detail_label.setMinimumWidth(self._value_width())
+        self.detail_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         form = QFormLayout()
         form.addRow("Model", self.model_box)
         form.addRow("", self.model_note)
         form.addRow("Strength", self.auto_box)
-        form.addRow("", strength_row)
-        form.addRow("Detail", detail_row)
+        form.addRow(self.strength_name, self._row(self.strength_slider, self.strength_label))
+        form.addRow("Luminance", self._row(self.luminance_slider, self.luminance_label))
+        form.addRow("Colour", self._row(self.color_slider, self.color_label))
+        form.addRow("Detail", self._row(self.detail_slider, self.detail_label))
         form.addRow("Quality", self.quality_box)
         form.addRow("Device", self.device_box)
         form.addRow("In use", self.device_label)
-        form.addRow("Noise estimate", self.noise_label)
-        form.addRow("", self.noise_hint)
+        form.addRow("Noise found", self.noise_label)
         buttons = QHBoxLayout()
         buttons.addWidget(self.save_button)
         buttons.addWidget(self.save_as_button)
-        latent_box = QGroupBox("What the model sees (bottleneck)")
+        latent_box = _LeftoverBox("What the model sees (bottleneck)")
         latent_layout = QVBoxLayout(latent_box)
         latent_layout.addWidget(self.latents)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.denoise_button)
         layout.addLayout(buttons)
+        layout.addWidget(self.warnings_label)
         layout.addWidget(self.reference_label)
         layout.addWidget(latent_box, 1)
         honesty = QLabel("Autoencoders are lossy and data-specific: fine detail that looks like noise can go "
@@ -209,7 +271,7 @@ class SidePanel(QWidget):
         honesty.setWordWrap(True)
         honesty.setStyleSheet("color: #888; font-size: 11px;")
         layout.addWidget(honesty)
-        self._strength_ui()
+        self._show_strength_slider()
         self.setMinimumWidth(280)
 
     def set_models(self, entries: list[tuple[str, str]], current: str | None = None) -> None:
@@ -222,6 +284,13 @@ class SidePanel(QWidget):
         index = self.model_box.findData(current) if current else 0
         self.model_box.setCurrentIndex(max(0, index))
         self.model_box.blockSignals(False)
+
+    def set_model_note(self, text: str) -> None:
+        """Describe the loaded model under the chooser: the first :data:`MODEL_NOTE_CHARS` characters (a long
+        training description would push the controls off a small screen), all of it in the tooltip."""
+        shown = text if len(text) <= MODEL_NOTE_CHARS else text[:MODEL_NOTE_CHARS].rsplit(" ", 1)[0] + "..."
+        self.model_note.setText(shown)
+        self.model_note.setToolTip(text if shown != text else "")
 
     def model_name(self) -> str:
         """The chosen model's name."""
@@ -241,10 +310,13 @@ class SidePanel(QWidget):
         return PanelSettings(
             model=self.model_name(),
             auto_strength=self.auto_box.isChecked(),
-            strength=float(self.strength_slider.value()),
+            strength=float(self._sigma),
             detail=self.detail_slider.value() / 100.0,
             device=self.device_box.currentText() or "auto",
             passes=int(self.quality_box.currentData() or 1),
+            amount=self._amount / 100.0,
+            luminance=self.luminance_slider.value() / 100.0,
+            color=self.color_slider.value() / 100.0,
         )
 
     def set_passes(self, passes: int) -> None:
@@ -255,32 +327,44 @@ class SidePanel(QWidget):
             self.quality_box.setCurrentIndex(found)
             self.quality_box.blockSignals(False)
 
-    def set_strength(self, auto: bool, value: float) -> None:
-        """Set the strength controls (used when restoring settings)."""
-        self.auto_box.setChecked(auto)
-        self.strength_slider.setValue(int(round(value)))
+    def set_strength(self, auto: bool, sigma: float, amount: float | None = None, luminance: float | None = None,
+                     color: float | None = None) -> None:
+        """Set the strength controls (used when restoring settings): Auto, the fixed sigma, and the amounts
+        (1.0 = 100 %; None keeps the current one). Values out of range are clamped; nothing is re-denoised."""
 
-    def set_noise_estimate(self, sigma: float | None, auto: float | None = None) -> None:
-        """Show the estimated noise and the strength "auto" chose from it (``auto``: when it differs, the model's
-        camera strength applied); with Auto on, the slider follows that strength."""
-        auto = sigma if auto is None else auto
-        camera = sigma is not None and auto is not None and auto > sigma + 0.05
-        if sigma is None:
+        def percent(value: float) -> int:
+            return min(MAX_PERCENT, max(0, int(round(value * 100))))
+
+        self._sigma = min(MAX_STRENGTH, max(0, int(round(sigma))))
+        if amount is not None:
+            self._amount = percent(amount)
+        for slider, value in ((self.luminance_slider, luminance), (self.color_slider, color)):
+            if value is not None:
+                slider.blockSignals(True)
+                slider.setValue(percent(value))
+                slider.blockSignals(False)
+        self.auto_box.blockSignals(True)
+        self.auto_box.setChecked(auto)
+        self.auto_box.blockSignals(False)
+        self._show_strength_slider()
+
+    def set_noise_estimate(self, estimate: NoiseEstimate | None) -> None:
+        """Show what auto found in the open photo (None: no photo): ``luminance 3.2, colour 7.5`` and "(PCA)"
+        when it is the flat white-noise estimate rather than the noise-map network's."""
+        if estimate is None:
             self.noise_label.setText("-")
-        elif camera:
-            self.noise_label.setText(f"sigma {sigma:.1f}, camera noise: auto {auto:.1f}")
-            self.noise_label.setToolTip("The white-noise estimate reads camera-processed noise (and clean photos) "
-                                        "low; Auto uses the model's camera strength, measured on real noisy/clean "
-                                        "pairs. Untick Auto to choose your own.")
-        else:
-            self.noise_label.setText(f"sigma {sigma:.1f}")
-            self.noise_label.setToolTip(NOISE_TOOLTIP)
-        self.noise_hint.setVisible(sigma is not None and sigma < LOW_ESTIMATE and not camera)
-        if auto is not None and self.auto_box.isChecked():
-            self.strength_slider.blockSignals(True)
-            self.strength_slider.setValue(int(round(min(MAX_STRENGTH, auto))))
-            self.strength_slider.blockSignals(False)
-            self._strength_ui()
+            return
+        method = " (PCA)" if estimate.method == "pca" else ""
+        self.noise_label.setText(f"{estimate.summary()}{method}")
+
+    def set_findings(self, findings: Sequence[Finding]) -> None:
+        """Show the warnings about the current result, each as its message and advice (none: hidden)."""
+        self.findings = list(findings)
+        self.warnings_label.setText("<br><br>".join(
+            f"<b>&#9888; {html.escape(finding.message)}</b><br>{html.escape(finding.advice)}"
+            for finding in self.findings))
+        self.warnings_label.setToolTip("\n\n".join(finding.text() for finding in self.findings))
+        self.warnings_label.setVisible(bool(self.findings))
 
     def set_reference_text(self, text: str) -> None:
         """Show (or hide, with "") the comparison with a clean reference."""
@@ -296,9 +380,64 @@ class SidePanel(QWidget):
         """While a denoise runs the button reads Cancel-free: the status bar has Cancel."""
         self.denoise_button.setText("Denoising..." if busy else "Denoise")
 
+    def _slider(self, maximum: int, value: int, tooltip: str) -> tuple[QSlider, QLabel]:
+        slider = QSlider(Qt.Orientation.Horizontal)
+        slider.setRange(0, maximum)
+        slider.setValue(value)
+        slider.setPageStep(10)
+        slider.setToolTip(tooltip)
+        label = QLabel()
+        label.setMinimumWidth(self._value_width())
+        label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return slider, label
+
+    def _value_width(self) -> int:
+        return self.fontMetrics().horizontalAdvance("200 %") + 6
+
+    @staticmethod
+    def _row(*widgets: QWidget) -> QHBoxLayout:
+        row = QHBoxLayout()
+        for widget in widgets:
+            row.addWidget(widget)
+        return row
+
+    def _auto_toggled(self, _auto: bool) -> None:
+        self._show_strength_slider()
+        self.strength_changed.emit()
+
+    def _show_strength_slider(self) -> None:
+        """With Auto on the slider is the amount (0-200 %), with Auto off the fixed sigma (0-75)."""
+        auto = self.auto_box.isChecked()
+        self.strength_slider.blockSignals(True)
+        self.strength_slider.setRange(0, MAX_PERCENT if auto else MAX_STRENGTH)
+        self.strength_slider.setValue(self._amount if auto else self._sigma)
+        self.strength_slider.blockSignals(False)
+        self.strength_slider.setToolTip(AMOUNT_TOOLTIP if auto else SIGMA_TOOLTIP)
+        self.strength_name.setText("Amount" if auto else "Sigma")
+        self._strength_ui()
+
     def _strength_ui(self) -> None:
-        self.strength_slider.setEnabled(not self.auto_box.isChecked())
-        self.strength_label.setText(f"{self.strength_slider.value()}")
+        value = self.strength_slider.value()
+        if self.auto_box.isChecked():
+            self._amount = value
+            self.strength_label.setText(f"{value} %")
+        else:
+            self._sigma = value
+            self.strength_label.setText(f"{value}")
+        self.luminance_label.setText(f"{self.luminance_slider.value()} %")
+        self.color_label.setText(f"{self.color_slider.value()} %")
+
+    def _released(self, slider: QSlider) -> None:
+        """A drag ended: re-denoise once, if it moved the slider."""
+        if self._pressed_at.pop(slider, None) != slider.value():
+            self._settle.stop()
+            self.strength_changed.emit()
+
+    def _stepped(self, slider: QSlider) -> None:
+        """A key, wheel or click on the groove moved the slider: re-denoise when it has been still a moment
+        (a drag waits for the release instead)."""
+        if not slider.isSliderDown():
+            self._settle.start()
 
     def _detail_moved(self, value: int) -> None:
         self.detail_label.setText(f"{value} %")

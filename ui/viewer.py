@@ -1,4 +1,5 @@
-"""The before/after photo viewer: original and denoised side by side, as a wipe, as a toggle, or the residual.
+"""The before/after photo viewer: original and denoised side by side, as a wipe, as a toggle, the residual, or
+the noise map (what auto found in the photo, with a legend).
 
 Zoom and pan live in one :class:`ViewState` that every canvas draws with, so two panes can never drift apart:
 a wheel, drag or key in either moves both. Zoom is counted in *device* pixels (1.0 = one image pixel per
@@ -14,7 +15,7 @@ Numbers stay in the engine: images arrive here as QImages (``ui.qimage`` convert
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from PySide6.QtCore import QObject, QPoint, QPointF, QRect, QRectF, QSize, QSizeF, Qt, Signal
 from PySide6.QtGui import (
@@ -33,7 +34,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QWidget
 
-MODES = ("side", "split", "toggle", "residual")
+MODES = ("side", "split", "toggle", "residual", "noise")
 MIN_ZOOM = 0.02
 MAX_ZOOM = 32.0
 ZOOM_STEP = 1.25  # per wheel notch and per +/- key press
@@ -45,6 +46,8 @@ BACKGROUND = QColor("#202020")
 SEAM = QColor("#0c0c0c")
 NOT_DENOISED_HINT = "not denoised yet"
 RESIDUAL_HINT = "denoise to see what was removed"
+NOISE_MAP_HINT = "reading the noise map..."
+NOISE_MAP_LABEL = "Noise map (what auto found)"
 EMPTY_HINT = "No photo open"
 
 
@@ -248,6 +251,8 @@ class ImageCanvas(QWidget):
         self._split: float | None = None
         self._labels = ("", "")
         self._hint = ""
+        self._legend: list[str] = []
+        self._key: list[tuple[str, QColor]] = []
         self._drag: str | None = None  # "pan" or "split" while the left button is held
         self._press_pos = QPointF()
         self._press_center = QPointF()
@@ -259,15 +264,20 @@ class ImageCanvas(QWidget):
     # -- content --------------------------------------------------------------------------------------------
 
     def set_content(self, image: QImage | None, *, under: QImage | None = None, split: float | None = None,
-                    labels: tuple[str, str] = ("", ""), hint: str = "") -> None:
+                    labels: tuple[str, str] = ("", ""), hint: str = "", legend: Sequence[str] = (),
+                    key: Sequence[tuple[str, QColor]] = ()) -> None:
         """What to show: ``image``; with ``under`` and ``split``, ``under`` left of a divider at ``split``
         (fraction of the image width) and ``image`` right of it; ``labels`` for the top-left and top-right
-        corners; ``hint`` as a note at the bottom (in the middle when there is no image)."""
+        corners; ``hint`` as a note at the bottom (in the middle when there is no image); ``legend`` lines
+        and a colour ``key`` (swatch, name) in a box at the bottom left, also the canvas's tooltip."""
         self._image = image
         self._under = under if split is not None else None
         self._split = split if under is not None else None
         self._labels = labels
         self._hint = hint
+        self._legend = list(legend)
+        self._key = list(key)
+        self.setToolTip("\n".join(self._legend))
         if self._own_cache:
             self._cache.keep((image, under))
         self.update()
@@ -287,6 +297,10 @@ class ImageCanvas(QWidget):
     def hint(self) -> str:
         """The note shown at the bottom ("" for none)."""
         return self._hint
+
+    def legend(self) -> list[str]:
+        """The legend's lines (empty for none)."""
+        return list(self._legend)
 
     # -- mapping --------------------------------------------------------------------------------------------
 
@@ -371,6 +385,8 @@ class ImageCanvas(QWidget):
                 self._draw_label(painter, right, right_corner=True)
             if self._hint:
                 self._draw_hint(painter, self._hint, centred=False)
+            if self._legend or self._key:
+                self._draw_legend(painter)
         finally:
             painter.end()
 
@@ -442,6 +458,38 @@ class ImageCanvas(QWidget):
         rect.moveTop(margin)
         rect.moveLeft(self.width() - rect.width() - margin if right_corner else margin)
         self._draw_text_pill(painter, text, rect)
+
+    def _draw_legend(self, painter: QPainter) -> None:
+        """The colour key (swatches and names) over the legend's lines, in a box at the bottom left."""
+        metrics = painter.fontMetrics()
+        line, pad, swatch = metrics.height(), 7, metrics.height() - 4
+        key_width = sum(swatch + 4 + metrics.horizontalAdvance(name) + 12 for name, _ in self._key)
+        width = max([key_width, *(metrics.horizontalAdvance(text) for text in self._legend)]) + 2 * pad
+        rows = len(self._legend) + (1 if self._key else 0)
+        box = QRectF(8, self.height() - 8 - rows * line - 2 * pad, width, rows * line + 2 * pad)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 170))
+        painter.drawRoundedRect(box, 4, 4)
+        x, y = box.left() + pad, box.top() + pad
+        for name, colour in self._key:
+            painter.setPen(QColor(235, 235, 235, 120))
+            painter.setBrush(colour)
+            painter.drawRect(QRectF(x, y + (line - swatch) / 2, swatch, swatch))
+            x += swatch + 4
+            painter.setPen(QColor(235, 235, 235))
+            painter.drawText(QRectF(x, y, metrics.horizontalAdvance(name) + 2, line),
+                             int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), name)
+            x += metrics.horizontalAdvance(name) + 12
+        if self._key:
+            y += line
+        painter.setPen(QColor(235, 235, 235))
+        for text in self._legend:
+            painter.drawText(QRectF(box.left() + pad, y, width, line),
+                             int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), text)
+            y += line
+        painter.restore()
 
     def _draw_hint(self, painter: QPainter, text: str, centred: bool) -> None:
         rect = self._pill(painter, text)
@@ -543,7 +591,8 @@ class ImageCanvas(QWidget):
 
 
 class ImageViewer(QWidget):
-    """The before/after viewer: one of :data:`MODES` over an original, a result and its residual.
+    """The before/after viewer: one of :data:`MODES` over an original, a result, its residual and the photo's
+    noise map (shown with its legend).
 
     Side mode shows two panes of exactly equal size (placed by hand rather than by a layout, which would make
     them differ by a pixel on odd widths and so lock them a pixel apart). The other modes show one canvas.
@@ -574,6 +623,9 @@ class ImageViewer(QWidget):
         self._original: QImage | None = None
         self._result: QImage | None = None
         self._residual: QImage | None = None
+        self._noise_map: QImage | None = None
+        self._noise_legend: list[str] = []
+        self._noise_key: list[tuple[str, QColor]] = []
         self._mode = "side"
         self._split = 0.5
         self._showing_original = False
@@ -602,7 +654,8 @@ class ImageViewer(QWidget):
     def set_original(self, image: QImage | None) -> None:
         """Show a new photo: clears the result and residual and zooms to fit (None or a null image: no photo)."""
         self._original = image if image is not None and not image.isNull() else None
-        self._result = self._residual = None
+        self._result = self._residual = self._noise_map = None
+        self._noise_legend, self._noise_key = [], []
         self._cache.keep((self._original,))
         self._take_primed()
         self._state.set_image_size(self._original.size() if self._original is not None else QSize())
@@ -623,13 +676,37 @@ class ImageViewer(QWidget):
                     raise ValueError(f"{name} is {image.width()}x{image.height()}, the photo is "
                                      f"{self._original.width()}x{self._original.height()}")
         self._result, self._residual = result, residual
-        self._cache.keep((self._original, self._result, self._residual))
+        self._cache.keep((self._original, self._result, self._residual, self._noise_map))
         self._take_primed()
         self._refresh()
 
     def has_result(self) -> bool:
         """True once a result is shown for the current photo."""
         return self._result is not None
+
+    def set_noise_map(self, image: QImage | None, legend: Sequence[str] = (),
+                      key: Sequence[tuple[str, QColor]] = ()) -> None:
+        """What auto found in the current photo, for noise map mode: ``image`` (the photo's size), the
+        ``legend`` lines and the colour ``key`` (swatch colour per name) drawn over it.
+
+        Raises ValueError when there is no photo or the image's size differs from the photo's.
+        """
+        image = image if image is not None and not image.isNull() else None
+        if image is not None:
+            if self._original is None:
+                raise ValueError("set_original must come before set_noise_map")
+            if image.size() != self._original.size():
+                raise ValueError(f"the noise map is {image.width()}x{image.height()}, the photo is "
+                                 f"{self._original.width()}x{self._original.height()}")
+        self._noise_map = image
+        self._noise_legend, self._noise_key = (list(legend), list(key)) if image is not None else ([], [])
+        self._cache.keep((self._original, self._result, self._residual, self._noise_map))
+        self._take_primed()
+        self._refresh()
+
+    def noise_map(self) -> QImage | None:
+        """The noise map image of the current photo, once it is set."""
+        return self._noise_map
 
     # -- mode, split, toggle --------------------------------------------------------------------------------
 
@@ -755,8 +832,11 @@ class ImageViewer(QWidget):
             self._right.set_content(result, labels=("Denoised", ""))
         elif self._mode == "residual" and residual is not None:
             self._right.set_content(residual, labels=("Residual (what was removed)", ""))
+        elif self._mode == "noise" and self._noise_map is not None:
+            self._right.set_content(self._noise_map, labels=(NOISE_MAP_LABEL, ""), legend=self._noise_legend,
+                                    key=self._noise_key)
         else:
-            hint = RESIDUAL_HINT if self._mode == "residual" else pending
+            hint = {"residual": RESIDUAL_HINT, "noise": NOISE_MAP_HINT}.get(self._mode, pending)
             self._right.set_content(original, labels=("Original", ""), hint=hint)
 
     def _on_state_changed(self) -> None:

@@ -204,9 +204,50 @@ def test_fields_reach_the_engine_settings(dialog: BatchDialog, tmp_path: Path) -
     assert (settings.collision, settings.pattern, settings.strength, settings.device) == ("skip", "{stem}-clean", 20.0,
                                                                                          "cpu")
     assert settings.inputs == [tmp_path] and settings.output == tmp_path / "out"
+    assert (settings.amount, settings.luminance, settings.color) == (1.0, 1.0, 1.0)
+    assert not dialog.amount_spin.isEnabled() and dialog.strength_spin.isEnabled()
     dialog.auto_box.setChecked(True)
     assert dialog.settings().strength is None and not dialog.strength_spin.isEnabled()
+    assert dialog.amount_spin.isEnabled()
     assert dialog.model_name() == "tiny"
+
+
+def test_strength_amounts_reach_the_batch_settings(dialog: BatchDialog, tmp_path: Path) -> None:
+    fill(dialog, tmp_path, tmp_path / "out")
+    dialog.luminance_spin.setValue(70)
+    dialog.color_spin.setValue(160)
+    settings = dialog.settings()
+    assert (settings.strength, settings.amount, settings.luminance, settings.color) == (20.0, 1.0, 0.7, 1.6)
+    dialog.auto_box.setChecked(True)
+    dialog.amount_spin.setValue(130)
+    settings = dialog.settings()
+    assert (settings.strength, settings.amount, settings.luminance, settings.color) == (None, 1.3, 0.7, 1.6)
+    assert settings.strength_setting().describe() == "auto 130 % (luminance 70 %, colour 160 %)"
+    assert dialog.amount_spin.maximum() == dialog.luminance_spin.maximum() == dialog.color_spin.maximum() == 200
+
+
+def test_the_batch_starts_from_the_windows_strength(qtbot: QtBot, bridge: WorkerBridge, model_name: str,
+                                                    tmp_path: Path) -> None:
+    dlg = BatchDialog(bridge, [model_name], model_name, devices=["cpu"])
+    qtbot.addWidget(dlg)
+    dlg.set_strength(False, 12.0, amount=1.5, luminance=0.8, color=1.2)
+    dlg.input_edit.setText(str(tmp_path))
+    dlg.output_edit.setText(str(tmp_path / "out"))
+    settings = dlg.settings()
+    assert (settings.strength, settings.amount, settings.luminance, settings.color) == (12.0, 1.0, 0.8, 1.2)
+    assert dlg.amount_spin.value() == 150 and not dlg.amount_spin.isEnabled()
+    dlg.auto_box.setChecked(True)
+    assert (dlg.settings().strength, dlg.settings().amount) == (None, 1.5)
+
+
+def test_a_batch_with_colour_amounts_runs(qtbot: QtBot, dialog: BatchDialog, tmp_path: Path) -> None:
+    made = photos(tmp_path / "in", count=1)
+    fill(dialog, tmp_path / "in", tmp_path / "out")
+    dialog.auto_box.setChecked(True)
+    dialog.color_spin.setValue(150)
+    run_to_the_end(qtbot, dialog)
+    done = [r for r in dialog.results() if r.status == "done"]
+    assert [r.source for r in done] == made and done[0].output.is_file()
 
 
 def test_eta_text() -> None:

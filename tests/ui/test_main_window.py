@@ -1,4 +1,5 @@
-"""The main window end to end, headless: open, denoise, view modes, latents, cancel, close, bad input, settings."""
+"""The main window end to end, headless: open, denoise, view modes (the noise map too), latents, cancel, close,
+bad input, settings, the strength controls and the warnings about a result."""
 
 from __future__ import annotations
 
@@ -11,14 +12,18 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image as PILImage
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
 from pytestqt.qtbot import QtBot
 
 import ui.main_window as main_window_module
+from denoiser.display import noise_map_image
 from denoiser.errors import Cancelled
+from denoiser.findings import Finding
 from denoiser.models import create_model
 from denoiser.modelstore import save_to_library
+from denoiser.strength import NoiseEstimate, Strength
 from ui.main_window import MainWindow
+from ui.qimage import qimage_to_array
 
 TINY = {
     "unet": {"widths": [4, 8], "blocks": 1},
@@ -79,7 +84,7 @@ def test_open_denoise_and_every_view_mode(qtbot: QtBot, window: MainWindow, tmp_
     assert window.model_name == "tiny-unet"
     assert window.panel.save_button.isEnabled()
     assert "photo.png" in window.windowTitle()
-    for mode in ("side", "split", "toggle", "residual"):
+    for mode in ("side", "split", "toggle", "residual", "noise"):
         window.viewer.set_mode(mode)
         assert window.viewer.mode() == mode
         assert window.mode_actions[mode].isChecked()
@@ -204,15 +209,27 @@ def test_settings_are_remembered(qtbot: QtBot, settings: QSettings, library: dic
     qtbot.waitUntil(lambda: first.model is not None, timeout=10000)
     first.viewer.set_mode("split")
     first.panel.set_strength(False, 33)
+    first.panel.luminance_slider.setValue(60)
+    first.panel.color_slider.setValue(180)
     first.open_folder(tmp_path)
     first.close()
     second = MainWindow(settings=settings)
     qtbot.addWidget(second)
     assert second.viewer.mode() == "split"
-    assert second.panel.settings().strength == 33 and not second.panel.settings().auto_strength
+    restored = second.panel.settings()
+    assert restored.strength == 33 and not restored.auto_strength
+    assert (restored.luminance, restored.color, restored.amount) == (0.6, 1.8, 1.0)
+    assert second.panel.strength_slider.value() == 33 and second.panel.strength_name.text() == "Sigma"
+    second.panel.auto_box.setChecked(True)  # the amount has its own remembered value
+    second.panel.strength_slider.setValue(140)
     assert second.settings.value("last_folder") == str(tmp_path)
     assert second.recent_menu.actions()[0].text() == str(tmp_path)
     second.close()
+    third = MainWindow(settings=settings)
+    qtbot.addWidget(third)
+    assert third.panel.settings().strength_setting() == Strength(None, 1.4, 0.6, 1.8)
+    assert third.panel.strength_slider.value() == 140 and third.panel.strength_label.text() == "140 %"
+    third.close()
 
 
 def test_dropping_a_folder_lists_its_photos(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
@@ -271,8 +288,11 @@ def test_a_batch_result_opens_beside_its_input(qtbot: QtBot, window: MainWindow,
 
 
 def test_tools_open_the_dialogs_and_new_models_reach_the_chooser(qtbot: QtBot, window: MainWindow) -> None:
+    window.panel.set_strength(True, 30, amount=1.2, luminance=0.9, color=1.7)
     batch = window.open_batch_dialog()
     assert batch.isVisible()
+    assert batch.auto_box.isChecked() and batch.strength_spin.value() == 30
+    assert (batch.amount_spin.value(), batch.luminance_spin.value(), batch.color_spin.value()) == (120, 90, 170)
     batch.close()
     manager = window.open_model_manager()
     save_to_library(create_model("unet", TINY["unet"]), "brand-new")
@@ -286,41 +306,118 @@ def test_tools_open_the_dialogs_and_new_models_reach_the_chooser(qtbot: QtBot, w
     trainer.close()
 
 
-def test_a_very_low_noise_estimate_says_how_to_raise_the_strength(qtbot: QtBot, window: MainWindow) -> None:
-    window.panel.set_noise_estimate(0.3)
-    assert window.panel.noise_hint.isVisibleTo(window.panel) and "raise the strength" in window.panel.noise_hint.text()
-    window.panel.set_noise_estimate(12.0)
-    assert not window.panel.noise_hint.isVisibleTo(window.panel)
+def test_the_noise_label_shows_what_auto_found(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    open_and_denoise(qtbot, window, noisy_photo(tmp_path / "p.png"))
+    estimate = window.photo.estimate
+    label = window.panel.noise_label.text()
+    assert label.startswith(estimate.summary()) and label.startswith("luminance ") and ", colour " in label
+    assert label.endswith(" (PCA)") == (estimate.method == "pca")
+    window.panel.set_noise_estimate(NoiseEstimate(np.array([[[3.2, 7.5]]], np.float32), "pca"))
+    assert window.panel.noise_label.text() == "luminance 3.2, colour 7.5 (PCA)"
+    window.panel.set_noise_estimate(NoiseEstimate(np.array([[[3.2, 7.5]]], np.float32), "network"))
+    assert window.panel.noise_label.text() == "luminance 3.2, colour 7.5"
+    window.panel.set_noise_estimate(None)
+    assert window.panel.noise_label.text() == "-"
 
 
-def camera_photo(path: Path, size: tuple[int, int] = (96, 80)) -> Path:
-    """A smooth scene with noise correlated over a few pixels, as a camera's processing leaves it."""
-    import cv2
+def test_strength_controls_reach_the_settings(qtbot: QtBot, window: MainWindow) -> None:
+    panel = window.panel
+    assert panel.settings().strength_setting() == Strength()  # auto at 100 %, both amounts 100 %
+    assert (panel.strength_name.text(), panel.strength_slider.maximum(), panel.strength_label.text()) == (
+        "Amount", 200, "100 %")
+    panel.strength_slider.setValue(150)
+    panel.luminance_slider.setValue(50)
+    panel.color_slider.setValue(200)
+    settings = panel.settings()
+    assert (settings.auto_strength, settings.amount, settings.luminance, settings.color) == (True, 1.5, 0.5, 2.0)
+    assert settings.strength_setting() == Strength(None, 1.5, 0.5, 2.0)
+    panel.auto_box.setChecked(False)  # the slider becomes the fixed sigma, its own value kept apart
+    assert (panel.strength_name.text(), panel.strength_slider.maximum(), panel.strength_slider.value()) == (
+        "Sigma", 75, 25)
+    panel.strength_slider.setValue(40)
+    assert panel.settings().strength_setting() == Strength(40.0, 1.0, 0.5, 2.0)
+    assert panel.settings().amount == 1.5
+    panel.auto_box.setChecked(True)
+    assert panel.strength_slider.value() == 150 and panel.settings().strength == 40
 
-    y, x = np.mgrid[0 : size[1], 0 : size[0]]
-    clean = np.stack([x * 2 + 30, y * 2 + 20, (x + y) + 40], axis=2).astype(np.float64)
-    noise = cv2.GaussianBlur(np.random.default_rng(3).normal(0, 1, clean.shape), (0, 0), 1.2)
-    PILImage.fromarray(np.clip(np.round(clean + noise * 4 / noise.std()), 0, 255).astype(np.uint8)).save(path)
-    return path
+
+def test_changing_the_colour_amount_redenoises(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    open_and_denoise(qtbot, window, noisy_photo(tmp_path / "p.png"))
+    first = window.outcome
+    assert first.strength == Strength() and first.levels is not None
+    window.panel.color_slider.setFocus()
+    qtbot.keyClick(window.panel.color_slider, Qt.Key.Key_PageUp)  # +10 %, as a user would; re-denoises once still
+    assert window.panel.color_label.text() == "110 %"
+    qtbot.waitUntil(lambda: window.outcome is not first, timeout=15000)
+    assert window.outcome.strength == Strength(None, 1.0, 1.0, 1.1)
+    np.testing.assert_allclose(window.outcome.levels[..., 1], first.levels[..., 1] * 1.1, rtol=1e-5)
+    assert not np.array_equal(window.outcome.denoised, first.denoised)
+    assert "colour 110 %" in window.status_label.text()
+    # A drag re-denoises on release, not on every step.
+    second = window.outcome
+    slider = window.panel.color_slider
+    slider.setSliderDown(True)  # pressed on the handle
+    slider.setSliderPosition(150)  # dragged (tracking: the value follows)
+    assert window.panel.settings().color == 1.5
+    qtbot.wait(400)
+    assert window.outcome is second and not window.bridge.is_busy()
+    slider.setSliderDown(False)  # released
+    qtbot.waitUntil(lambda: window.outcome is not second, timeout=15000)
+    assert window.outcome.strength.color == 1.5
 
 
-def test_auto_uses_the_models_camera_strength_on_camera_noise(qtbot: QtBot, window: MainWindow,
-                                                               tmp_path: Path) -> None:
-    from denoiser.modelstore import ModelInfo
+def test_the_noise_map_mode_shows_what_auto_found(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    open_and_denoise(qtbot, window, noisy_photo(tmp_path / "p.png"))
+    window.mode_actions["noise"].trigger()
+    assert window.viewer.mode() == "noise" and window.mode_actions["noise"].isChecked()
+    qtbot.waitUntil(lambda: window.viewer.noise_map() is not None, timeout=10000)
+    (canvas,) = window.viewer.canvases()
+    shown = canvas.image()
+    assert shown is window.viewer.noise_map() and (shown.width(), shown.height()) == (64, 48)
+    expected = noise_map_image(window.photo.estimate.levels, (48, 64))
+    assert np.array_equal(qimage_to_array(shown), expected)
+    assert "Noise map" in canvas.labels()[0]
+    assert any(line.startswith("luminance sigma") for line in canvas.legend())
+    assert "colour sigma" in canvas.toolTip()
+    assert not window.viewer.grab().toImage().isNull()
+    # A new photo opened in noise map mode gets its own map.
+    other = noisy_photo(tmp_path / "wide.png", seed=2, size=(80, 40))
+    window.open_photo(other)
+    qtbot.waitUntil(lambda: window.viewer.noise_map() is not None and window.viewer.noise_map().width() == 80,
+                    timeout=15000)
+    assert window.viewer.noise_map().height() == 40
 
-    info = ModelInfo("camera-aware", "unet", {}, auto={"camera_strength": 14.0})
-    save_to_library(create_model("unet", TINY["unet"]), "camera-aware", info)
-    photo = camera_photo(tmp_path / "iso3200.png")
-    open_and_denoise(qtbot, window, photo)  # tiny-unet has no camera strength: auto is the plain estimate
-    assert window.outcome.sigma == pytest.approx(window.photo.sigma) and window.photo.sigma < 3
-    assert "camera" not in window.panel.noise_label.text()
-    window.refresh_models()
-    window.choose_model("camera-aware")
-    qtbot.waitUntil(lambda: window.model_name == "camera-aware", timeout=10000)
-    assert "camera noise: auto 14.0" in window.panel.noise_label.text()
-    assert not window.panel.noise_hint.isVisibleTo(window.panel) and window.panel.strength_slider.value() == 14
+
+def test_warnings_show_in_the_panel_and_go_with_a_clean_result(qtbot: QtBot, window: MainWindow, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    finding = Finding("detail_removed", "Some of what was removed is picture detail.", "Lower the strength.")
+    calls = []
+
+    def fake_assess(original, denoised, estimate):
+        calls.append((original.shape, denoised.shape, estimate))
+        return [finding]
+
+    monkeypatch.setattr(main_window_module, "assess", fake_assess)
+    open_and_denoise(qtbot, window, noisy_photo(tmp_path / "p.png"))
+    assert calls and calls[-1][0] == calls[-1][1] == (48, 64, 3) and calls[-1][2] is window.photo.estimate
+    warnings = window.panel.warnings_label
+    assert window.outcome.findings == [finding]
+    assert warnings.isVisibleTo(window.panel)
+    assert finding.message in warnings.text() and finding.advice in warnings.text()
+    assert "1 warning: see the side panel" in window.status_label.text()
+    monkeypatch.setattr(main_window_module, "assess", lambda original, denoised, estimate: [])
+    previous = window.outcome
     window.denoise()
-    qtbot.waitUntil(lambda: window.outcome is not None and window.outcome.sigma == pytest.approx(14.0), timeout=15000)
+    qtbot.waitUntil(lambda: window.outcome is not previous, timeout=15000)
+    assert not warnings.isVisibleTo(window.panel) and window.outcome.findings == []
+    assert "warning" not in window.status_label.text()
+
+
+def test_the_real_assessment_runs_in_the_denoise_job(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    open_and_denoise(qtbot, window, noisy_photo(tmp_path / "p.png"))
+    assert isinstance(window.outcome.findings, list)
+    assert all(isinstance(f, Finding) for f in window.outcome.findings)
+    assert window.panel.warnings_label.isVisibleTo(window.panel) == bool(window.outcome.findings)
 
 
 def test_quality_passes_redenoise_and_are_remembered(qtbot: QtBot, window: MainWindow, settings: QSettings,
@@ -334,7 +431,8 @@ def test_quality_passes_redenoise_and_are_remembered(qtbot: QtBot, window: MainW
     qtbot.waitUntil(lambda: window.outcome is not None and not np.array_equal(window.outcome.denoised, single),
                     timeout=15000)
     pixels = window.photo.image.color_pixels()
-    expected = denoise_array(pixels, window.model, window.outcome.sigma, tiles=TileSettings(passes=8), device="cpu")
+    expected = denoise_array(pixels, window.model, window.outcome.levels, tiles=TileSettings(passes=8),
+                             device="cpu")
     np.testing.assert_allclose(window.outcome.denoised, np.clip(expected, 0, 1), atol=1e-5)
     window.save_settings()
     assert int(settings.value("passes")) == 8

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt
-from PySide6.QtGui import QImage, QKeyEvent, QWheelEvent
+from PySide6.QtGui import QColor, QImage, QKeyEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from ui.qimage import array_to_qimage, qimage_to_array
-from ui.viewer import MODES, NOT_DENOISED_HINT, RESIDUAL_HINT, ImageCanvas, ImageViewer
+from ui.viewer import MODES, NOISE_MAP_HINT, NOT_DENOISED_HINT, RESIDUAL_HINT, ImageCanvas, ImageViewer
 
 RED, BLUE, GREEN = (255, 0, 0), (0, 0, 255), (0, 255, 0)
 IMAGE_W, IMAGE_H = 160, 100  # fits a 802 x 400 single canvas at zoom 4: drawn at x 81..721, y 0..400
@@ -203,6 +203,25 @@ def test_without_a_result_every_mode_shows_the_original(viewer: ImageViewer) -> 
     assert viewer.canvases()[0].hint() == RESIDUAL_HINT
     viewer.set_result(solid(BLUE))  # a result without a residual: still the hint in residual mode
     assert viewer.canvases()[0].hint() == RESIDUAL_HINT
+
+
+def test_noise_map_mode_shows_the_map_with_its_legend(red_blue: ImageViewer) -> None:
+    viewer = red_blue
+    viewer.set_mode("noise")
+    (canvas,) = viewer.canvases()
+    assert canvas.hint() == NOISE_MAP_HINT and colour_at(canvas, 400, 200) == RED  # not drawn yet: the photo
+    with pytest.raises(ValueError):
+        viewer.set_noise_map(solid(GREEN, IMAGE_W + 1))
+    viewer.set_noise_map(solid(GREEN), ["luminance sigma: min 1.0, median 2.0, max 3.0"],
+                         [("luminance", QColor(64, 153, 255)), ("colour", QColor(255, 115, 13))])
+    assert viewer.noise_map() is not None and canvas.image() is viewer.noise_map()
+    assert colour_at(canvas, 400, 100) == GREEN
+    assert canvas.legend() == ["luminance sigma: min 1.0, median 2.0, max 3.0"] and "median 2.0" in canvas.toolTip()
+    assert colour_at(canvas, 100, 400 - 14) != GREEN  # the legend box sits over the bottom-left corner
+    viewer.set_mode("side")
+    assert all(c.legend() == [] for c in viewer.canvases())
+    viewer.set_original(solid(BLUE))  # a new photo forgets the old map
+    assert viewer.noise_map() is None
 
 
 def test_modes_are_validated_and_announced(qtbot: QtBot, viewer: ImageViewer) -> None:
