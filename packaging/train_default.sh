@@ -5,6 +5,11 @@
 #                                                          # candidate side by side; models and logs go to $OUT
 #   bash packaging/train_default.sh cpu                    # the default's recipe on a CPU, a fixed step count;
 #                                                          # about 40 hours on 2 cores; rerun the same line to resume
+#   OUT=/some/folder CHECKPOINT=runs/chain bash packaging/train_default.sh chain
+#                                                          # one session (SESSION_MINUTES, default 9) of the camera-
+#                                                          # noise recipe, a run that adds up over sessions and
+#                                                          # machines: the checkpoint (parts of <= 15 MiB) is copied
+#                                                          # to $OUT/chain; carry it back as CHECKPOINT next time
 #
 # Data: ../shared/data/train/cbsd432 only (never a benchmark set). A lent GPU machine has no ../shared, so the gpu
 # mode reads data/cbsd432 inside the repository (a git-ignored copy, named in the device run's `carry`). There the
@@ -15,6 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-}
 if [[ -x .venv/bin/denoiser ]]; then default_cli=.venv/bin/denoiser; else default_cli="python3 -m denoiser"; fi
+if [[ -x .venv/bin/python ]]; then PYTHON=${PYTHON:-.venv/bin/python}; else PYTHON=${PYTHON:-python3}; fi
 DENOISER=${DENOISER:-$default_cli}
 # The default's recipe: a 2.3 M-parameter U-Net, Gaussian noise rounded and clipped to 8 bits, batches of 64
 # patches of 128 x 128, the seeded 3 % validation split of every earlier default.
@@ -35,7 +41,7 @@ case "$mode" in
     wait || true
     for name in gauss mix; do  # a run that died before saving: keep its best weights so far
       [[ -f "$out/default-$name.safetensors" ]] ||
-        python3 benchmarks/export_checkpoint.py "$work/$name" "$out/default-$name.safetensors" || true
+        $PYTHON benchmarks/export_checkpoint.py "$work/$name" "$out/default-$name.safetensors" || true
     done
     ;;
   cpu)
@@ -43,8 +49,32 @@ case "$mode" in
     exec nice -n 19 $DENOISER train --clean ../shared/data/train/cbsd432 "${recipe[@]}" --noise gaussian \
       --steps 9571 --checkpoint-every 20 --workers 1 --checkpoint runs/default-cpu --out runs/default-cpu.safetensors
     ;;
+  chain)
+    # Camera noise, float and 16-bit noise made on the training device, plus the training part of the PolyU pairs;
+    # luminance and colour noise apart. A fixed step count (STEPS) fixes the schedule for the whole chain.
+    out=${OUT:-runs/chain-out}
+    checkpoint=${CHECKPOINT:-runs/chain}
+    mkdir -p "$out" "$checkpoint"
+    export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH}
+    if [[ -f "$out/default-chain.safetensors" ]]; then
+      echo "the chained run is complete: $out/default-chain.safetensors" >&2
+      exit 0
+    fi
+    status=0
+    $DENOISER train --clean "${CLEAN:-data/cbsd432}" --add-pairs "${PAIRS:-data/polyu}" --pair-share 0.2 \
+      --synthesis "${MIX:-default}" --noise-channels 2 --from "${FROM:-default}" --lr "${LR:-3e-4}" \
+      --validation-fraction 0.03 --seed 0 --batch-size "${BATCH:-64}" --patch 128 --validation-every 500 \
+      --steps "${STEPS:-60000}" --session-minutes "${SESSION_MINUTES:-9}" --checkpoint-every 500 \
+      --device "${DEVICE:-cuda}" --workers "${WORKERS:-4}" --checkpoint "$checkpoint" \
+      --out "$out/default-chain.safetensors" >>"$out/chain.log" 2>&1 || status=$?
+    rm -rf "$out/chain" && cp -r "$checkpoint" "$out/chain"   # the parts travel back through $OUT
+    [[ -f "$out/default-chain.safetensors" ]] ||
+      $PYTHON benchmarks/export_checkpoint.py "$checkpoint" "$out/default-chain-so-far.safetensors" || true
+    # 75: this session's time is up and the run goes on next time; anything else but 0 is a failure.
+    [[ $status -eq 0 || $status -eq 75 ]] || exit "$status"
+    ;;
   *)
-    echo "usage: $0 gpu|cpu" >&2
+    echo "usage: $0 gpu|cpu|chain" >&2
     exit 2
     ;;
 esac
