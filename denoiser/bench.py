@@ -159,23 +159,9 @@ def check_protocol(protocol: str) -> None:
         raise UnknownNameError("benchmark protocol", protocol, PROTOCOLS)
 
 
-def float_noisy(clean: np.ndarray, sigma: float, seed: int | None = None) -> np.ndarray:
-    """The float protocol's input: ``clean/255 + N(0, sigma^2)/255`` as float32 in 0-1 units, unrounded, unclipped.
-
-    The noise is :func:`denoiser.noise.add_gaussian_noise`'s very draws (``numpy.random.default_rng(seed)``, one
-    normal per pixel, in the same order), so rounding and clipping ``255 * float_noisy(...)`` gives the clipped
-    protocol's input (up to float32 precision at exact .5 boundaries). Sigma 0 gives ``clean/255``.
-    """
-    if clean.dtype != np.uint8:
-        raise DenoiserError(f"float_noisy expects uint8 pixels, got {clean.dtype}")
-    rng = np.random.default_rng(seed)
-    noisy = clean.astype(np.float64) + rng.normal(0.0, sigma, clean.shape)
-    return (noisy / 255.0).astype(np.float32)
-
-
 def protocol_trial(clean: np.ndarray, sigma: float, seed: int, protocol: str = "clipped") -> Trial:
     """The noisy input of one clean uint8 image under ``protocol`` (sigma 0: noisy = clean)."""
-    from denoiser.noise import add_gaussian_noise
+    from denoiser.noise import add_gaussian_noise, float_noisy
 
     check_protocol(protocol)
     # Both protocols draw the same noise; the uint8 one is rounded and clipped from the float64 sum, not from

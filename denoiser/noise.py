@@ -39,6 +39,20 @@ def add_gaussian_noise(clean: np.ndarray, sigma: float, seed: int | None = None)
     return np.clip(np.round(noisy), 0, 255).astype(np.uint8)
 
 
+def float_noisy(clean: np.ndarray, sigma: float, seed: int | None = None) -> np.ndarray:
+    """The float protocol's input: ``clean/255 + N(0, sigma^2)/255`` as float32 in 0-1 units, unrounded, unclipped.
+
+    The noise is :func:`add_gaussian_noise`'s very draws (``numpy.random.default_rng(seed)``, one normal per pixel,
+    in the same order), so rounding and clipping ``255 * float_noisy(...)`` gives the clipped protocol's input (up to
+    float32 precision at exact .5 boundaries). Sigma 0 gives ``clean/255``.
+    """
+    if clean.dtype != np.uint8:
+        raise DenoiserError(f"float_noisy expects uint8 pixels, got {clean.dtype}")
+    rng = np.random.default_rng(seed)
+    noisy = clean.astype(np.float64) + rng.normal(0.0, sigma, clean.shape)
+    return (noisy / 255.0).astype(np.float32)
+
+
 def _to_255(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint8:
         return image.astype(np.float64)

@@ -57,7 +57,7 @@ from denoiser.errors import DenoiserError, FileProblem
 from denoiser.metrics import psnr
 from denoiser.models import Autoencoder, create_model
 from denoiser.modelstore import ModelInfo, save_model
-from denoiser.noise import MAX_SIGMA, NoiseMix, add_gaussian_noise
+from denoiser.noise import MAX_SIGMA, NoiseMix, add_gaussian_noise, float_noisy
 from denoiser.progress import Progress, StopFn, check_stop
 from denoiser.synthesis import SynthesisMix
 
@@ -199,6 +199,19 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
 
 
+def validation_protocols(config: TrainConfig) -> tuple[str, ...]:
+    """The noise protocols validation scores for synthetic noise: ``clipped`` (8-bit, rounded and clipped) always,
+    and ``float`` too when the training noise includes unclipped noise, so that the best model kept is the best on
+    both kinds of photo rather than on saved 8-bit ones alone."""
+    if config.mode == "device_mix":
+        weights = SynthesisMix.from_dict(config.synthesis).weights if config.synthesis else SynthesisMix().weights
+        return ("clipped", "float") if weights.get("gaussian_float", 0) > 0 else ("clipped",)
+    if config.mode == "synthetic":
+        mix = NoiseMix.from_dict(config.noise) if config.noise else NoiseMix()
+        return ("clipped", "float") if not mix.quantize or mix.quantize_probability < 1 else ("clipped",)
+    return ()
+
+
 class Validator:
     """Scores a model on the held-out split: mean PSNR (higher is better) or self-supervised loss (lower)."""
 
@@ -206,11 +219,14 @@ class Validator:
         self.source, self.indices, self.config = source, indices, config
         self.metric = "val_loss" if source.kind == "noisy" else "val_psnr"
         self.items: list[tuple[np.ndarray, np.ndarray | None, float]] = []  # (input, clean, sigma 0-255)
+        self.protocols = validation_protocols(config)
         for k, index in enumerate(indices):
             if source.kind in ("synthetic", "device_mix"):
                 clean = _to_uint8(source.clean[index].transpose(1, 2, 0))
-                noisy = add_gaussian_noise(clean, config.validation_sigma, config.seed + k)
-                self.items.append((noisy, clean, config.validation_sigma))
+                sigma = config.validation_sigma
+                self.items.append((add_gaussian_noise(clean, sigma, config.seed + k), clean, sigma))
+                if "float" in self.protocols:  # the same draws, neither rounded nor clipped
+                    self.items.append((float_noisy(clean, sigma, config.seed + k), clean, sigma))
             elif source.kind == "pairs":
                 stack = source.stacks[index]
                 c = source.channels
@@ -797,8 +813,9 @@ def training_info(result: TrainingResult, config: TrainConfig, trained_on: str, 
     for key, value in (("best", result.best), ("start", result.start), ("gain", result.gain)):
         if value is not None:
             validation[key] = round(value, 5)
-    if config.mode == "synthetic":
+    if config.mode in ("synthetic", "device_mix"):
         validation["sigma"] = config.validation_sigma
+        validation["protocols"] = list(validation_protocols(config))
     return ModelInfo(
         name=name,
         family=result.model.family,

@@ -440,3 +440,22 @@ def test_a_checkpoint_from_before_new_settings_existed_still_resumes(tmp_path: P
     assert events[0].message == "resumed at step 4"
     assert training.TrainConfig.from_dict(meta["config"]).synthesis == {}
     assert_same_weights(resumed.model, straight.model)
+
+
+def test_validation_scores_float_noise_too_when_training_makes_it() -> None:
+    from denoiser.training import Validator, validation_protocols
+
+    clipped_only = tiny_config(noise={"models": ["gaussian"], "quantize": True})
+    half = tiny_config(noise={"models": ["gaussian"], "quantize": True, "quantize_probability": 0.5})
+    assert validation_protocols(clipped_only) == ("clipped",)
+    assert validation_protocols(half) == ("clipped", "float")
+    no_float = tiny_config(mode="device_mix", synthesis={"weights": {"camera": 1.0, "gaussian_clipped": 1.0}})
+    assert validation_protocols(no_float) == ("clipped",)
+    assert validation_protocols(tiny_config(mode="device_mix")) == ("clipped", "float")  # the default mix
+    validator = Validator(resume_source(), [0, 1], half)
+    assert len(validator.items) == 4
+    clipped, floated = validator.items[0][0], validator.items[1][0]
+    assert clipped.dtype == np.uint8 and floated.dtype == np.float32
+    assert floated.min() < 0 or floated.max() > 1  # unclipped
+    np.testing.assert_array_equal(np.clip(np.round(floated.astype(np.float64) * 255), 0, 255).astype(np.uint8)[:4],
+                                  clipped[:4])
