@@ -135,7 +135,8 @@ def _two_channel(levels: np.ndarray) -> np.ndarray:
 
 
 def noise_map_image(levels: np.ndarray, size: tuple[int, int], maximum: float = 75.0) -> np.ndarray:
-    """A picture of a noise map (H x W x 2 luminance, colour sigma in 0-255 units; 1 x 1 x 2 when flat) at
+    """A picture of a noise map (h x w x 2 luminance, colour sigma in 0-255 units, covering the photo at any
+    resolution; 1 x 1 x 2 when flat) at
     ``size`` (height, width): uint8 height x width x 3.
 
     Luminance noise shows in :data:`LUMINANCE_HUE` (blue), colour noise in :data:`COLOUR_HUE` (orange), added

@@ -20,7 +20,7 @@ from denoiser.errors import DenoiserError, UnknownNameError
 from denoiser.io import to_float
 from denoiser.models.base import Autoencoder
 from denoiser.progress import Progress, ProgressFn, StopFn, check_stop, ignore_progress
-from denoiser.tiling import PASS_COUNTS, TileGrid, canvas_padding, pad_image, round_up
+from denoiser.tiling import PASS_COUNTS, TileGrid, canvas_padding, pad_image, round_up, sample_map
 
 DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")
 MIN_TILE = 64
@@ -124,34 +124,52 @@ def _is_out_of_memory(err: BaseException) -> bool:
 
 
 NoiseLevel = float | np.ndarray
-"""Sigma in 0-255 units: one number for the whole image, or an H x W x K map (K = 1, or 2 for luminance and
-colour noise) the size of the image, or a 1 x 1 x K map (the same levels everywhere)."""
+"""Sigma in 0-255 units: one number for the whole image, or an h x w x K map (K = 1, or 2 for luminance and
+colour noise) that covers the image: its own size, a lower resolution (interpolated, see
+:func:`~denoiser.tiling.sample_map`), or 1 x 1 (the same levels everywhere)."""
 
 
 def _check_level(level: NoiseLevel, height: int, width: int) -> NoiseLevel:
     if isinstance(level, np.ndarray) and level.ndim > 0:
         if level.ndim == 2:
             level = level[:, :, None]
-        if level.ndim != 3 or level.shape[:2] not in ((height, width), (1, 1)) or level.shape[2] not in (1, 2):
-            raise DenoiserError(f"a noise map must be {height} x {width} x 1 or 2 (sigma 0-255), "
-                                f"got shape {level.shape}")
+        if level.ndim != 3 or level.shape[2] not in (1, 2) or not _covers(level.shape[:2], height, width):
+            raise DenoiserError(f"a noise map must cover the {height} x {width} image (its size, a lower "
+                                f"resolution of the same shape, or 1 x 1) with 1 or 2 channels, got {level.shape}")
         return level.astype(np.float32, copy=False)
     return float(level)
 
 
-def _level_tensor(level01: float | np.ndarray, tiles: list, device: torch.device) -> float | torch.Tensor:
+def _covers(shape: tuple[int, ...], height: int, width: int) -> bool:
+    """Whether a map of ``shape`` can cover an image: 1 x 1, or at most its size with about its proportions."""
+    h, w = shape
+    if (h, w) == (1, 1) or (h, w) == (height, width):
+        return True
+    return 1 <= h <= height and 1 <= w <= width and abs(h / height - w / width) <= 0.1 * max(h / height, w / width)
+
+
+@dataclass(frozen=True)
+class _LevelMap:
+    """A noise map (0-1 units) over an image, read in canvas coordinates (the image placed at ``top``, ``left``)."""
+
+    level: np.ndarray
+    height: int
+    width: int
+    top: int
+    left: int
+
+    def window(self, top: int, left: int, rows: int, cols: int) -> np.ndarray:
+        return sample_map(self.level, self.height, self.width, top - self.top, left - self.left, rows, cols)
+
+
+def _level_tensor(level01: float | _LevelMap, tiles: list, device: torch.device) -> float | torch.Tensor:
     """The model's noise input for a batch of tiles: the number itself, or the tiles' part of the map."""
-    if not isinstance(level01, np.ndarray):
+    if not isinstance(level01, _LevelMap):
         return level01
-    if level01.shape[:2] == (1, 1):
-        return torch.from_numpy(level01.reshape(1, -1, 1, 1)).to(device).expand(len(tiles), -1, -1, -1)
-    stack = np.stack([level01[t.rows, t.cols] for t in tiles])
+    if level01.level.shape[:2] == (1, 1):
+        return torch.from_numpy(level01.level.reshape(1, -1, 1, 1)).to(device).expand(len(tiles), -1, -1, -1)
+    stack = np.stack([level01.window(t.top, t.left, t.height, t.width) for t in tiles])
     return torch.from_numpy(stack).permute(0, 3, 1, 2).to(device).contiguous(memory_format=torch.channels_last)
-
-
-def _pad_level(level: np.ndarray, padding) -> np.ndarray:
-    """A map padded like the image (a 1 x 1 map stays as it is: it holds everywhere)."""
-    return level if level.shape[:2] == (1, 1) else pad_image(level, padding)
 
 
 def _batches(items: list, size: int) -> Iterator[list]:
@@ -162,7 +180,7 @@ def _batches(items: list, size: int) -> Iterator[list]:
 def _run_grid(
     model: Autoencoder,
     canvas: np.ndarray,
-    sigma01: float | np.ndarray,
+    sigma01: float | _LevelMap,
     tile: int,
     overlap: int,
     batch_size: int,
@@ -172,7 +190,7 @@ def _run_grid(
 ) -> np.ndarray:
     """Blend the model's output over the tiles of ``canvas`` (H x W x C, any dtype); float32 result.
 
-    ``sigma01`` is the noise level in 0-1 units, or a map the size of the canvas."""
+    ``sigma01`` is the noise level in 0-1 units, or a map over the image read in canvas coordinates."""
     height, width, channels = canvas.shape
     grid = TileGrid(height, width, tile, overlap, model.size_multiple)
     tiles = list(grid)
@@ -248,7 +266,8 @@ def denoise_array(
     height, width = image.shape[:2]
     padding = canvas_padding(height, width, model.receptive_radius, model.size_multiple)
     canvas = pad_image(image, padding)
-    level01 = _pad_level(sigma, padding) / np.float32(255.0) if isinstance(sigma, np.ndarray) else sigma / 255.0
+    level01: float | _LevelMap = sigma / 255.0 if not isinstance(sigma, np.ndarray) else _LevelMap(
+        sigma / np.float32(255.0), height, width, padding.top, padding.left)
     overlap = default_overlap(model) if tiles.overlap is None else tiles.overlap
     # A tile must hold its overlap on both sides plus a step, or the overlap could not be honoured.
     smallest_tile = round_up(2 * overlap + model.size_multiple, model.size_multiple)
@@ -320,7 +339,8 @@ def denoise_whole(image: np.ndarray, model: Autoencoder, sigma: NoiseLevel) -> n
     canvas = to_float(pad_image(image, padding))
     level: float | torch.Tensor = sigma / 255.0
     if isinstance(sigma, np.ndarray):
-        level = torch.from_numpy(_pad_level(sigma, padding) / np.float32(255.0)).permute(2, 0, 1)[None]
+        whole = _LevelMap(sigma / np.float32(255.0), height, width, padding.top, padding.left)
+        level = torch.from_numpy(np.ascontiguousarray(whole.window(0, 0, *canvas.shape[:2]))).permute(2, 0, 1)[None]
     model.eval().to("cpu")
     with torch.inference_mode():
         out = model(torch.from_numpy(canvas).permute(2, 0, 1)[None], level)[0].permute(1, 2, 0).numpy()

@@ -15,6 +15,7 @@ from denoiser.display import scale_to_unit
 from denoiser.inference import NoiseLevel, TileSettings, denoise_array
 from denoiser.models import Autoencoder
 from denoiser.progress import Progress, ProgressFn, StopFn, ignore_progress
+from denoiser.tiling import sample_map
 
 PREVIEW_THRESHOLD_PIXELS = 1_500_000
 """Photos larger than this get a preview of the visible region first."""
@@ -71,7 +72,7 @@ def denoise_region(
     top, left = max(0, region.top - margin) // step * step, max(0, region.left - margin) // step * step
     bottom = min(height, region.top + region.height + margin)
     right = min(width, region.left + region.width + margin)
-    out = denoise_array(image[top:bottom, left:right], model, crop_level(sigma, top, bottom, left, right),
+    out = denoise_array(image[top:bottom, left:right], model, crop_level(sigma, image.shape, top, bottom, left, right),
                         tiles=tiles, device=device,
                         on_progress=on_progress, should_stop=should_stop)
     rows = slice(region.top - top, region.top - top + region.height)
@@ -79,10 +80,12 @@ def denoise_region(
     return out[rows, cols]
 
 
-def crop_level(level: NoiseLevel, top: int, bottom: int, left: int, right: int) -> NoiseLevel:
-    """The part of a full-size noise map under a crop (a number or a 1 x 1 map holds everywhere)."""
+def crop_level(level: NoiseLevel, shape: tuple[int, ...], top: int, bottom: int, left: int,
+               right: int) -> NoiseLevel:
+    """The noise map under a crop of an image of ``shape``, at the crop's full resolution (a number or a 1 x 1
+    map holds everywhere)."""
     if isinstance(level, np.ndarray) and level.ndim == 3 and level.shape[:2] != (1, 1):
-        return level[top:bottom, left:right]
+        return sample_map(level, shape[0], shape[1], top, left, bottom - top, right - left)
     return level
 
 

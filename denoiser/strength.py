@@ -62,7 +62,8 @@ class Strength:
                 "luminance": float(self.luminance), "color": float(self.color)}
 
     def levels(self, estimate: NoiseEstimate | None) -> np.ndarray:
-        """The H x W x 2 (luminance, colour) map the model is given, in 0-255 units, at most :data:`MAX_SIGMA`.
+        """The (luminance, colour) map the model is given, in 0-255 units, at most :data:`MAX_SIGMA`: the
+        estimate's map (which covers the photo at its own resolution) scaled by the amounts.
 
         ``estimate`` is needed for auto. A fixed sigma (and a flat estimate) gives a 1 x 1 x 2 map, which
         :func:`~denoiser.inference.denoise_array` applies everywhere."""
@@ -81,7 +82,8 @@ class NoiseEstimate:
     """What auto found in a photo: the luminance and colour noise per pixel, before any amount."""
 
     levels: np.ndarray
-    """H x W x 2 float32, sigma in 0-255 units: luminance, colour (1 x 1 x 2 when flat)."""
+    """h x w x 2 float32, sigma in 0-255 units: luminance, colour. It covers the photo: a quarter of its resolution
+    from the network, 1 x 1 when flat (see :func:`~denoiser.tiling.sample_map`)."""
     method: str
     """``network`` (the noise-map estimator) or ``pca`` (one flat white-noise estimate)."""
 
@@ -128,7 +130,7 @@ def estimate_noise_map(pixels: np.ndarray) -> NoiseEstimate:
 
 def levels_for(pixels: np.ndarray, strength: Strength,
                estimate: NoiseEstimate | None = None) -> tuple[np.ndarray, NoiseEstimate | None]:
-    """The map to denoise ``pixels`` at (H x W x 2, or 1 x 1 x 2 when flat) and the estimate it came from (None
+    """The map to denoise ``pixels`` at (covering the photo, 1 x 1 x 2 when flat) and the estimate it came from (None
     for a fixed sigma). Pass ``estimate`` when the photo was already looked at (the app keeps it per photo)."""
     if strength.is_auto and estimate is None:
         estimate = estimate_noise_map(pixels)

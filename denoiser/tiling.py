@@ -123,3 +123,34 @@ class TileGrid:
             for j, left in enumerate(self.cols):
                 wx = edge_ramp(self.tile_width, self.overlap, j > 0, j < len(self.cols) - 1)
                 yield Tile(top, left, self.tile_height, self.tile_width, np.outer(wy, wx))
+
+
+def sample_map(level: np.ndarray, height: int, width: int, top: int, left: int, rows: int,
+               cols: int) -> np.ndarray:
+    """A noise map's values at ``rows`` x ``cols`` pixels of an ``height`` x ``width`` image, from (``top``,
+    ``left``) in image coordinates; pixels outside the image take the nearest edge's value.
+
+    ``level`` (h x w x K) covers the whole image at any resolution: a map of the image's own size is read as it is,
+    a 1 x 1 map holds everywhere, and a smaller one (the noise-map estimator's quarter resolution) is interpolated
+    bilinearly between its pixel centres. The value at a pixel depends on that pixel alone, never on the window
+    asked for, so tiles read exactly what the whole image would.
+    """
+    h, w, _ = level.shape
+    ys = np.clip(np.arange(top, top + rows), 0, height - 1)
+    xs = np.clip(np.arange(left, left + cols), 0, width - 1)
+    if (h, w) == (height, width):
+        return level[ys][:, xs]
+    y0, y1, wy = _bilinear_axis(ys, h, height)
+    x0, x1, wx = _bilinear_axis(xs, w, width)
+    band = level[y0] * (1 - wy)[:, None, None] + level[y1] * wy[:, None, None]
+    return (band[:, x0] * (1 - wx)[None, :, None] + band[:, x1] * wx[None, :, None]).astype(level.dtype)
+
+
+def _bilinear_axis(positions: np.ndarray, size: int, full: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For pixel ``positions`` of an axis ``full`` long: the two map indices (of ``size``) and the weight of the
+    second, aligning pixel centres."""
+    where = np.clip((positions + 0.5) * size / full - 0.5, 0, size - 1)
+    first = np.floor(where).astype(np.int64)
+    second = np.minimum(first + 1, size - 1)
+    return first, second, (where - first).astype(np.float32)
+

@@ -88,7 +88,7 @@ class DenoiseOutcome:
     strength: Strength | None = None
     """The setting it was made with (None: not made here, e.g. a batch result shown beside its input)."""
     levels: np.ndarray | None = None
-    """The noise map the model was given (H x W x 2 or 1 x 1 x 2, luminance and colour sigma)."""
+    """The noise map the model was given (covering the photo, 1 x 1 x 2 when flat; luminance and colour sigma)."""
     findings: list[Finding] = field(default_factory=list)
     """Warnings about the result (noise beyond the model's range, detail removed)."""
 

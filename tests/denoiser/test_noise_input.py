@@ -96,6 +96,18 @@ def test_varying_two_channel_map_tiles_exactly(passes: int) -> None:
     assert np.abs(tiled - flat).max() > 1e-3  # the map, not one number, reached the model
 
 
+def test_a_quarter_resolution_map_tiles_exactly_and_acts_like_its_full_size_copy() -> None:
+    from denoiser.tiling import sample_map
+
+    model = tiny("unet", noise_channels=2)
+    image = photo(72, 88)
+    quarter = np.stack(np.meshgrid(np.linspace(5, 40, 22), np.linspace(30, 10, 18)), axis=2).astype(np.float32)
+    tiled = denoise_array(image, model, quarter, tiles=TileSettings(tile=48, overlap=24), device="cpu")
+    np.testing.assert_allclose(tiled, denoise_whole(image, model, quarter), atol=1e-5)
+    full = sample_map(quarter, 72, 88, 0, 0, 72, 88)
+    np.testing.assert_allclose(denoise_whole(image, model, full), denoise_whole(image, model, quarter), atol=1e-4)
+
+
 def test_map_of_the_wrong_size_names_the_shapes() -> None:
     model = tiny("unet")
     with pytest.raises(DenoiserError, match="noise map"):

@@ -199,3 +199,20 @@ def test_pad_image_smaller_than_the_pad():
     assert padded_row.shape == (9, 10, 1)
     for line in padded_row:
         np.testing.assert_array_equal(line[2:8], row[0])
+
+
+def test_sample_map_reads_full_size_maps_as_they_are_and_interpolates_smaller_ones() -> None:
+    from denoiser.tiling import sample_map
+
+    full = np.arange(6 * 8 * 2, dtype=np.float32).reshape(6, 8, 2)
+    np.testing.assert_array_equal(sample_map(full, 6, 8, 1, 2, 3, 4), full[1:4, 2:6])
+    edge = sample_map(full, 6, 8, -2, -1, 3, 3)  # outside the image: the nearest edge's values
+    np.testing.assert_array_equal(edge[0, 0], full[0, 0])
+    np.testing.assert_array_equal(edge[2, 1], full[0, 0])
+    assert np.all(sample_map(np.full((1, 1, 2), 7.0, np.float32), 50, 60, 0, 0, 4, 5) == 7.0)
+    ramp = np.linspace(0, 30, 4, dtype=np.float32)[None, :, None].repeat(2, axis=0).repeat(2, axis=2)  # 2 x 4
+    row = sample_map(ramp, 8, 16, 0, 0, 1, 16)[0, :, 0]
+    assert row[0] == 0 and row[-1] == 30 and np.all(np.diff(row) >= 0)  # a smooth, monotone ramp across
+    # A window reads what the whole image reads at the same pixels.
+    whole = sample_map(ramp, 8, 16, 0, 0, 8, 16)
+    np.testing.assert_allclose(sample_map(ramp, 8, 16, 3, 5, 4, 7), whole[3:7, 5:12])
