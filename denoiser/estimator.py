@@ -4,7 +4,7 @@ It answers in the units of the denoisers' noise-map input (sigma, 0-1 inside, 0-
 and colour apart (camera noise has strong colour blotches, scans and film mostly luminance grain), so "auto"
 gives each region of a photo the strength its own noise needs, for white and camera noise alike, and leaves a
 clean photo alone. It works at a quarter of the resolution (noise is a property of a region, not of a pixel),
-costs about 0.03 GMAC per megapixel (the bundled U-Net: 143) and runs over tiles with a margin of context, so a
+costs about 16 GMAC per megapixel (the bundled U-Net: 143) and runs over tiles with a margin of context, so a
 photo of any size fits in memory. The bundled one lives in ``resources/estimator`` (not among the models: it
 denoises nothing) and is trained by :mod:`denoiser.estimator_training`.
 """
@@ -88,7 +88,7 @@ def _float_rgb(pixels: np.ndarray) -> np.ndarray:
     return np.repeat(scaled, 3, axis=2) if scaled.shape[2] == 1 else scaled[:, :, :3]
 
 
-def estimate_map(estimator: NoiseMapEstimator, pixels: np.ndarray, *, tile: int = 512,
+def estimate_map(estimator: NoiseMapEstimator, pixels: np.ndarray, *, tile: int = 1024,
                  margin: int = 64) -> np.ndarray:
     """The (luminance, colour) noise levels of ``pixels`` (H x W x C; uint8, uint16 or float in 0-1), sigma in
     0-255 units, float32, as a map of ceil(H/4) x ceil(W/4) x 2 that covers the photo.

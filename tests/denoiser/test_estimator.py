@@ -59,3 +59,19 @@ def test_a_file_that_is_not_an_estimator_names_itself(tmp_path: Path) -> None:
     bad.write_bytes(b"not a safetensors file")
     with pytest.raises(ModelLoadError, match="nope.safetensors"):
         load_estimator(bad)
+
+
+def test_the_bundled_estimator_reads_white_noise_and_a_clean_photo() -> None:
+    from denoiser.estimator import bundled_estimator_path
+
+    if not bundled_estimator_path().is_file():
+        pytest.skip("this installation has no bundled estimator")
+    estimator, info = load_estimator(bundled_estimator_path())
+    y, x = np.mgrid[0:128, 0:160] / 160
+    clean = np.stack([0.3 + 0.4 * x, 0.5 - 0.2 * y, 0.4 + 0.2 * np.sin(8 * x)], axis=2)
+    clean8 = np.round(clean * 255).astype(np.uint8)
+    noisy = np.clip(np.round(clean8 + np.random.default_rng(0).normal(0, 20, clean8.shape)), 0, 255).astype(np.uint8)
+    levels = estimate_map(estimator, noisy)
+    assert 17 < np.median(levels[:, :, 0]) < 23 and 17 < np.median(levels[:, :, 1]) < 23
+    assert np.median(estimate_map(estimator, clean8)) < 1.5
+    assert "command" in info["training"] and info["validation"]["error"] < 2
