@@ -51,6 +51,8 @@ def main() -> None:
     parser.add_argument("--tile", type=int, default=None)
     parser.add_argument("--model", default="default")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--auto", action="store_true",
+                        help="auto strength: read the photo's noise map first (the estimator), as the app does")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -59,8 +61,9 @@ def main() -> None:
     before = peak_rss_mb()
     started = time.perf_counter()
     tiles_seen = []
-    result = denoise_image(photo, model, DenoiseSettings(strength=25.0, tiles=TileSettings(tile=args.tile)),
-                           on_progress=lambda e: tiles_seen.append(e.total)).image
+    settings = DenoiseSettings(strength=None if args.auto else 25.0, tiles=TileSettings(tile=args.tile))
+    outcome = denoise_image(photo, model, settings, on_progress=lambda e: tiles_seen.append(e.total))
+    result = outcome.image
     seconds = time.perf_counter() - started
     megapixels = args.width * args.height / 1e6
     print(f"model {info.name} ({info.family}, {model.parameter_count() / 1e6:.2f} M parameters), "
@@ -69,6 +72,8 @@ def main() -> None:
     print(f"peak memory before denoising (image + model): {before:.0f} MB")
     print(f"peak memory overall: {peak_rss_mb():.0f} MB")
     print(f"time {seconds:.1f} s = {seconds / megapixels:.2f} s/MP; output {result.pixels.shape} {result.pixels.dtype}")
+    print(f"strength {'auto' if args.auto else 'fixed'}: typical sigma {outcome.sigma:.1f}; "
+          f"{len(outcome.findings)} warning(s)")
 
 
 if __name__ == "__main__":

@@ -84,7 +84,7 @@ class NoiseMapEstimator(nn.Module):
 
 
 def _float_rgb(pixels: np.ndarray) -> np.ndarray:
-    scaled = to_float(pixels[:, :, None] if pixels.ndim == 2 else pixels)
+    scaled = to_float(pixels)
     return np.repeat(scaled, 3, axis=2) if scaled.shape[2] == 1 else scaled[:, :, :3]
 
 
@@ -94,9 +94,10 @@ def estimate_map(estimator: NoiseMapEstimator, pixels: np.ndarray, *, tile: int 
     0-255 units, float32, as a map of ceil(H/4) x ceil(W/4) x 2 that covers the photo.
 
     The photo is read in ``tile``-pixel squares, each with ``margin`` pixels of context on every side (cut away
-    after), at 1/4 resolution.
+    after), at 1/4 resolution. The pixels keep their own type until a tile is read: a float copy of a 24-megapixel
+    photo would cost 288 MB.
     """
-    rgb = _float_rgb(pixels)
+    rgb = pixels[:, :, None] if pixels.ndim == 2 else pixels
     height, width = rgb.shape[:2]
     step = 2 * SCALE
     tile, margin = max(step, tile // step * step), max(step, margin // step * step)
@@ -111,7 +112,8 @@ def estimate_map(estimator: NoiseMapEstimator, pixels: np.ndarray, *, tile: int 
             for left in range(0, padded_w, tile):
                 bottom, right = min(top + tile, padded_h), min(left + tile, padded_w)
                 window = canvas[top : bottom + 2 * margin, left : right + 2 * margin]
-                tensor = torch.from_numpy(np.ascontiguousarray(window.transpose(2, 0, 1)))[None].to(device)
+                tensor = torch.from_numpy(np.ascontiguousarray(_float_rgb(window).transpose(2, 0, 1)))[None]
+                tensor = tensor.to(device)
                 out = estimator(tensor)[0].float().cpu().numpy()
                 cut = margin // SCALE
                 low[:, top // SCALE : bottom // SCALE, left // SCALE : right // SCALE] = \
