@@ -36,12 +36,17 @@ class UNet(Autoencoder):
         self.config = config
         widths, blocks = config.widths, config.blocks
         self.head = conv3x3(config.channels + config.noise_channels, widths[0])
-        self.encoder = nn.ModuleList(res_stack(w, blocks) for w in widths[:-1])
+        self.encoder = nn.ModuleList(self.stack(w, blocks) for w in widths[:-1])
         self.downs = nn.ModuleList(downsample(widths[i], widths[i + 1]) for i in range(len(widths) - 1))
-        self.bottleneck = res_stack(widths[-1], blocks)
+        self.bottleneck = self.stack(widths[-1], blocks)
         self.ups = nn.ModuleList(upsample(widths[i + 1], widths[i]) for i in range(len(widths) - 1))
-        self.decoder = nn.ModuleList(res_stack(w, blocks) for w in widths[:-1])
+        self.decoder = nn.ModuleList(self.stack(w, blocks) for w in widths[:-1])
         self.tail = conv3x3(widths[0], config.channels)
+
+    @staticmethod
+    def stack(width: int, count: int) -> nn.Module:
+        """The blocks of one level (residual blocks here; other U-shaped families put their own)."""
+        return res_stack(width, count)
 
     def _encode(self, x: torch.Tensor, noise_level: torch.Tensor | float) -> tuple[torch.Tensor, list]:
         h = self.head(torch.cat([x, noise_map(noise_level, x, self.config.noise_channels)], dim=1))

@@ -39,7 +39,7 @@ def latent_channels(model: Autoencoder) -> int:
 
 
 def test_every_expected_family_is_registered():
-    assert {"unet", "undercomplete", "sparse", "variational"} <= set(families())
+    assert {"unet", "nafnet", "undercomplete", "sparse", "variational"} <= set(families())
 
 
 @pytest.mark.parametrize("size", [(16, 16), (17, 23)], ids=["16x16", "17x23"])
@@ -250,3 +250,17 @@ def test_receptive_radius_bounds_the_true_field(family):
         rows, cols = torch.nonzero(x.grad[0].abs().sum(0) > 0, as_tuple=True)
         reach = max(reach, int((rows - row).abs().max()), int((cols - col).abs().max()))
     assert 0 < reach <= model.receptive_radius
+
+
+def test_nafnet_blocks_start_as_identities_and_normalise_each_pixel_alone():
+    from denoiser.models.nafnet import ChannelNorm, NAFBlock
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 9, 11)
+    assert torch.equal(NAFBlock(8)(x), x)  # both residual branches start at zero
+    normed = ChannelNorm(8)(x)
+    assert torch.allclose(normed.mean(dim=1), torch.zeros(2, 9, 11), atol=1e-5)
+    assert torch.allclose(normed.var(dim=1, unbiased=False), torch.ones(2, 9, 11), atol=1e-3)
+    shifted = x.clone()
+    shifted[:, :, 0, 0] += 100.0  # one pixel changed: no other pixel's normalisation moves
+    assert torch.allclose(ChannelNorm(8)(shifted)[:, :, 1:], normed[:, :, 1:])
