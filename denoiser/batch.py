@@ -32,7 +32,16 @@ import torch
 from denoiser.errors import Cancelled, DenoiserError, ImageReadError, UnknownNameError
 from denoiser.findings import Finding, assess
 from denoiser.inference import TileSettings, denoise_array
-from denoiser.io import SUPPORTED_EXTENSIONS, Image, atomic_write, find_images, read_image, to_float, write_image
+from denoiser.io import (
+    SUPPORTED_EXTENSIONS,
+    Image,
+    atomic_write,
+    convert_depth,
+    find_images,
+    read_image,
+    to_float,
+    write_image,
+)
 from denoiser.metrics import psnr, ssim
 from denoiser.models import Autoencoder
 from denoiser.progress import Progress, ProgressFn, StopFn, check_stop, ignore_progress
@@ -239,7 +248,7 @@ def denoise_image(
     levels, estimate = levels_for(pixels, settings.strength_setting(), estimate)
     if settings.bit_depth == 16 and image.bit_depth == 8:
         # x * 257 / 65535 == x / 255 exactly: the model sees the same values, the result keeps 16 bits.
-        image = dataclasses.replace(image, pixels=image.pixels.astype(np.uint16) * np.uint16(257))
+        image = dataclasses.replace(image, pixels=convert_depth(image.pixels, 16))
         pixels = image.color_pixels()
     cleaned = denoise_array(pixels, model, levels, tiles=settings.tiles, device=settings.device,
                             on_progress=on_progress, should_stop=should_stop)

@@ -173,6 +173,7 @@ def protocol_trial(clean: np.ndarray, sigma: float, seed: int, protocol: str = "
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
     """uint8 pixels as they are; a float image in 0-1 units rounded and clipped to 8 bits."""
+    # float64 on purpose (io.from_float scales in float32): the closest match to the clipped protocol's rounding.
     if image.dtype == np.uint8:
         return image
     return np.clip(np.round(image.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
@@ -196,6 +197,7 @@ def _denoiser_for(method: str, model_spec: str, passes: int = 1) -> Callable[[np
     """
     if method in ("ours", "ours-auto"):
         from denoiser.inference import TileSettings, denoise_array
+        from denoiser.io import from_float
         from denoiser.modelstore import load_model
         from denoiser.strength import Strength, levels_for
 
@@ -208,7 +210,7 @@ def _denoiser_for(method: str, model_spec: str, passes: int = 1) -> Callable[[np
             strength = levels_for(color, Strength())[0] if blind else sigma  # auto: the photo's own noise map
             out = denoise_array(color, model, strength, tiles=TileSettings(passes=passes), device="cpu")
             out = out[:, :, 0] if noisy.ndim == 2 else out
-            return np.clip(np.round(out * 255), 0, 255).astype(np.uint8)
+            return from_float(out, 8)
 
         return ours
     if method == "cbm3d":

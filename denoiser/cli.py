@@ -2,6 +2,10 @@
 
 Every expected failure is a :class:`~denoiser.errors.DenoiserError` and is printed as one line naming the
 file and the problem, never as a traceback. Exit status: 0 all good, 1 some files failed, 2 nothing done.
+
+Only light modules are imported at the top (no torch, and nothing that imports it): ``--help``, ``--version``
+and every parse error answer in a fraction of a second, and each command imports what it runs. A test checks
+that importing this module leaves torch unloaded.
 """
 
 from __future__ import annotations
@@ -12,8 +16,6 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-
-from tqdm import tqdm
 
 from denoiser import __version__
 from denoiser.bench import add_bench_arguments, bench_command
@@ -77,8 +79,8 @@ def _quality(text: str) -> int:
 
 
 def _add_models_parser(commands: argparse._SubParsersAction) -> None:
-    """``denoiser models [list|info|rename|remove|import|export]``; no action means ``list``."""
-    models = commands.add_parser("models", help="list, inspect, rename, remove, import and export models",
+    """``denoiser models [list|info|rename|remove|import|export|sample]``; no action means ``list``."""
+    models = commands.add_parser("models", help="list, inspect, rename, remove, import, export and sample models",
                                  description="Manage the bundled models and your model library. "
                                              "With no action, list them.")
     models.add_argument("--json", action="store_true", help="print JSON (list, info)")
@@ -101,6 +103,16 @@ def _add_models_parser(commands: argparse._SubParsersAction) -> None:
     export = actions.add_parser("export", help="write a model as one self-contained .safetensors file")
     export.add_argument("name", metavar="NAME", help="'default' or a library name")
     export.add_argument("destination", metavar="DEST", help="a folder, or a file name ending in .safetensors")
+    sample = actions.add_parser("sample", help="decode random latents of a variational model into images",
+                                description="Decode draws from a variational model's prior (a unit Gaussian over "
+                                            "its latents): what the model takes images to look like. Other "
+                                            "families have no prior to draw from.")
+    sample.add_argument("name", metavar="NAME|PATH", help="a variational model: a library name or a .safetensors path")
+    sample.add_argument("-o", "--output", required=True, metavar="OUT",
+                        help="image file for the samples, in a grid (e.g. samples.png); never overwritten")
+    sample.add_argument("--count", type=_positive, default=1, help="how many images (default 1)")
+    sample.add_argument("--size", type=_positive, default=64, help="edge of each image in pixels (default 64)")
+    sample.add_argument("--seed", type=int, default=0, help="seed of the random latents (default 0)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -160,6 +172,8 @@ class _Bar:
     """A tqdm bar on stderr fed by engine progress events."""
 
     def __init__(self, unit: str) -> None:
+        from tqdm import tqdm
+
         self.bar = tqdm(total=0, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=False)
 
     def __call__(self, event: Progress) -> None:
@@ -178,6 +192,8 @@ class _Bar:
 
 def _cmd_denoise(args: argparse.Namespace) -> int:
     from pathlib import Path
+
+    from tqdm import tqdm
 
     from denoiser.batch import BatchSettings, Manifest, collect_inputs, iter_batch
     from denoiser.inference import TileSettings
@@ -366,6 +382,33 @@ def _models_remove(name: str, yes: bool) -> int:
     return EXIT_OK
 
 
+def _models_sample(args: argparse.Namespace) -> int:
+    import math
+
+    import numpy as np
+    import torch
+
+    from denoiser.io import Image, from_float, write_image
+    from denoiser.modelstore import load_model
+
+    model, info = load_model(args.name)
+    sample = getattr(model, "sample", None)
+    if not callable(sample):
+        raise DenoiserError(f"{info.name} is a {info.family} model, which has no prior to draw images from; "
+                            "only variational models can be sampled")
+    with torch.inference_mode():
+        images = sample(args.count, args.size, args.size, generator=torch.Generator().manual_seed(args.seed))
+    columns = math.ceil(math.sqrt(args.count))
+    rows, size = math.ceil(args.count / columns), args.size
+    sheet = np.zeros((rows * size, columns * size, images.shape[1]), np.float32)
+    for index, image in enumerate(images.clamp(0, 1).permute(0, 2, 3, 1).numpy()):
+        row, column = divmod(index, columns)
+        sheet[row * size : (row + 1) * size, column * size : (column + 1) * size] = image
+    path = write_image(args.output, Image(from_float(sheet, 8)))
+    print(f"wrote {args.count} sample(s) of {info.name}, {size}x{size} each (seed {args.seed}), to {path}")
+    return EXIT_OK
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from denoiser.modelstore import export_model, import_model, rename_model
 
@@ -388,6 +431,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
         path = export_model(args.name, args.destination)
         print(f"exported {args.name} to {path}")
         return EXIT_OK
+    if action == "sample":
+        return _models_sample(args)
     raise DenoiserError(f"unknown models action {action!r}")
 
 

@@ -21,6 +21,7 @@ import torch
 from torchvision.transforms.v2 import functional as tvf
 
 from denoiser.errors import DenoiserError
+from denoiser.io import to_float
 from denoiser.noise import MAX_SIGMA, NoiseMix, estimate_noise, synthesize
 from denoiser.synthesis import SynthesisMix, local_noise_maps, synthesize_batch
 
@@ -49,13 +50,7 @@ def _crop(images: list[np.ndarray], index: int, size: int, rng: np.random.Genera
 
 def to_chw_float(image: np.ndarray) -> np.ndarray:
     """H x W x C uint8/uint16 (or float 0-1) to C x H x W float32 in 0-1."""
-    if image.dtype == np.uint8:
-        scaled = image.astype(np.float32) / 255.0
-    elif image.dtype == np.uint16:
-        scaled = image.astype(np.float32) / 65535.0
-    else:
-        scaled = image.astype(np.float32)
-    return np.ascontiguousarray(scaled.transpose(2, 0, 1))
+    return np.ascontiguousarray(to_float(image, copy=True).transpose(2, 0, 1))
 
 
 class SyntheticSource:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from denoiser.io import from_float, to_float
+
 
 def blend(original: np.ndarray, denoised: np.ndarray, amount: float) -> np.ndarray:
     """Mix ``amount`` (0-1) of the original back into the result (the "detail" control); float32 0-1."""
@@ -30,8 +32,8 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint8:
         return image
     if image.dtype == np.uint16:
-        return (image >> 8).astype(np.uint8)
-    return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
+        return (image >> 8).astype(np.uint8)  # the top byte: what a screen shows of 16 bits
+    return from_float(image, 8)
 
 
 def _normalise(channel: np.ndarray) -> np.ndarray:
@@ -70,21 +72,12 @@ def latent_pca_rgb(latent: np.ndarray) -> np.ndarray:
     return np.stack(planes, axis=2)
 
 
-def scale_to_unit(pixels: np.ndarray) -> np.ndarray:
-    """uint8/uint16 (or float) pixels as float32 in 0-1."""
-    if pixels.dtype == np.uint8:
-        return pixels.astype(np.float32) / 255.0
-    if pixels.dtype == np.uint16:
-        return pixels.astype(np.float32) / 65535.0
-    return pixels.astype(np.float32)
-
-
 def compose_views(original: np.ndarray, denoised: np.ndarray, detail: float) -> tuple[np.ndarray, np.ndarray]:
     """What the viewer shows: the result with ``detail`` of the original mixed back, and the residual.
 
     Both uint8, H x W x 3 for colour or H x W for grey.
     """
-    scaled = scale_to_unit(original)
+    scaled = to_float(original)
     if scaled.ndim == 2:
         scaled = scaled[:, :, None]
     shown = blend(scaled, denoised, detail)

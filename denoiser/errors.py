@@ -31,6 +31,10 @@ class ModelLoadError(FileProblem):
     """A model file could not be loaded (corrupt, truncated, unsafe pickle, mismatched config...)."""
 
 
+class ModelNameError(DenoiserError):
+    """A name given for a library model breaks the naming rule; the message says which part of it."""
+
+
 class UnknownNameError(DenoiserError, KeyError):
     """A name looked up in one of the engine's tables (format, family, noise model, device) is unknown."""
 
@@ -49,3 +53,10 @@ class Cancelled(DenoiserError):
 
     def __init__(self, message: str = "cancelled") -> None:
         super().__init__(message)
+
+
+def reason(exc: BaseException) -> str:
+    """The short "why" of ``exc`` for a user-facing message: an OS error's text, else the message or the type."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__

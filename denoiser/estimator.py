@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as safetensors_to_bytes
 from torch import nn
 
 from denoiser.config import VersionedConfig, require
 from denoiser.errors import ModelLoadError
-from denoiser.io import to_float
+from denoiser.io import atomic_write_bytes, to_float
 from denoiser.models.blocks import ResBlock, conv3x3
 from denoiser.resources import resources_dir
 
@@ -103,7 +103,9 @@ def estimate_map(estimator: NoiseMapEstimator, pixels: np.ndarray, *, tile: int 
     tile, margin = max(step, tile // step * step), max(step, margin // step * step)
     padded_h, padded_w = -(-height // step) * step, -(-width // step) * step
     spec = ((margin, padded_h - height + margin), (margin, padded_w - width + margin), (0, 0))
-    canvas = np.pad(rgb, spec, mode="reflect" if min(height, width) > margin else "edge")
+    # Reflection (repeated for a photo smaller than the margin) keeps the noise in the context; an edge copy
+    # would show the network a clean band and read tiny photos low.
+    canvas = np.pad(rgb, spec, mode="reflect" if min(height, width) > 1 else "edge")
     low = np.zeros((2, padded_h // SCALE, padded_w // SCALE), dtype=np.float32)
     estimator.eval()
     device = next(estimator.parameters()).device
@@ -130,7 +132,7 @@ def save_estimator(estimator: NoiseMapEstimator, path: str | Path, info: dict[st
     path.parent.mkdir(parents=True, exist_ok=True)
     header = {"config": estimator.config.to_dict(), "info": info or {}}
     tensors = {k: v.detach().cpu().contiguous() for k, v in estimator.state_dict().items()}
-    save_file(tensors, str(path), metadata={HEADER_KEY: json.dumps(header)})
+    atomic_write_bytes(path, safetensors_to_bytes(tensors, metadata={HEADER_KEY: json.dumps(header)}))
     return path
 
 

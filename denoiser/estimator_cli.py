@@ -11,8 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
 from denoiser.errors import DenoiserError
 
 
@@ -37,6 +35,7 @@ def add_estimator_parser(commands: argparse._SubParsersAction) -> None:
 def cmd_train_estimator(args: argparse.Namespace) -> int:
     """Run ``denoiser train-estimator``; returns the exit status."""
     import torch
+    from tqdm import tqdm
 
     from denoiser.bench import load_pairs
     from denoiser.datasets import DeviceMixSource

@@ -22,6 +22,7 @@ import torch
 from denoiser.config import VersionedConfig, require
 from denoiser.datasets import DeviceMixSource, StepBatches, synthesize_on_device
 from denoiser.estimator import SCALE, EstimatorConfig, NoiseMapEstimator, estimate_map
+from denoiser.io import from_float
 from denoiser.noise import add_gaussian_noise
 from denoiser.progress import Progress, StopFn, check_stop
 
@@ -101,7 +102,7 @@ def train_estimator(source: DeviceMixSource, config: EstimatorTraining, *, devic
     estimator = NoiseMapEstimator(EstimatorConfig.from_dict(config.estimator or {})).to(target_device)
     optimizer = torch.optim.Adam(estimator.parameters(), lr=config.learning_rate)
     train_ids, held_ids = split_images(len(source), config.validation_fraction, config.seed)
-    held = [np.clip(np.round(source.clean[i].transpose(1, 2, 0) * 255), 0, 255).astype(np.uint8) for i in held_ids]
+    held = [from_float(source.clean[i].transpose(1, 2, 0), 8) for i in held_ids]
     batches = StepBatches(source, train_ids, config.batch_size, config.patch, config.seed)
     best: dict[str, float] | None = None
     best_state = {k: v.detach().clone() for k, v in estimator.state_dict().items()}

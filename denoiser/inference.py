@@ -8,7 +8,6 @@ before each one, so a cancel takes effect within one batch.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -275,9 +274,9 @@ def denoise_array(
     batch_size = tiles.batch_size or (4 if target.type == "cuda" else 1)
     while True:
         try:
-            with _model_on(model, target):
-                out = _run_grid(model, canvas, level01, tile, overlap, batch_size, target,
-                                on_progress, should_stop)
+            # The model stays on the device in channels_last layout afterwards: moving it back would cost more.
+            model.to(target, memory_format=torch.channels_last)
+            out = _run_grid(model, canvas, level01, tile, overlap, batch_size, target, on_progress, should_stop)
             break
         except (torch.OutOfMemoryError, RuntimeError) as err:
             if not _is_out_of_memory(err):
@@ -319,33 +318,6 @@ def _denoise_passes(image: np.ndarray, model: Autoencoder, sigma: NoiseLevel, ti
         total = out.copy() if total is None else np.add(total, out, out=total)
     assert total is not None
     return total / np.float32(tiles.passes)
-
-
-@contextlib.contextmanager
-def _model_on(model: Autoencoder, device: torch.device) -> Iterator[None]:
-    """Run with the model on ``device`` in channels_last layout; it is left so (moving back costs more)."""
-    model.to(device, memory_format=torch.channels_last)
-    yield
-
-
-def denoise_whole(image: np.ndarray, model: Autoencoder, sigma: NoiseLevel) -> np.ndarray:
-    """Reference: the model over the whole padded image in one pass (no tiles), on the CPU."""
-    if image.ndim == 2:
-        image = image[:, :, None]
-    image, mode = _match_channels(model, image)
-    height, width = image.shape[:2]
-    sigma = _check_level(sigma, height, width)
-    padding = canvas_padding(height, width, model.receptive_radius, model.size_multiple)
-    canvas = to_float(pad_image(image, padding))
-    level: float | torch.Tensor = sigma / 255.0
-    if isinstance(sigma, np.ndarray):
-        whole = _LevelMap(sigma / np.float32(255.0), height, width, padding.top, padding.left)
-        level = torch.from_numpy(np.ascontiguousarray(whole.window(0, 0, *canvas.shape[:2]))).permute(2, 0, 1)[None]
-    model.eval().to("cpu")
-    with torch.inference_mode():
-        out = model(torch.from_numpy(canvas).permute(2, 0, 1)[None], level)[0].permute(1, 2, 0).numpy()
-    out = out[padding.top : padding.top + height, padding.left : padding.left + width]
-    return out.mean(axis=2, keepdims=True) if mode == "grey-through-colour" else out
 
 
 def extract_latent(

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_to_bytes
 
 from denoiser.config import ConfigError
-from denoiser.errors import DenoiserError, ModelLoadError, UnknownNameError
+from denoiser.errors import DenoiserError, ModelLoadError, ModelNameError, UnknownNameError
+from denoiser.io import atomic_write_bytes
 from denoiser.models import Autoencoder, create_model, families
 from denoiser.resources import bundled_models_dir
 
@@ -101,17 +103,7 @@ def _make_readable(temp: str) -> None:
 
 def _atomic_write_bytes(path: Path, payload: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(payload)
-            out.flush()
-            os.fsync(out.fileno())
-        _make_readable(temp)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, payload)
 
 
 def save_model(model: Autoencoder, path: str | Path, info: ModelInfo | None = None) -> Path:
@@ -237,21 +229,66 @@ def load_model(spec: str | Path = DEFAULT_MODEL) -> tuple[Autoencoder, ModelInfo
     return model, info
 
 
-_FORBIDDEN_NAME_CHARS = '/\\:*?"<>|'
+MAX_NAME_LENGTH = 64
+"""Longest model name: a name is typed, listed in narrow tables and becomes a file name on every system."""
+_SEPARATORS = "/\\"
+_NOT_ON_WINDOWS = ':*?"<>|'
+"""Characters Windows refuses in file names: a model saved elsewhere must still copy there."""
 
 
-def _check_name(name: str) -> None:
-    """The rule ``save_to_library`` has always applied: no ``default``, nothing a file system would split."""
-    if not name or name == DEFAULT_MODEL or any(ch in name for ch in _FORBIDDEN_NAME_CHARS):
-        raise DenoiserError(f"invalid model name {name!r}")
+def validate_model_name(name: str) -> str:
+    """``name`` when it can name a model in the library; else :class:`ModelNameError` saying which rule it breaks.
+
+    The one rule for every name a user gives a model (``denoiser train --name``, ``models rename``/``import``,
+    the app's save and rename): the name becomes ``NAME.safetensors`` directly inside the library, so it holds no
+    path separator and no ``..``, is not ``.``, does not start with a dot (hidden files), has no control
+    characters and no spaces at either end (names that cannot be typed back), holds none of the characters
+    Windows refuses, is 1 to :data:`MAX_NAME_LENGTH` characters long, is not ``default`` (the bundled model's
+    name) and does not end in ``.safetensors``/``.json`` (a file name given instead of a name).
+    """
+    reason = ""
+    if not isinstance(name, str) or not name:
+        reason = "a name cannot be empty"
+    elif len(name) > MAX_NAME_LENGTH:
+        reason = f"a name is at most {MAX_NAME_LENGTH} characters long (this one has {len(name)})"
+    elif any(ch in name for ch in _SEPARATORS):
+        reason = "a name cannot contain a path separator (/ or \\)"
+    elif name == "." or ".." in name:
+        reason = "a name cannot be '.' or contain '..'"
+    elif name.startswith("."):
+        reason = "a name cannot start with a dot"
+    elif any(unicodedata.category(ch) == "Cc" for ch in name):
+        reason = "a name cannot contain control characters (tabs, line breaks...)"
+    elif name != name.strip():
+        reason = "a name cannot start or end with a space"
+    elif any(ch in name for ch in _NOT_ON_WINDOWS):
+        reason = f"a name cannot contain any of {' '.join(_NOT_ON_WINDOWS)}"
+    elif name == DEFAULT_MODEL:
+        reason = f"{DEFAULT_MODEL!r} is the bundled model's name"
+    elif name.lower().endswith((WEIGHTS_SUFFIX, ".json")):
+        reason = "give the name without a file extension"
+    if reason:
+        raise ModelNameError(f"invalid model name {name!r}: {reason}")
+    return name
+
+
+def new_model_path(name: str) -> Path:
+    """Where a new library model called ``name`` goes; raises when the name is invalid or already taken."""
+    weights = user_models_dir() / f"{validate_model_name(name)}{WEIGHTS_SUFFIX}"
+    if weights.exists():
+        raise DenoiserError(f"a model named {name!r} already exists in your library ({weights}); choose another name")
+    return weights
 
 
 def save_to_library(model: Autoencoder, name: str, info: ModelInfo | None = None) -> Path:
-    """Save into the user's library as ``name``; refuses names that would shadow ``default``."""
-    _check_name(name)
+    """Save ``model`` into the user's library as ``name`` (see :func:`validate_model_name`); returns its path.
+
+    An existing library model of that name is never replaced: that raises, as does an invalid name.
+    """
+    path = new_model_path(name)
     info = info or ModelInfo(name=name, family=model.family, config={})
     info.name = name
-    return save_model(model, user_models_dir() / f"{name}{WEIGHTS_SUFFIX}", info)
+    return save_model(model, path, info)
 
 
 def describe(info: ModelInfo) -> str:
@@ -263,29 +300,6 @@ def describe(info: ModelInfo) -> str:
 
 
 # --- managing the library: info, rename, remove, import, export ------------------------------------------------
-
-
-def _check_new_name(name: str) -> None:
-    """A name for a new library entry: ``save_to_library``'s rule plus a few that only ever catch mistakes.
-
-    A leading dot would hide the files, control characters and surrounding spaces make names that cannot be
-    typed back, and a ``.safetensors``/``.json`` ending almost always means a file name was given instead.
-    """
-    reason = ""
-    if not name:
-        reason = "a name cannot be empty"
-    elif name == DEFAULT_MODEL:
-        reason = f"{DEFAULT_MODEL!r} is the bundled model's name"
-    elif any(ch in name for ch in _FORBIDDEN_NAME_CHARS):
-        reason = f"names cannot contain any of {' '.join(_FORBIDDEN_NAME_CHARS)}"
-    elif name.startswith("."):
-        reason = "a name cannot start with a dot"
-    elif name != name.strip() or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-        reason = "no spaces at either end and no control characters"
-    elif name.lower().endswith((WEIGHTS_SUFFIX, ".json")):
-        reason = "give the name without a file extension"
-    if reason:
-        raise DenoiserError(f"invalid model name {name!r}: {reason}")
 
 
 def _library_names() -> list[str]:
@@ -301,13 +315,15 @@ def _description_text(info: ModelInfo) -> str:
 def library_model_path(name: str) -> Path:
     """The weights file of the library model ``name``; bundled models and unknown names raise.
 
-    Raises :class:`DenoiserError` for ``default``, a bundled model or a path, and :class:`UnknownNameError`
-    (listing the library's names) when there is no such library model.
+    Raises :class:`DenoiserError` for ``default`` or a bundled model, :class:`ModelNameError` for a path or any
+    other name :func:`validate_model_name` refuses (unless a library file has exactly that stem, say one copied in
+    by hand, so that whatever is listed can be managed), and :class:`UnknownNameError` (listing the library's
+    names) when there is no such library model.
     """
     if name == DEFAULT_MODEL:
         raise DenoiserError(f"{name!r} is the bundled model; only models in your library can be changed")
-    if not name or any(ch in name for ch in _FORBIDDEN_NAME_CHARS):
-        raise DenoiserError(f"{name!r} is not a model name; give the name of a model in your library")
+    if name not in _library_names():
+        validate_model_name(name)  # never a path: "../x" or "a/b" must not reach a file outside the library
     weights = user_models_dir() / f"{name}{WEIGHTS_SUFFIX}"
     if weights.is_file():
         return weights
@@ -342,7 +358,7 @@ def rename_model(old: str, new: str) -> Path:
     any point leaves every weights file with a description (at worst an orphan JSON, which is ignored).
     """
     old_weights = library_model_path(old)
-    _check_new_name(new)
+    validate_model_name(new)
     if new == old:
         raise DenoiserError(f"model {old!r} is already called {new!r}")
     folder = old_weights.parent
@@ -416,11 +432,11 @@ def import_model(path: str | Path, name: str | None = None) -> ModelInfo:
     source = Path(path).expanduser()
     _model, info = load_model_file(source)
     if name is not None:
-        _check_new_name(name)
+        validate_model_name(name)
     else:
         for candidate in (source.stem, info.name):
             try:
-                _check_new_name(candidate)
+                validate_model_name(candidate)
             except DenoiserError:
                 continue
             name = candidate

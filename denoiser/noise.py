@@ -21,6 +21,7 @@ import numpy as np
 
 from denoiser.config import VersionedConfig, require
 from denoiser.errors import DenoiserError, UnknownNameError
+from denoiser.io import from_float, to_float
 
 MAX_SIGMA = 75.0
 """The top of the noise range (sigma in 8-bit units) the models are trained on and the strength control covers."""
@@ -161,11 +162,6 @@ _POST_PROCESSES = ("jpeg",)
 _DEFAULT_JPEG_PROBABILITY = 0.3  # used when "jpeg" is listed but jpeg_probability is left at 0
 _BLUR_MIN = 0.3  # smallest blur sigma (pixels) of correlated noise; below it the kernel is practically a delta
 _RHO_MAX = 0.8  # largest cross-channel correlation of correlated noise
-
-
-def noise_model_names() -> list[str]:
-    """Names :class:`NoiseMix` accepts in ``models``, in a stable order."""
-    return list(NOISE_MODELS)
 
 
 @dataclass
@@ -365,7 +361,7 @@ def _unit_gaussian_kernels(blur: np.ndarray, pad: int) -> np.ndarray:
 
 def _jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
     """C x H x W float image through an 8-bit JPEG at ``quality``, back as float32 on uint8 levels."""
-    pixels = np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
+    pixels = from_float(image, 8)
     if pixels.shape[0] == 3:
         planar, flag = np.ascontiguousarray(pixels.transpose(1, 2, 0)[:, :, ::-1]), cv2.IMREAD_COLOR  # RGB -> BGR
     else:
@@ -375,7 +371,7 @@ def _jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
     if decoded is None:
         raise DenoiserError(f"JPEG round trip failed for a patch of shape {image.shape}")
     chw = decoded[None] if decoded.ndim == 2 else decoded[:, :, ::-1].transpose(2, 0, 1)  # BGR -> RGB
-    return chw.astype(np.float32) / 255.0
+    return to_float(chw)
 
 
 _BASE_MODELS = {"gaussian": _gaussian, "poisson_gaussian": _poisson_gaussian, "correlated": _correlated}

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from denoiser.display import scale_to_unit
 from denoiser.inference import NoiseLevel, TileSettings, denoise_array
+from denoiser.io import to_float
 from denoiser.models import Autoencoder
 from denoiser.progress import Progress, ProgressFn, StopFn, ignore_progress
 from denoiser.tiling import sample_map
@@ -98,13 +98,8 @@ def resize_level(level: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def paste_region(base: np.ndarray, patch: np.ndarray, region: Region) -> np.ndarray:
-    """A float32 copy of ``base`` (any dtype, scaled to 0-1) with ``patch`` written into ``region``."""
-    if base.dtype == np.uint8:
-        canvas = base.astype(np.float32) / 255.0
-    elif base.dtype == np.uint16:
-        canvas = base.astype(np.float32) / 65535.0
-    else:
-        canvas = base.astype(np.float32, copy=True)
+    """A float32 copy of ``base`` (uint8, uint16 or float; scaled to 0-1) with ``patch`` written into ``region``."""
+    canvas = to_float(base, copy=True)
     if canvas.ndim == 2:
         canvas = canvas[:, :, None]
     canvas[region.top : region.top + region.height, region.left : region.left + region.width] = patch
@@ -129,7 +124,7 @@ def denoise_at_scale(
     """
     height, width = image.shape[:2]
     small_size = (max(8, int(round(width * scale))), max(8, int(round(height * scale))))
-    small = cv2.resize(scale_to_unit(image), small_size, interpolation=cv2.INTER_AREA)
+    small = cv2.resize(to_float(image), small_size, interpolation=cv2.INTER_AREA)
     if small.ndim == 2:
         small = small[:, :, None]
     level = resize_level(sigma, small.shape[:2]) * np.float32(scale) if isinstance(sigma, np.ndarray) else sigma * scale

@@ -34,11 +34,6 @@ class Progress:
 ProgressFn = Callable[[Progress], None]
 
 
-def never_stop() -> bool:
-    """A ``StopFn`` that never asks to stop."""
-    return False
-
-
 def ignore_progress(_: Progress) -> None:
     """A ``ProgressFn`` that drops every report."""
 

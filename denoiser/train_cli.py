@@ -16,19 +16,23 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from tqdm import tqdm
 
 from denoiser.errors import Cancelled, DenoiserError
-from denoiser.models import families
-from denoiser.models.widen import with_colour_noise_input
 from denoiser.noise import MAX_SIGMA, NOISE_MODELS
-from denoiser.synthesis import NOISE_KINDS, SynthesisMix
+
+if TYPE_CHECKING:  # torch comes with it: imported where a command runs, so --help answers at once
+    from denoiser.synthesis import SynthesisMix
 
 EXIT_SESSION_OVER = 75
 """``--session-minutes`` ran out before the run ended: the checkpoint is saved, run the same command again."""
+FAMILY_NAMES = ("unet", "nafnet", "sparse", "undercomplete", "variational")
+"""The families ``--family`` offers, in :func:`denoiser.models.families` order. Written out because listing the
+registry imports torch, which ``denoiser train --help`` should not wait for; a test keeps the two the same."""
+SYNTHESIS_KINDS = ("gaussian_clipped", "gaussian_float", "gaussian_16bit", "gaussian_varying", "camera")
+""":data:`denoiser.synthesis.NOISE_KINDS`, written out for ``--help`` for the same reason (a test compares them)."""
 
 
 def add_train_parser(commands: argparse._SubParsersAction) -> None:
@@ -45,7 +49,7 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--out", metavar="PATH", help="also (or instead) save to this .safetensors file")
     train.add_argument("--from", dest="start_from", metavar="MODEL",
                        help="fine-tune this model ('default', a library name or a file) instead of starting afresh")
-    train.add_argument("--family", default="unet", choices=families(), help="autoencoder family (default unet)")
+    train.add_argument("--family", default="unet", choices=FAMILY_NAMES, help="autoencoder family (default unet)")
     train.add_argument("--widths", help="comma-separated channel widths per level, e.g. 32,64,128")
     budget = train.add_mutually_exclusive_group()
     budget.add_argument("--minutes", type=float, help="time budget in minutes")
@@ -60,7 +64,7 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
                        help="with --quantize: the share of patches rounded and clipped (the rest keep float noise)")
     train.add_argument("--synthesis", metavar="MIX",
                        help="with --clean: make the noise on the training device from this mix, 'default' or "
-                            f"KIND=WEIGHT,... of {', '.join(NOISE_KINDS)} (camera: raw noise through a camera "
+                            f"KIND=WEIGHT,... of {', '.join(SYNTHESIS_KINDS)} (camera: raw noise through a camera "
                             "pipeline and JPEG); replaces --noise")
     train.add_argument("--add-pairs", metavar="DIR",
                        help="with --synthesis: mix in the training part of this pair set (noisy/ and clean/; the "
@@ -130,6 +134,8 @@ def _build_source(args: argparse.Namespace, channels: int) -> tuple[Any, str]:
 
 def parse_synthesis(text: str) -> SynthesisMix:
     """``default`` or ``KIND=WEIGHT,...`` as a validated :class:`~denoiser.synthesis.SynthesisMix`."""
+    from denoiser.synthesis import SynthesisMix
+
     if text.strip().lower() == "default":
         return SynthesisMix()
     weights = {}
@@ -183,8 +189,10 @@ def _device_mix_source(args: argparse.Namespace, channels: int) -> tuple[Any, st
 def cmd_train(args: argparse.Namespace) -> int:
     """Run ``denoiser train``; returns the exit status."""
     import torch
+    from tqdm import tqdm
 
-    from denoiser.modelstore import DEFAULT_MODEL, load_model, save_model, user_models_dir
+    from denoiser.models.widen import with_colour_noise_input
+    from denoiser.modelstore import load_model, new_model_path, save_model, save_to_library
     from denoiser.training import TrainConfig, train, training_info
 
     session_ends = time.monotonic() + args.session_minutes * 60 if args.session_minutes > 0 else math.inf
@@ -193,9 +201,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.session_minutes and not args.checkpoint:
         raise DenoiserError("--session-minutes needs --checkpoint DIR: the folder the next session goes on from")
     if args.name:
-        target = user_models_dir() / f"{args.name}.safetensors"
-        if args.name == DEFAULT_MODEL or target.exists():
-            raise DenoiserError(f"a model named {args.name!r} already exists; choose another --name")
+        new_model_path(args.name)  # a bad or taken name fails now, not after the training it would have thrown away
     if args.out and Path(args.out).exists():
         raise DenoiserError(f"{args.out} already exists; it is not overwritten")
     if args.threads:
@@ -269,11 +275,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     assert result is not None
     command = "denoiser " + " ".join(sys.argv[1:]) if sys.argv and "denoiser" in sys.argv[0] else ""
     saved = []
-    for name, path in ((args.name, user_models_dir() / f"{args.name}.safetensors" if args.name else None),
-                       (None, Path(args.out) if args.out else None)):
-        if path is not None:
-            info = training_info(result, config, trained_on, command, name or path.stem)
-            saved.append(save_model(result.model, path, info))
+    if args.name:
+        info = training_info(result, config, trained_on, command, args.name)
+        saved.append(save_to_library(result.model, args.name, info))
+    if args.out:
+        info = training_info(result, config, trained_on, command, Path(args.out).stem)
+        saved.append(save_model(result.model, args.out, info))
     unit = "dB" if result.metric == "val_psnr" else ""
     figures = f"{result.metric} {result.best:.4g} {unit}".strip() if result.best is not None else "no validation"
     if result.gain is not None:

@@ -54,9 +54,10 @@ from denoiser.datasets import (
     synthesize_on_device,
 )
 from denoiser.errors import DenoiserError, FileProblem
+from denoiser.io import atomic_write_bytes, from_float, sync_folder
 from denoiser.metrics import psnr
 from denoiser.models import Autoencoder, create_model
-from denoiser.modelstore import ModelInfo, save_model
+from denoiser.modelstore import ModelInfo
 from denoiser.noise import MAX_SIGMA, NoiseMix, add_gaussian_noise, float_noisy
 from denoiser.progress import Progress, StopFn, check_stop
 from denoiser.synthesis import SynthesisMix
@@ -195,10 +196,6 @@ def split_images(count: int, fraction: float, seed: int) -> tuple[list[int], lis
     return sorted(order[held:].tolist()), sorted(order[:held].tolist())
 
 
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
-
-
 def validation_protocols(config: TrainConfig) -> tuple[str, ...]:
     """The noise protocols validation scores for synthetic noise: ``clipped`` (8-bit, rounded and clipped) always,
     and ``float`` too when the training noise includes unclipped noise, so that the best model kept is the best on
@@ -222,7 +219,7 @@ class Validator:
         self.protocols = validation_protocols(config)
         for k, index in enumerate(indices):
             if source.kind in ("synthetic", "device_mix"):
-                clean = _to_uint8(source.clean[index].transpose(1, 2, 0))
+                clean = from_float(source.clean[index].transpose(1, 2, 0), 8)
                 sigma = config.validation_sigma
                 self.items.append((add_gaussian_noise(clean, sigma, config.seed + k), clean, sigma))
                 if "float" in self.protocols:  # the same draws, neither rounded nor clipped
@@ -253,8 +250,8 @@ class Validator:
                 out = None
             else:
                 out = denoise_array(noisy, model, sigma, tiles=TileSettings(tile=256), device=device)
-                reference = clean if clean.dtype == np.uint8 else _to_uint8(clean)
-                values.append(psnr(reference, _to_uint8(np.clip(out, 0, 1))))
+                reference = clean if clean.dtype == np.uint8 else from_float(clean, 8)
+                values.append(psnr(reference, from_float(out, 8)))
             if k == 0:
                 sample = self._sample(model, noisy, sigma, out)
         model.train()
@@ -278,8 +275,8 @@ class Validator:
         size = 96
         crop = noisy[:size, :size]
         result = out[:size, :size] if out is not None else denoise_array(crop, model, sigma, device="cpu")
-        as_uint8 = crop if crop.dtype == np.uint8 else _to_uint8(crop)
-        return {"before": as_uint8, "after": _to_uint8(np.clip(result, 0, 1))}
+        as_uint8 = crop if crop.dtype == np.uint8 else from_float(crop, 8)
+        return {"before": as_uint8, "after": from_float(result, 8)}
 
 
 @dataclass
@@ -445,24 +442,12 @@ def _pack(entries: list[tuple[str, torch.Tensor]], limit: int) -> list[dict[str,
 
 
 def _write_synced(path: Path, data: bytes) -> None:
+    # Parts get a new name each generation and are never replaced: a synced plain write is enough, since the
+    # JSON that names them is written (atomically) only once they are on disk.
     with open(path, "wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make renames and new files in ``folder`` durable (where the system allows opening a folder)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _write_checkpoint(folder: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
@@ -492,11 +477,8 @@ def _write_checkpoint(folder: Path, tensors: dict[str, torch.Tensor], meta: dict
         files.append({"file": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()})
     meta = {**meta, "format": CHECKPOINT_FORMAT, "generation": generation, "parts": files, "split": split,
             "history_in_parts": history_in_parts}
-    temp = folder / f".{CHECKPOINT_FILE}.tmp"
-    _write_synced(temp, json.dumps(meta).encode())
-    _sync_folder(folder)  # the parts are on disk before the JSON that names them
-    os.replace(temp, folder / CHECKPOINT_FILE)
-    _sync_folder(folder)
+    sync_folder(folder)  # the parts are on disk before the JSON that names them
+    atomic_write_bytes(folder / CHECKPOINT_FILE, json.dumps(meta).encode())  # fsync, rename, folder fsync
     keep = {entry["file"] for entry in files}
     for path in folder.iterdir():
         if (_PART_NAME.fullmatch(path.name) and path.name not in keep) or path.name == LEGACY_CHECKPOINT_FILE:
@@ -826,9 +808,3 @@ def training_info(result: TrainingResult, config: TrainConfig, trained_on: str, 
                   "command": command, "stopped_early": result.stopped_early},
         validation=validation,
     )
-
-
-def save_trained(result: TrainingResult, path: str | Path, config: TrainConfig, trained_on: str,
-                 command: str = "") -> Path:
-    """Save a trained model to ``path`` with its :func:`training_info`."""
-    return save_model(result.model, path, training_info(result, config, trained_on, command, Path(path).stem))

@@ -49,7 +49,15 @@ from denoiser.datasets import (
 )
 from denoiser.errors import DenoiserError
 from denoiser.models import Autoencoder, families
-from denoiser.modelstore import DEFAULT_MODEL, WEIGHTS_SUFFIX, list_models, load_model, save_model, user_models_dir
+from denoiser.modelstore import (
+    DEFAULT_MODEL,
+    WEIGHTS_SUFFIX,
+    list_models,
+    load_model,
+    save_to_library,
+    user_models_dir,
+    validate_model_name,
+)
 from denoiser.noise import MAX_SIGMA, NOISE_MODELS, NoiseMix
 from denoiser.progress import Progress, check_stop
 from denoiser.training import TrainConfig, TrainingResult, train, training_info
@@ -58,8 +66,7 @@ from ui.qimage import array_to_qimage
 from ui.worker import WorkerBridge
 
 MODES = ("clean", "pairs", "noisy")
-"""The dialog's ways in; :data:`ENGINE_MODES` gives the engine's name for each."""
-ENGINE_MODES = {"clean": "synthetic", "pairs": "pairs", "noisy": "noisy"}
+"""The dialog's ways in."""
 MODE_TITLES = {
     "clean": "Clean photos + synthetic noise",
     "pairs": "Noisy / clean pairs",
@@ -76,7 +83,6 @@ SMOOTHING = 0.1
 """Weight of the newest step in the smoothed loss curve (a running average, for the eye only)."""
 PLOT_REFRESH_MS = 200
 """Plots are redrawn at most this often: a tiny model can report hundreds of steps a second."""
-FORBIDDEN_NAME_CHARS = '/\\:*?"<>|'
 
 
 @dataclass
@@ -192,15 +198,14 @@ def figures_text(outcome: TrainOutcome) -> str:
 
 
 def name_problem(name: str) -> str:
-    """Why ``name`` cannot be a new library model's name, or "" when it can."""
+    """Why ``name`` cannot be a new library model's name (the engine's rule, then taken names), or "" when it can."""
     if not name:
         return "Give the model a name."
-    if name == DEFAULT_MODEL:
-        return f"{DEFAULT_MODEL!r} is the bundled model's name; choose another."
-    if any(ch in name for ch in FORBIDDEN_NAME_CHARS):
-        return f"A name cannot contain any of {' '.join(FORBIDDEN_NAME_CHARS)}"
-    if name.startswith(".") or name != name.strip():
-        return "A name cannot start with a dot or a space, or end with a space."
+    try:
+        validate_model_name(name)
+    except DenoiserError as err:
+        reason = str(err).partition(": ")[2] or str(err)
+        return f"{reason[:1].upper()}{reason[1:]}."
     if (user_models_dir() / f"{name}{WEIGHTS_SUFFIX}").exists() or name in {i.name for i in list_models()}:
         return f"A model named {name!r} already exists; choose another name."
     return ""
@@ -898,11 +903,9 @@ class TrainDialog(QDialog):
         outcome = self.outcome
 
         def job(should_stop: Callable[[], bool], on_progress: Callable[[Progress], None]) -> Path:
-            path = user_models_dir() / f"{name}{WEIGHTS_SUFFIX}"
-            if path.exists():  # saved by another window since the name was checked
-                raise DenoiserError(f"a model named {name!r} already exists; choose another name")
+            # save_to_library checks the name again: another window may have saved one so since it was checked.
             info = training_info(outcome.result, outcome.config, outcome.trained_on, "", name)
-            return save_model(outcome.result.model, path, info)
+            return save_to_library(outcome.result.model, name, info)
 
         # replace=False: the io lane also carries thumbnails and imports, which a save must not cancel.
         self._save_job = (self.bridge.submit(SAVE_JOB, job, lane="io", replace=False), name)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
+import shutil
 import struct
+import tempfile
 import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +23,13 @@ from denoiser.io import (
     SUPPORTED_EXTENSIONS,
     Image,
     atomic_write,
+    atomic_write_bytes,
+    convert_depth,
     find_images,
     from_float,
     is_image_path,
     read_image,
+    sync_folder,
     to_float,
     write_image,
 )
@@ -281,6 +289,21 @@ def test_from_float_rounds_clips_and_rejects_bad_input() -> None:
     assert to_float(already) is already  # float pixels pass through without a copy
 
 
+def test_to_float_copy_and_convert_depth() -> None:
+    floats = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)
+    assert to_float(floats) is floats
+    copied = to_float(floats, copy=True)
+    assert not np.shares_memory(copied, floats)
+    np.testing.assert_array_equal(copied, floats)
+
+    every8 = np.arange(256, dtype=np.uint8)
+    np.testing.assert_array_equal(convert_depth(every8, 16), every8.astype(np.uint16) * 257)
+    np.testing.assert_array_equal(convert_depth(convert_depth(every8, 16), 8), every8)
+    sixteen = np.array([0, 128, 129, 32767, 65407, 65535], np.uint16)
+    np.testing.assert_array_equal(convert_depth(sixteen, 8), np.round(sixteen / 65535 * 255).astype(np.uint8))
+    assert convert_depth(every8, 8) is every8
+
+
 def test_with_color_keeps_alpha_metadata_and_depth(tmp_path: Path) -> None:
     pixels = noise(4, 16)
     icc = srgb_profile()
@@ -461,25 +484,62 @@ def test_unsupported_pixel_formats(tmp_path: Path) -> None:
 
 
 def test_permission_denied_is_a_typed_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import denoiser.io
+    import denoiser.io.reading
 
     path = write_image(tmp_path / "locked.png", Image(noise(3, 8)))
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(denoiser.io, "open", refuse, raising=False)  # works even when tests run as root
+    # The module that opens image files; works even when tests run as root.
+    monkeypatch.setattr(denoiser.io.reading, "open", refuse, raising=False)
     assert "permission denied" in _read_error(path)
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs a non-root POSIX user")
+@contextlib.contextmanager
+def _effective_user(uid: int, gid: int) -> Iterator[None]:
+    """Run the block with the effective user and group ``uid``/``gid`` (root's are set back after): file access is
+    checked against them, so root can meet a permission error without a second process."""
+    os.setegid(gid)
+    try:
+        os.seteuid(uid)
+        try:
+            yield
+        finally:
+            os.seteuid(0)
+    finally:
+        os.setegid(0)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="needs POSIX file permissions")
 def test_unreadable_file(tmp_path: Path) -> None:
-    path = write_image(tmp_path / "secret.png", Image(noise(3, 8)))
+    """A file the user may not read is a typed error naming it. Root may read anything, so as root (CI) the read is
+    made as ``nobody``, in a folder anyone may enter (pytest's own are root's alone)."""
+    as_user: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext
+    folder = tmp_path
+    if os.geteuid() == 0:
+        import pwd  # POSIX only, as this test
+
+        try:
+            nobody = pwd.getpwnam("nobody")
+        except KeyError:
+            pytest.skip("running as root, and there is no 'nobody' user to read as")
+        folder = Path(tempfile.mkdtemp(prefix="denoiser-unreadable-"))
+        folder.chmod(0o755)
+        as_user = functools.partial(_effective_user, nobody.pw_uid, nobody.pw_gid)
+    readable = write_image(folder / "open.png", Image(noise(3, 8)))
+    path = write_image(folder / "secret.png", Image(noise(3, 8)))
     path.chmod(0)
     try:
-        assert "permission" in _read_error(path)
+        read_image(readable)  # anything read_image imports on first use is imported now, with every right
+        with as_user():
+            assert read_image(readable).pixels.shape == (H, W, 3)  # that user reads an ordinary file in the folder
+            message = _read_error(path)
+        assert "permission" in message.lower()
     finally:
         path.chmod(0o644)
+        if folder != tmp_path:
+            shutil.rmtree(folder)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -584,6 +644,32 @@ def test_atomic_write(tmp_path: Path) -> None:
         raise RuntimeError("boom")
     assert target.read_bytes() == b"new"
     assert [p.name for p in tmp_path.iterdir()] == ["photo.jpeg"]
+
+
+def test_atomic_write_bytes_syncs_the_folder_and_keeps_permissions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import denoiser.io.atomic
+
+    synced: list[Path] = []
+    monkeypatch.setattr(denoiser.io.atomic, "sync_folder", synced.append)
+    target = tmp_path / "model.safetensors"
+    atomic_write_bytes(target, b"one")
+    os.chmod(target, 0o600)
+    atomic_write_bytes(target, b"two")
+    assert target.read_bytes() == b"two"
+    assert synced == [tmp_path, tmp_path]
+    if os.name == "posix":
+        assert target.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]
+    sync_folder(tmp_path / "missing")  # nothing to sync is not an error
+
+
+def test_atomic_write_suffix_names_the_temporary(tmp_path: Path) -> None:
+    with atomic_write(tmp_path / "model.safetensors", suffix=".tmp") as temporary:
+        assert temporary.name.startswith(".model.tmp-") and temporary.suffix == ".tmp"
+        temporary.write_bytes(b"x")
+    assert (tmp_path / "model.safetensors").read_bytes() == b"x"
 
 
 # ----------------------------------------------------------------------------------------------------------

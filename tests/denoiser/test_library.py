@@ -10,10 +10,11 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from denoiser.errors import DenoiserError, ModelLoadError, UnknownNameError
+from denoiser.errors import DenoiserError, ModelLoadError, ModelNameError, UnknownNameError
 from denoiser.models import Autoencoder, create_model
 from denoiser.modelstore import (
     HEADER_KEY,
+    MAX_NAME_LENGTH,
     ModelInfo,
     export_model,
     import_model,
@@ -27,6 +28,7 @@ from denoiser.modelstore import (
     save_model,
     save_to_library,
     user_models_dir,
+    validate_model_name,
 )
 from denoiser.resources import bundled_models_dir
 
@@ -142,7 +144,72 @@ def test_rename_refuses_an_existing_target() -> None:
     assert {name: (user_models_dir() / name).read_bytes() for name in library_files()} == before
 
 
-@pytest.mark.parametrize("new", ["default", "a/b", "a\\b", "", "what?", ".hidden", "x.safetensors", " padded"])
+# --- the naming rule ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["mine", "v1.2", "my model", "Modèle à 25 dB", "x" * MAX_NAME_LENGTH, "a.b-c_d"])
+def test_names_within_the_rule_are_given_back(name: str) -> None:
+    assert validate_model_name(name) == name
+
+
+@pytest.mark.parametrize(("name", "rule"), [
+    ("", "cannot be empty"),
+    ("x" * (MAX_NAME_LENGTH + 1), f"at most {MAX_NAME_LENGTH} characters long (this one has 65)"),
+    ("../../x", "path separator"),
+    ("sub/x", "path separator"),
+    ("sub\\x", "path separator"),
+    (".", "cannot be '.' or contain '..'"),
+    ("..", "cannot be '.' or contain '..'"),
+    ("a..b", "cannot be '.' or contain '..'"),
+    (".hidden", "cannot start with a dot"),
+    ("tab\there", "control characters"),
+    ("line\nbreak", "control characters"),
+    ("bell\x07", "control characters"),
+    ("del\x7f", "control characters"),
+    (" padded", "start or end with a space"),
+    ("padded ", "start or end with a space"),
+    ("what?", "cannot contain any of"),
+    ("C:drive", "cannot contain any of"),
+    ("default", "bundled model's name"),
+    ("x.safetensors", "without a file extension"),
+    ("x.JSON", "without a file extension"),
+])
+def test_names_outside_the_rule_say_which_part_they_break(name: str, rule: str) -> None:
+    with pytest.raises(ModelNameError) as caught:
+        validate_model_name(name)
+    assert isinstance(caught.value, DenoiserError)
+    assert str(caught.value).startswith(f"invalid model name {name!r}: ") and rule in str(caught.value)
+
+
+def test_a_path_is_never_looked_up_as_a_library_model(tmp_path: Path) -> None:
+    save_to_library(tiny(), "mine")
+    outside = save_model(tiny(), user_models_dir().parent / "outside")
+    for name in ("../outside", str(outside.with_suffix("")), ".."):
+        with pytest.raises(ModelNameError):
+            library_model_path(name)
+        with pytest.raises(ModelNameError):
+            remove_model(name)
+    assert outside.is_file()
+
+
+def test_a_hand_copied_file_with_an_odd_name_can_still_be_managed() -> None:
+    """Names are checked when a model is made; one already lying in the library can be renamed or removed."""
+    save_model(tiny(), user_models_dir() / " odd ")
+    assert library_model_path(" odd ") == user_models_dir() / " odd .safetensors"
+    rename_model(" odd ", "even")
+    assert library_files() == ["even.json", "even.safetensors"]
+
+
+def test_saving_never_replaces_a_library_model() -> None:
+    first = save_to_library(tiny(0), "mine")
+    before = first.read_bytes()
+    with pytest.raises(DenoiserError, match="already exists"):
+        save_to_library(tiny(1), "mine")
+    assert first.read_bytes() == before
+
+
+@pytest.mark.parametrize("new", ["default", "a/b", "a\\b", "", "what?", ".hidden", "x.safetensors", " padded",
+                                 "../../x", "..", "x" * 65])
 def test_rename_refuses_bad_new_names(new: str) -> None:
     save_to_library(tiny(), "keep")
     with pytest.raises(DenoiserError, match="invalid model name"):

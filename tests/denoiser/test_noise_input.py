@@ -8,9 +8,10 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from whole_image import denoise_whole
 
 from denoiser.errors import DenoiserError
-from denoiser.inference import TileSettings, denoise_array, denoise_whole
+from denoiser.inference import TileSettings, denoise_array
 from denoiser.models import config_class, create_model, families
 from denoiser.models.blocks import combined_level, noise_map
 from denoiser.models.widen import with_colour_noise_input

@@ -7,7 +7,7 @@ import pytest
 
 from denoiser.config import ConfigError
 from denoiser.errors import DenoiserError, UnknownNameError
-from denoiser.noise import NOISE_MODELS, NoiseMix, noise_model_names, synthesize
+from denoiser.noise import NOISE_MODELS, NoiseMix, synthesize
 
 ALONE = {
     "gaussian": NoiseMix(models=("gaussian",)),
@@ -37,10 +37,6 @@ def neighbour_correlation(noise: np.ndarray) -> np.ndarray:
     """Per patch: correlation of each pixel's noise with its right-hand neighbour's (all channels pooled)."""
     left, right = noise[..., :-1].reshape(len(noise), -1), noise[..., 1:].reshape(len(noise), -1)
     return np.array([np.corrcoef(a, b)[0, 1] for a, b in zip(left, right, strict=True)])
-
-
-def test_noise_model_names() -> None:
-    assert noise_model_names() == list(NOISE_MODELS) == ["gaussian", "poisson_gaussian", "correlated", "jpeg"]
 
 
 @pytest.mark.parametrize("channels", [1, 3])

@@ -7,6 +7,7 @@ import json
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -181,3 +182,63 @@ def test_errors_exit_2_with_one_line(argv: list[str], named: str, capsys: pytest
     err = capsys.readouterr().err
     assert err.startswith("error: ") and named in err and len(err.splitlines()) == 1
     assert library_files() == ["mine.json", "mine.safetensors"]
+
+
+@pytest.mark.parametrize("bad", ["../../x", "sub/x", "..\\x", "..", ".hidden", "x" * 65, "line\nbreak", "default"])
+def test_rename_and_import_refuse_names_outside_the_rule(bad: str, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    source = add_model("mine")
+    exported = tmp_path / "exported" / "other.safetensors"
+    assert main(["models", "export", "mine", str(exported)]) == 0
+    home = user_models_dir().parent
+    before = sorted(home.parent.rglob("*"))
+    capsys.readouterr()
+    for argv in (["models", "rename", "mine", bad], ["models", "import", str(exported), "--name", bad]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: invalid model name {bad!r}: ") and len(err.splitlines()) == 1
+    assert sorted(home.parent.rglob("*")) == before  # nothing moved, copied or created, inside or outside
+    assert library_files() == ["mine.json", "mine.safetensors"] and source.is_file()
+
+
+def test_remove_of_a_path_out_of_the_library_deletes_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    add_model("mine")
+    outside = save_model(create_model("unet", {"widths": [4, 8], "blocks": 0}), user_models_dir().parent / "x")
+    assert main(["models", "remove", "../x", "--yes"]) == 2
+    assert "path separator" in capsys.readouterr().err
+    assert outside.is_file() and library_files() == ["mine.json", "mine.safetensors"]
+
+
+# --- sample: what a variational model draws from its prior ----------------------------------------------------
+
+
+def test_sample_decodes_seeded_latents_into_a_grid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from PIL import Image as PILImage
+
+    torch.manual_seed(0)
+    vae = create_model("variational", {"widths": [4, 8], "blocks": 0, "latent_channels": 4})
+    save_to_library(vae, "dreamer")
+    for name in ("a.png", "b.png", "c.png"):
+        seed = "7" if name != "c.png" else "8"
+        assert main(["models", "sample", "dreamer", "-o", str(tmp_path / name), "--count", "3", "--size", "20",
+                     "--seed", seed]) == 0
+    assert "wrote 3 sample(s) of dreamer, 20x20 each (seed 7)" in capsys.readouterr().out
+    grids = {name: np.asarray(PILImage.open(tmp_path / name)) for name in ("a.png", "b.png", "c.png")}
+    assert grids["a.png"].shape == (40, 40, 3)  # two columns, two rows; the fourth cell stays black
+    assert np.array_equal(grids["a.png"], grids["b.png"]) and not np.array_equal(grids["a.png"], grids["c.png"])
+    with torch.no_grad():  # the first cell is the model's decoding of the first latent drawn with that seed
+        first = vae.eval().sample(3, 20, 20, generator=torch.Generator().manual_seed(7))[0]
+    expected = np.round(first.clamp(0, 1).permute(1, 2, 0).numpy() * 255)
+    assert np.abs(grids["a.png"][:20, :20].astype(float) - expected).max() <= 1
+    assert not grids["a.png"][20:, 20:].any() and grids["a.png"][:20, 20:].any()
+
+
+def test_sample_refuses_other_families_and_existing_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    add_model("mine")
+    assert main(["models", "sample", "mine", "-o", str(tmp_path / "s.png")]) == 2
+    assert "mine is a unet model, which has no prior to draw images from" in capsys.readouterr().err
+    assert not (tmp_path / "s.png").exists()
+    save_to_library(create_model("variational", {"widths": [4, 8], "blocks": 0, "latent_channels": 4}), "vae")
+    (tmp_path / "taken.png").write_bytes(b"precious")
+    assert main(["models", "sample", "vae", "-o", str(tmp_path / "taken.png")]) == 2
+    assert (tmp_path / "taken.png").read_bytes() == b"precious"

@@ -85,6 +85,21 @@ def test_existing_names_and_files_are_never_overwritten(tmp_path: Path, capsys: 
     assert main(["train", "--clean", str(clean), *TINY]) == 2  # nowhere to save
 
 
+@pytest.mark.parametrize(("name", "rule"), [("../../x", "path separator"), ("sub/x", "path separator"),
+                                             ("..", "'..'"), (" x", "space"), ("x" * 65, "at most 64")])
+def test_names_that_leave_the_library_or_hide_in_it_are_refused_before_training(
+        name: str, rule: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    clean = photo_folder(tmp_path / "clean")
+    everything = tmp_path_factory.getbasetemp()  # the library's folder and the folders above it, up to here
+    before = sorted(everything.rglob("*"))
+    assert main(["train", "--clean", str(clean), "--name", name, *TINY]) == 2
+    out, err = capsys.readouterr()
+    assert f"invalid model name {name!r}" in err and rule in err and "training a" not in out
+    assert not (user_models_dir() / f"{name}.safetensors").resolve().exists()
+    assert sorted(everything.rglob("*")) == before  # nothing written anywhere: no model, no folder, no checkpoint
+
+
 def test_resume_from_a_checkpoint_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     clean = photo_folder(tmp_path / "clean")
     checkpoint = tmp_path / "ckpt"
@@ -195,3 +210,11 @@ def test_bad_synthesis_mixes_are_refused(tmp_path: Path) -> None:
     assert main(["train", "--clean", str(clean), "--synthesis", "fog=1", "--out", str(tmp_path / "x"), *TINY]) == 2
     assert main(["train", "--clean", str(clean), "--add-pairs", str(clean), "--out", str(tmp_path / "x"),
                  *TINY]) == 2
+
+
+def test_the_names_written_out_for_help_are_the_engines() -> None:
+    from denoiser.models import families
+    from denoiser.synthesis import NOISE_KINDS
+    from denoiser.train_cli import FAMILY_NAMES, SYNTHESIS_KINDS
+
+    assert list(FAMILY_NAMES) == families() and SYNTHESIS_KINDS == NOISE_KINDS

@@ -173,6 +173,19 @@ def test_rename_refusals_are_shown_and_change_nothing(qtbot: QtBot, manager: Mod
     assert library_files() == before and library_rows(manager) == ["alpha", "beta"]
 
 
+@pytest.mark.parametrize(("new", "rule"), [("../../x", "path separator"), ("sub/x", "path separator"),
+                                           ("..", "'..'"), ("x" * 65, "at most 64"), ("tab\tname", "control")])
+def test_rename_to_a_name_outside_the_rule_is_refused_and_writes_nowhere(
+        qtbot: QtBot, manager: ModelManager, new: str, rule: str) -> None:
+    everything = user_models_dir().parent.parent  # the library, its parent and the folder above
+    before = sorted(everything.rglob("*"))
+    with qtbot.assertNotEmitted(manager.models_changed):
+        assert not manager.rename("alpha", new)
+    assert "invalid model name" in manager.last_error and rule in manager.last_error
+    assert manager.message_label.text() == manager.last_error
+    assert sorted(everything.rglob("*")) == before and library_rows(manager) == ["alpha", "beta"]
+
+
 # --- delete ---------------------------------------------------------------------------------------------------
 
 

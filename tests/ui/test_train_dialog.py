@@ -98,9 +98,14 @@ def test_clean_photos_train_plot_show_samples_and_save(qtbot: QtBot, dialog: Tra
 
     # The name is checked inline before any job runs.
     save_to_library(result.model, "taken")
-    for bad, why in (("", "name"), ("default", "bundled"), ("taken", "already exists"), ("a/b", "cannot contain")):
+    everything = user_models_dir().parent.parent  # the library, its parent and the folder above
+    before = sorted(everything.rglob("*"))
+    for bad, why in (("", "name"), ("default", "bundled"), ("taken", "already exists"), ("a/b", "cannot contain"),
+                     ("../../x", "path separator"), ("sub/x", "path separator"), ("..", "'..'"),
+                     ("x" * 65, "at most 64")):
         assert dialog.save(bad) is False
         assert why in dialog.save_note.text()
+    assert sorted(everything.rglob("*")) == before  # nothing saved, in the library or out of it
     assert not any(info.name == "a" for info in list_models())
 
     with qtbot.waitSignal(dialog.model_saved, timeout=RUN_TIMEOUT_MS) as saved:
@@ -255,6 +260,9 @@ def test_name_rules(tmp_path: Path) -> None:
     assert "name" in name_problem("")
     assert "bundled" in name_problem("default")
     assert "dot" in name_problem(".hidden")
+    assert "path separator" in name_problem("../../x") and "path separator" in name_problem("sub/x")
+    assert "'..'" in name_problem("..") and "at most 64" in name_problem("x" * 65)
+    assert "control characters" in name_problem("new\nline") and "space" in name_problem("trailing ")
     user_models_dir().mkdir(parents=True)
     (user_models_dir() / "mine.safetensors").write_bytes(b"")
     assert "already exists" in name_problem("mine")

@@ -1,0 +1,53 @@
+"""The table that picks a backend for a (format, bit depth): one backend per format family.
+
+Adding a format or a depth is one backend module and one row in :data:`BACKENDS` (plus its extension in
+:mod:`denoiser.io.discovery`, and a row in :data:`_DEPTH_PROBES` when the format comes in several depths).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from denoiser.errors import UnknownNameError
+from denoiser.io.backends.base import Backend, Source
+from denoiser.io.backends.pillow import PILLOW
+from denoiser.io.backends.png16 import PNG16, png_bit_depth
+from denoiser.io.backends.tiff16 import TIFF16, tiff_bit_depth
+
+__all__ = ["BACKENDS", "Backend", "Source", "backend_for", "has_backend", "stored_bit_depth"]
+
+BACKENDS: dict[tuple[str, int], Backend] = {
+    ("PNG", 8): PILLOW,
+    ("PNG", 16): PNG16,
+    ("JPEG", 8): PILLOW,
+    ("TIFF", 8): PILLOW,
+    ("TIFF", 16): TIFF16,
+    ("WEBP", 8): PILLOW,
+    ("BMP", 8): PILLOW,
+}
+
+# The bit depth (8 or 16) a file of a format that comes in several depths holds; other formats hold 8.
+_DEPTH_PROBES: dict[str, Callable[[Source], int]] = {
+    "PNG": lambda source: png_bit_depth(source.header),
+    "TIFF": lambda source: tiff_bit_depth(source.path, source.pillow),
+}
+
+
+def stored_bit_depth(source: Source) -> int:
+    """8 or 16: the bit depth of the file ``source`` (ImageReadError naming it for layouts no backend reads)."""
+    probe = _DEPTH_PROBES.get(source.format)
+    return 8 if probe is None else probe(source)
+
+
+def has_backend(fmt: str, bit_depth: int) -> bool:
+    """Whether a backend reads and writes ``fmt`` (Pillow's format name) at ``bit_depth``."""
+    return (fmt, bit_depth) in BACKENDS
+
+
+def backend_for(fmt: str, bit_depth: int) -> Backend:
+    """The backend for ``fmt`` at ``bit_depth``; UnknownNameError naming the combination and the known ones."""
+    try:
+        return BACKENDS[(fmt, bit_depth)]
+    except KeyError:
+        known = [f"{name} {depth}-bit" for name, depth in BACKENDS]
+        raise UnknownNameError("image format and bit depth", f"{fmt} {bit_depth}-bit", known) from None

@@ -1,0 +1,165 @@
+"""The :class:`Image` type and the one place pixels change representation: uint8/uint16 <-> float 0-1 and
+8 <-> 16 bits. Every other module converts through :func:`to_float`, :func:`from_float` and
+:func:`convert_depth`, so rounding and scaling are the same everywhere."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from denoiser.errors import UnknownNameError
+from denoiser.io.discovery import FORMATS
+
+__all__ = ["Image", "convert_depth", "from_float", "to_float"]
+
+
+@dataclass(eq=False)
+class Image:
+    """Pixels plus the metadata a denoised copy should keep.
+
+    ``pixels`` is H x W x C with C in (1, 3, 4) and dtype uint8 or uint16 (a 2-D array is taken as grey).
+    ``format`` is the format the image was read from; ``exif`` is the raw EXIF block (orientation already
+    applied to the pixels and reset to 1); ``icc_profile`` the embedded colour profile; ``source`` the file.
+    """
+
+    pixels: np.ndarray
+    format: str = "PNG"
+    exif: bytes | None = None
+    icc_profile: bytes | None = None
+    source: Path | None = None
+
+    def __post_init__(self) -> None:
+        pixels = np.asarray(self.pixels)
+        if pixels.ndim == 2:
+            pixels = pixels[..., np.newaxis]
+        if pixels.ndim != 3 or pixels.shape[2] not in (1, 3, 4):
+            raise ValueError(f"pixels must be H x W x C with C in (1, 3, 4), got shape {pixels.shape}")
+        if pixels.dtype not in (np.uint8, np.uint16):
+            raise ValueError(f"pixels must be uint8 or uint16, got {pixels.dtype}")
+        self.pixels = pixels
+        if self.format not in FORMATS:
+            raise UnknownNameError("image format", self.format, FORMATS)
+        if self.source is not None:
+            self.source = Path(self.source)
+
+    def __repr__(self) -> str:
+        return (
+            f"Image({self.width}x{self.height}x{self.channels} {self.pixels.dtype}, format={self.format!r}, "
+            f"exif={'yes' if self.exif else 'no'}, icc={'yes' if self.icc_profile else 'no'}, "
+            f"source={self.source!r})"
+        )
+
+    @property
+    def height(self) -> int:
+        """Number of pixel rows."""
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        """Number of pixel columns."""
+        return int(self.pixels.shape[1])
+
+    @property
+    def channels(self) -> int:
+        """1 (grey), 3 (RGB) or 4 (RGBA)."""
+        return int(self.pixels.shape[2])
+
+    @property
+    def bit_depth(self) -> int:
+        """Bits per channel: 8 or 16."""
+        return 16 if self.pixels.dtype == np.uint16 else 8
+
+    @property
+    def has_alpha(self) -> bool:
+        """True for RGBA images (grey+alpha files are read as RGBA)."""
+        return self.channels == 4
+
+    def color(self) -> np.ndarray:
+        """The colour channels as float32 H x W x (1 or 3) in [0, 1], alpha dropped: what a model sees."""
+        return to_float(self.color_pixels())
+
+    def color_pixels(self) -> np.ndarray:
+        """The colour channels in the image's own dtype (a view, no copy), alpha dropped."""
+        return self.pixels[..., :3] if self.has_alpha else self.pixels
+
+    def alpha(self) -> np.ndarray | None:
+        """The alpha channel as H x W x 1 in the image's own dtype, or None without alpha."""
+        return self.pixels[..., 3:4].copy() if self.has_alpha else None
+
+    def with_color(self, color: np.ndarray) -> Image:
+        """A new Image whose colour comes from a float [0, 1] array; alpha, bit depth and metadata are kept.
+
+        ``color`` must match :meth:`color`'s shape (a 2-D array is accepted for grey). Values are rounded
+        and clipped to the bit depth's range; the alpha channel is copied bit for bit.
+        """
+        color = np.asarray(color)
+        if color.ndim == 2:
+            color = color[..., np.newaxis]
+        expected = (self.height, self.width, 3 if self.has_alpha else self.channels)
+        if color.shape != expected:
+            raise ValueError(f"colour array has shape {color.shape}, expected {expected}")
+        pixels = from_float(color, self.bit_depth)
+        if self.has_alpha:
+            pixels = np.concatenate([pixels, self.pixels[..., 3:4]], axis=2)
+        return dataclasses.replace(self, pixels=pixels)
+
+
+def to_float(pixels: np.ndarray, *, copy: bool = False) -> np.ndarray:
+    """uint8 or uint16 pixels as float32 in [0, 1]; float pixels (already 0-1) as float32.
+
+    Float32 input comes back as it is unless ``copy`` (for callers that write into the result). Any shape.
+    """
+    pixels = np.asarray(pixels)
+    if pixels.dtype == np.uint8:
+        top = 255.0
+    elif pixels.dtype == np.uint16:
+        top = 65535.0
+    elif np.issubdtype(pixels.dtype, np.floating):
+        return pixels.astype(np.float32, copy=copy)
+    else:
+        raise ValueError(f"expected uint8, uint16 or float pixels, got {pixels.dtype}")
+    out = pixels.astype(np.float32)
+    out /= top
+    return out
+
+
+def from_float(array: np.ndarray, bit_depth: int) -> np.ndarray:
+    """A float array in [0, 1] as uint8 (``bit_depth=8``) or uint16 (16) pixels, rounded and clipped. Any shape.
+
+    The scaling is done in float32 (float64 input is cast first). NaN becomes 0 so a misbehaving model
+    cannot produce undefined integer values.
+    """
+    if bit_depth not in (8, 16):
+        raise ValueError(f"bit depth must be 8 or 16, not {bit_depth}")
+    array = np.asarray(array)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise ValueError(f"expected a float array in [0, 1], got {array.dtype}")
+    if array.ndim == 0:
+        return from_float(array.reshape(1), bit_depth).reshape(())
+    top = np.float32(255.0 if bit_depth == 8 else 65535.0)
+    out = np.empty(array.shape, dtype=np.uint8 if bit_depth == 8 else np.uint16)
+    # Row bands keep the float temporaries small: a whole 24-megapixel photo would need two 288 MB copies.
+    band = max(1, (1 << 22) // max(1, int(np.prod(array.shape[1:]))))
+    for top_row in range(0, max(1, array.shape[0]), band):
+        rows = slice(top_row, top_row + band)
+        scaled = np.nan_to_num(array[rows].astype(np.float32) * top, nan=0.0)
+        np.rint(scaled, out=scaled)
+        np.clip(scaled, 0.0, top, out=scaled)
+        out[rows] = scaled
+    return out
+
+
+def convert_depth(pixels: np.ndarray, bit_depth: int) -> np.ndarray:
+    """uint8/uint16 ``pixels`` at ``bit_depth`` (8 or 16); returned as they are when already there.
+
+    16 -> 8 rounds to nearest (x * 255 / 65535); 8 -> 16 is exact (x * 257, so 255 becomes 65535).
+    """
+    if bit_depth == 8 and pixels.dtype == np.uint16:
+        # Round to nearest in integers; dropping the low byte would bias everything dark.
+        return ((pixels.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    if bit_depth == 16 and pixels.dtype == np.uint8:
+        return pixels.astype(np.uint16) * 257
+    return pixels

@@ -1,0 +1,166 @@
+"""EXIF, ICC profile and orientation: reading them from an opened file, turning pixels upright, and the
+subsets a format can hold when writing (a TIFF's photo-describing tags, tifffile's text tags)."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image as PILImage
+
+__all__ = [
+    "EXIF_HEADER",
+    "EXIF_IFD_TAG",
+    "GPS_IFD_TAG",
+    "ORIENTATION_TAG",
+    "Metadata",
+    "apply_orientation",
+    "exif_for_tiff",
+    "icc_profile",
+    "read_exif",
+    "tiff16_text_tags",
+    "valid_orientation",
+]
+
+ORIENTATION_TAG = 0x0112
+EXIF_IFD_TAG = 0x8769
+GPS_IFD_TAG = 0x8825
+# EXIF tags that describe the photo rather than the TIFF file's layout: only these travel from a TIFF's own
+# tags into Image.exif and from Image.exif into a TIFF, so strip offsets or sample formats never leak.
+# (Resolution is left out too: TIFF writers set it themselves.)
+_TIFF_METADATA_TAGS = frozenset({270, 271, 272, 274, 305, 306, 315, 33432, EXIF_IFD_TAG, GPS_IFD_TAG})
+# The subset tifffile can write as plain text tags on 16-bit TIFFs.
+_TIFF_TEXT_TAGS = (270, 271, 272, 305, 306, 315, 33432)
+EXIF_HEADER = b"Exif\x00\x00"
+
+# numpy equivalents of PIL.ImageOps.exif_transpose for EXIF orientations 2..8 (H x W x C arrays).
+_ORIENTATION_FIXES: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1],
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """What travels with the pixels: the raw EXIF block, the ICC profile, and (when reading) the EXIF
+    orientation still to apply to the stored pixels (1: upright already)."""
+
+    exif: bytes | None = None
+    icc: bytes | None = None
+    orientation: int = 1
+
+
+def valid_orientation(value: object) -> int:
+    """``value`` when it is an EXIF orientation this module can apply (2-8), else 1 (leave the pixels be)."""
+    return value if isinstance(value, int) and value in _ORIENTATION_FIXES else 1
+
+
+def apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """H x W x C ``pixels`` turned upright for EXIF ``orientation`` (a view; unchanged for 1 or unknown values)."""
+    fix = _ORIENTATION_FIXES.get(orientation)
+    return pixels if fix is None else fix(pixels)
+
+
+def icc_profile(im: PILImage.Image) -> bytes | None:
+    """The ICC profile Pillow found in the file, or None."""
+    return im.info.get("icc_profile") or None
+
+
+def read_exif(im: PILImage.Image, fmt: str, tiff_orientation: int) -> tuple[bytes | None, int]:
+    """The EXIF block to keep (orientation reset to 1) and the orientation to apply to the pixels.
+
+    ``tiff_orientation`` is a TIFF's orientation as read before Pillow decoded (and deleted) it.
+    """
+    try:
+        exif = im.getexif()
+        orientation = valid_orientation(exif.get(ORIENTATION_TAG, 1))
+        if fmt == "TIFF":
+            orientation = tiff_orientation
+            if orientation != 1:
+                exif[ORIENTATION_TAG] = 1  # Pillow deleted the tag when it applied it; say "upright" instead
+            # A TIFF's EXIF is its own tag directory; keep only the tags that describe the photo.
+            raw = _metadata_only(exif)
+        else:
+            raw = im.info.get("exif") or (exif.tobytes() if len(exif) else None)
+            if raw is not None and not raw.startswith(EXIF_HEADER):
+                raw = EXIF_HEADER + raw  # WebP stores it bare; Pillow's JPEG writer needs the header
+            if raw is not None and orientation != 1:
+                raw = _reset_orientation(raw)
+    except Exception:  # malformed EXIF: better to open the photo without it than not at all
+        return None, tiff_orientation if fmt == "TIFF" else 1
+    return raw or None, orientation
+
+
+def _metadata_only(exif: PILImage.Exif) -> bytes | None:
+    """The photo-describing tags of ``exif`` (sub-IFDs included) as an EXIF block, orientation set to 1."""
+    for tag in (EXIF_IFD_TAG, GPS_IFD_TAG):
+        if tag in exif:
+            exif.get_ifd(tag)  # load sub-directories while the file is still open
+    for tag in list(exif):
+        if tag not in _TIFF_METADATA_TAGS:
+            del exif[tag]
+    if not len(exif):
+        return None
+    if ORIENTATION_TAG in exif:
+        exif[ORIENTATION_TAG] = 1
+    return exif.tobytes()
+
+
+def _reset_orientation(raw: bytes) -> bytes | None:
+    """``raw`` with its orientation tag set to 1, patched in place so every other byte stays as it was."""
+    try:
+        data = bytearray(raw)
+        base = len(EXIF_HEADER) if raw.startswith(EXIF_HEADER) else 0
+        order = {b"II": "<", b"MM": ">"}[bytes(data[base : base + 2])]
+        (ifd,) = struct.unpack_from(order + "I", data, base + 4)
+        (count,) = struct.unpack_from(order + "H", data, base + ifd)
+        for index in range(count):
+            entry = base + ifd + 2 + 12 * index
+            tag, kind, number = struct.unpack_from(order + "HHI", data, entry)
+            if tag == ORIENTATION_TAG and kind == 3 and number == 1:
+                struct.pack_into(order + "H", data, entry + 8, 1)
+                return bytes(data)
+    except (KeyError, struct.error):
+        pass
+    # Unusual layout: let Pillow rewrite the block; drop it rather than keep a tag that rotates twice.
+    try:
+        exif = PILImage.Exif()
+        exif.load(raw)
+        exif[ORIENTATION_TAG] = 1
+        return exif.tobytes()
+    except Exception:  # the caller copes with no EXIF
+        return None
+
+
+def exif_for_tiff(raw: bytes) -> PILImage.Exif | None:
+    """The photo-describing tags of the EXIF block ``raw``, ready for Pillow's TIFF writer; None when none."""
+    try:
+        exif = PILImage.Exif()
+        exif.load(raw)
+        return exif if _metadata_only(exif) else None
+    except Exception:  # unreadable EXIF is simply not copied; the picture still gets written
+        return None
+
+
+def tiff16_text_tags(raw: bytes | None) -> list[tuple[int, int, int, str, bool]]:
+    """EXIF text tags (camera, date, copyright...) as tifffile extratags; the Exif sub-IFD cannot go along."""
+    if not raw:
+        return []
+    try:
+        exif = PILImage.Exif()
+        exif.load(raw)
+    except Exception:  # unreadable EXIF is simply not copied
+        return []
+    tags = []
+    for tag in _TIFF_TEXT_TAGS:
+        value = exif.get(tag)
+        if isinstance(value, str) and value and value.isascii():
+            tags.append((tag, 2, 0, value, True))
+    return tags

@@ -1,0 +1,101 @@
+"""Writing an :class:`~denoiser.io.image.Image`: pick the format from the extension and the backend from the
+table, keep or drop metadata, and write atomically without ever replacing an input.
+
+Every failure is an :class:`~denoiser.errors.ImageWriteError` naming the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from denoiser.errors import DenoiserError, ImageWriteError, reason
+from denoiser.io.atomic import atomic_write
+from denoiser.io.backends import backend_for, has_backend
+from denoiser.io.discovery import SUPPORTED_EXTENSIONS
+from denoiser.io.image import Image, convert_depth
+from denoiser.io.metadata import Metadata
+
+__all__ = ["write_image"]
+
+
+def write_image(
+    path: str | Path,
+    image: Image,
+    *,
+    quality: int = 95,
+    keep_metadata: bool = True,
+    bit_depth: int | None = None,
+    protected: Iterable[str | Path] = (),
+    overwrite: bool = False,
+) -> Path:
+    """Write ``image`` to ``path`` atomically, in the format its extension names; return the path written.
+
+    - Formats: PNG, JPEG, TIFF, WebP, BMP. ``quality`` (1-100) applies to JPEG and WebP; WebP at 100 is
+      written lossless.
+    - Bit depth: kept by default, ``bit_depth=8|16`` forces one. JPEG, WebP and BMP cannot hold 16 bits:
+      they get 8 bits, rounded (value * 255 / 65535), never cut.
+    - Alpha: kept, except by JPEG, which cannot hold it and drops it. (Pillow writes RGBA BMPs but reads
+      them back as RGB.)
+    - Metadata (``keep_metadata``): EXIF and ICC profile are written to PNG, JPEG, WebP and TIFF; BMP holds
+      neither. 16-bit TIFFs keep the ICC profile and EXIF text tags (camera, date...), not the Exif sub-IFD.
+    - Safety: never replaces ``image.source`` or any path in ``protected``, even with ``overwrite=True``;
+      an existing file is only replaced with ``overwrite=True``. Missing folders are created.
+
+    Raises ImageWriteError naming the file for every problem (unknown extension, would overwrite an input,
+    already exists, disk errors...).
+    """
+    target = Path(path)
+    fmt = SUPPORTED_EXTENSIONS.get(target.suffix.lower())
+    if fmt is None:
+        known = ", ".join(SUPPORTED_EXTENSIONS)
+        raise ImageWriteError(target, f"unknown image extension {target.suffix!r}; known: {known}")
+    if bit_depth not in (None, 8, 16):
+        raise ImageWriteError(target, f"bit depth must be 8 or 16, not {bit_depth}")
+    if not 1 <= quality <= 100:
+        raise ImageWriteError(target, f"quality must be between 1 and 100, not {quality}")
+    _check_target(target, image, protected, overwrite)
+
+    depth = bit_depth or image.bit_depth
+    if not has_backend(fmt, depth):
+        depth = 8  # JPEG, WebP and BMP hold 8 bits only
+    backend = backend_for(fmt, depth)
+    pixels = convert_depth(image.pixels, depth)
+    metadata = Metadata(image.exif, image.icc_profile) if keep_metadata else Metadata()
+
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImageWriteError(target, f"cannot create folder {target.parent}: {reason(exc)}") from exc
+    try:
+        with atomic_write(target) as temporary:
+            backend.write(temporary, pixels, fmt, quality, metadata)
+    except DenoiserError:
+        raise
+    except Exception as exc:  # OSError (disk full, permissions), encoder errors: all become typed errors
+        raise ImageWriteError(target, f"could not write: {reason(exc)}") from exc
+    return target
+
+
+def _check_target(target: Path, image: Image, protected: Iterable[str | Path], overwrite: bool) -> None:
+    inputs = [Path(p) for p in protected]
+    if image.source is not None:
+        inputs.append(image.source)
+    for source in inputs:
+        if _same_file(target, source):
+            raise ImageWriteError(
+                target, f"would overwrite the input {source.name}; choose another output name or folder"
+            )
+    if target.is_dir():
+        raise ImageWriteError(target, "is a folder")
+    if target.exists() and not overwrite:
+        raise ImageWriteError(target, "already exists (overwriting was not allowed)")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    with contextlib.suppress(OSError):
+        if os.path.samefile(a, b):  # catches hard links and case-insensitive file systems
+            return True
+    return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))

@@ -1,0 +1,87 @@
+"""Tests for denoiser.io.backends: the (format, bit depth) table drives reading and writing, unknown
+combinations are named, and every row round-trips its format."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from denoiser.errors import ImageReadError, UnknownNameError
+from denoiser.io import FORMATS, SUPPORTED_EXTENSIONS, Image, read_image, write_image
+from denoiser.io.backends import BACKENDS, Backend, backend_for, has_backend
+
+EXTENSION = {fmt: ext for ext, fmt in reversed(SUPPORTED_EXTENSIONS.items())}  # the first extension of each
+LOSSY = {"JPEG"}
+
+
+def pixels(depth: int) -> np.ndarray:
+    top = 255 if depth == 8 else 65535
+    return np.random.default_rng(depth).integers(0, top + 1, (10, 14, 3), dtype=np.uint8 if depth == 8 else np.uint16)
+
+
+def test_unknown_combination_names_it_and_the_known_ones() -> None:
+    with pytest.raises(UnknownNameError) as caught:
+        backend_for("JPEG", 16)
+    message = str(caught.value)
+    assert "JPEG 16-bit" in message and "PNG 16-bit" in message and "TIFF 8-bit" in message
+    assert not has_backend("JPEG", 16) and has_backend("TIFF", 16)
+
+
+def test_every_format_has_an_8_bit_backend() -> None:
+    # write_image falls back to 8 bits for a format without a 16-bit backend, so every format needs one.
+    assert {fmt for fmt, depth in BACKENDS if depth == 8} == set(FORMATS)
+    assert all(depth in (8, 16) for _, depth in BACKENDS)
+
+
+@pytest.mark.parametrize(("fmt", "depth"), sorted(BACKENDS))
+def test_every_row_round_trips_its_format(tmp_path: Path, fmt: str, depth: int) -> None:
+    original = pixels(depth)
+    written = write_image(tmp_path / f"out{EXTENSION[fmt]}", Image(original), quality=100)
+    back = read_image(written)
+    assert (back.format, back.bit_depth, back.channels) == (fmt, depth, 3)
+    if fmt in LOSSY:
+        assert np.abs(back.pixels.astype(int) - original.astype(int)).mean() < 8
+    else:
+        np.testing.assert_array_equal(back.pixels, original)
+
+
+def test_reading_and_writing_go_through_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    real = BACKENDS[("PNG", 16)]
+
+    def spy(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            calls.append(name)
+            return function(*args, **kwargs)
+
+        return wrapped
+
+    spied = Backend("spy", spy("read_pixels", real.read_pixels), spy("read_metadata", real.read_metadata),
+                    spy("write", real.write))
+    monkeypatch.setitem(BACKENDS, ("PNG", 16), spied)
+    path = write_image(tmp_path / "spied.png", Image(pixels(16)))
+    np.testing.assert_array_equal(read_image(path).pixels, pixels(16))
+    assert calls == ["write", "read_metadata", "read_pixels"]
+
+
+def test_a_missing_row_is_a_named_read_error_and_writes_fall_back_to_8_bits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_image(tmp_path / "deep.tif", Image(pixels(16)))
+    monkeypatch.delitem(BACKENDS, ("TIFF", 16))
+    with pytest.raises(ImageReadError, match="TIFF 16-bit") as caught:
+        read_image(path)
+    assert caught.value.path == path
+    shallow = write_image(tmp_path / "shallow.tif", Image(pixels(16)), bit_depth=16)
+    assert read_image(shallow).bit_depth == 8
+
+
+def test_backends_are_plain_records() -> None:
+    for backend in set(BACKENDS.values()):
+        assert dataclasses.is_dataclass(backend) and backend.name
+        assert all(callable(f) for f in (backend.read_pixels, backend.read_metadata, backend.write))
