@@ -88,3 +88,12 @@ def test_summary_mentions_a_level_that_varies() -> None:
     levels[:, 5:, 0] = 30.0
     assert "varies" in NoiseEstimate(levels, "network").summary()
     assert "varies" not in flat_estimate(np.zeros((4, 4, 3)), 5.0).summary()
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_grey_photos_are_read_by_the_pca_estimate(channels: int) -> None:
+    # The bundled network learnt from colour photos and read grey ones as clean (sigma 0.0 where PCA found 9-17).
+    photo = white_noise_photo(15.0)[:, :, :1]
+    photo = np.repeat(photo, channels, axis=2)
+    estimate = estimate_noise_map(photo)
+    assert estimate.method == "pca" and 12 < estimate.luminance < 18
