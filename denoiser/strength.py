@@ -136,6 +136,8 @@ def estimate_noise_map(pixels: np.ndarray) -> NoiseEstimate:
     estimator = bundled_estimator()
     if estimator is not None and min(pixels.shape[:2]) >= estimator.smallest_side and not is_grey(pixels):
         return NoiseEstimate(estimate_map(estimator, pixels), "network")
+    if pixels.ndim == 3 and is_grey(pixels):
+        pixels = pixels[:, :, :1]  # three equal channels would leave two thirds of PCA's eigenvalues at zero
     sigma = estimate_noise(pixels) if min(pixels.shape[:2]) >= 8 else 0.0
     return flat_estimate(pixels, min(MAX_SIGMA, sigma))
 
