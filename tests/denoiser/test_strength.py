@@ -97,3 +97,18 @@ def test_grey_photos_are_read_by_the_pca_estimate(channels: int) -> None:
     photo = np.repeat(photo, channels, axis=2)
     estimate = estimate_noise_map(photo)
     assert estimate.method == "pca" and 12 < estimate.luminance < 18
+
+
+def test_no_region_reads_below_the_photos_median_level(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Clipping hides noise at black and white: a region read low there would be denoised too little.
+    class Fake:
+        smallest_side = 16
+
+    levels = np.full((8, 8, 2), 30.0, np.float32)
+    levels[:2, :, 0] = 5.0  # a saturated band reads low
+    levels[6:, :, 1] = 60.0  # a noisier band stays as read
+    monkeypatch.setattr(estimator_module, "bundled_estimator", lambda: Fake())
+    monkeypatch.setattr(estimator_module, "estimate_map", lambda _estimator, _pixels: levels.copy())
+    estimate = estimate_noise_map(white_noise_photo(10.0, size=(32, 32)))
+    assert estimate.levels[:2, :, 0].min() == pytest.approx(30.0)
+    assert estimate.levels[6:, :, 1].max() == pytest.approx(60.0)
