@@ -12,9 +12,9 @@ import numpy as np
 from PIL import Image as PILImage
 
 from denoiser.errors import ImageReadError
-from denoiser.io.metadata import Metadata
+from denoiser.io.metadata import Metadata, icc_profile, read_exif
 
-__all__ = ["Backend", "Source", "grey_alpha_to_rgba"]
+__all__ = ["Backend", "Source", "grey_alpha_to_rgba", "plain_metadata"]
 
 
 @dataclass(frozen=True)
@@ -57,3 +57,10 @@ def grey_alpha_to_rgba(path: Path, pixels: np.ndarray) -> np.ndarray:
         raise ImageReadError(path, f"unsupported pixel format: {pixels.shape[2]} channels")
     grey, alpha = pixels[..., :1], pixels[..., 1:]
     return np.concatenate([grey, grey, grey, alpha], axis=2)
+
+
+def plain_metadata(source: Source) -> Metadata:
+    """EXIF, orientation and ICC profile as Pillow read them: what the 16-bit backends keep."""
+    exif, orientation = read_exif(source.pillow, source.format, source.tiff_orientation)
+    return Metadata(exif, icc_profile(source.pillow), orientation)
+

@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 
 from denoiser.errors import ImageReadError, reason
-from denoiser.io.backends.base import Backend, Source, grey_alpha_to_rgba
-from denoiser.io.metadata import EXIF_HEADER, Metadata, icc_profile, read_exif
+from denoiser.io.backends.base import Backend, Source, grey_alpha_to_rgba, plain_metadata
+from denoiser.io.metadata import EXIF_HEADER, Metadata
 
 __all__ = ["PNG16", "png_bit_depth"]
 
@@ -23,11 +23,6 @@ def png_bit_depth(header: bytes) -> int:
     if header.startswith(_PNG_SIGNATURE) and header[12:16] == b"IHDR" and len(header) > 24 and header[24] == 16:
         return 16
     return 8
-
-
-def _read_metadata(source: Source) -> Metadata:
-    exif, orientation = read_exif(source.pillow, source.format, source.tiff_orientation)
-    return Metadata(exif, icc_profile(source.pillow), orientation)
 
 
 def _read_pixels(source: Source) -> np.ndarray:
@@ -86,4 +81,4 @@ def _insert_after_ihdr(png: bytes, chunks: bytes) -> bytes:
     return png[:end] + chunks + png[end:]
 
 
-PNG16 = Backend("OpenCV 16-bit PNG", _read_pixels, _read_metadata, _write)
+PNG16 = Backend("OpenCV 16-bit PNG", _read_pixels, plain_metadata, _write)

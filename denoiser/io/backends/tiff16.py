@@ -10,8 +10,8 @@ import tifffile
 from PIL import Image as PILImage
 
 from denoiser.errors import ImageReadError, reason
-from denoiser.io.backends.base import Backend, Source, grey_alpha_to_rgba
-from denoiser.io.metadata import Metadata, icc_profile, read_exif, tiff16_text_tags
+from denoiser.io.backends.base import Backend, Source, grey_alpha_to_rgba, plain_metadata
+from denoiser.io.metadata import Metadata, tiff16_text_tags
 
 __all__ = ["TIFF16", "tiff_bit_depth"]
 
@@ -25,11 +25,6 @@ def tiff_bit_depth(path: Path, im: PILImage.Image) -> int:
     if 16 in bits and set(bits) != {16}:
         raise ImageReadError(path, f"unsupported pixel format: mixed bits per sample {bits}")
     return 16 if 16 in bits else 8
-
-
-def _read_metadata(source: Source) -> Metadata:
-    exif, orientation = read_exif(source.pillow, source.format, source.tiff_orientation)
-    return Metadata(exif, icc_profile(source.pillow), orientation)
 
 
 def _read_pixels(source: Source) -> np.ndarray:
@@ -79,4 +74,4 @@ def _write(path: Path, pixels: np.ndarray, fmt: str, quality: int, metadata: Met
     )
 
 
-TIFF16 = Backend("tifffile 16-bit TIFF", _read_pixels, _read_metadata, _write)
+TIFF16 = Backend("tifffile 16-bit TIFF", _read_pixels, plain_metadata, _write)
