@@ -16,12 +16,13 @@ import argparse
 import numpy as np
 import torch
 
+from denoiser.datasets import load_images
 from denoiser.inference import denoise_array
 from denoiser.metrics import psnr
 from denoiser.modelstore import load_model
 from denoiser.noise import add_gaussian_noise, float_noisy
 from denoiser.synthesis import SynthesisMix, synthesize_batch
-from denoiser.training import load_images, split_images
+from denoiser.training import split_images
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

@@ -311,10 +311,42 @@ def match_pairs(noisy_dir: str | Path, clean_dir: str | Path | None = None) -> P
     return report
 
 
+def with_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
+    """H x W or H x W x C pixels as H x W x ``channels`` (grey repeated to colour, colour averaged to grey)."""
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if channels == 3 and pixels.shape[2] == 1:
+        return np.repeat(pixels, 3, axis=2)
+    if channels == 1 and pixels.shape[2] == 3:
+        return np.round(pixels.mean(axis=2, keepdims=True)).astype(pixels.dtype)
+    return pixels
+
+
+def load_image_for_training(path: Path, channels: int = 3) -> np.ndarray:
+    """A photo's colour as uint8/uint16 H x W x ``channels`` (grey repeated to colour or colour averaged)."""
+    from denoiser.io import read_image
+
+    return with_channels(read_image(path).color_pixels(), channels)
+
+
+def load_images(folder: str | Path, channels: int = 3) -> tuple[list[np.ndarray], list[Path], list[str]]:
+    """Every image under ``folder``; returns the images, their paths and a line per unreadable file."""
+    from denoiser.io import find_images
+
+    images, paths, problems = [], [], []
+    for path in find_images([folder]):
+        try:
+            images.append(load_image_for_training(path, channels))
+            paths.append(path)
+        except DenoiserError as err:
+            problems.append(str(err))
+    if not images:
+        raise DenoiserError(f"{folder}: no readable images to train on")
+    return images, paths, problems
+
+
 def load_pair_images(report: PairReport, channels: int = 3) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The usable pairs of a report as uint8/uint16 H x W x channels arrays."""
-    from denoiser.training import load_image_for_training
-
     noisy = [load_image_for_training(n, channels) for n, _ in report.pairs]
     clean = [load_image_for_training(c, channels) for _, c in report.pairs]
     return noisy, clean

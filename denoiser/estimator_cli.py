@@ -38,11 +38,10 @@ def cmd_train_estimator(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from denoiser.bench import load_pairs
-    from denoiser.datasets import DeviceMixSource
+    from denoiser.datasets import DeviceMixSource, load_images
     from denoiser.estimator import save_estimator
     from denoiser.estimator_training import EstimatorTraining, train_estimator
     from denoiser.synthesis import SynthesisMix
-    from denoiser.training import load_images
 
     if Path(args.out).exists():
         raise DenoiserError(f"{args.out} already exists; it is not overwritten")

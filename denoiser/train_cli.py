@@ -18,8 +18,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from denoiser.errors import Cancelled, DenoiserError
 from denoiser.noise import MAX_SIGMA, NOISE_MODELS
 
@@ -150,21 +148,9 @@ def parse_synthesis(text: str) -> SynthesisMix:
     return mix
 
 
-def _with_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
-    """uint8 H x W or H x W x 3 pixels as H x W x ``channels`` (grey repeated, colour averaged)."""
-    if pixels.ndim == 2:
-        pixels = pixels[:, :, None]
-    if channels == 3 and pixels.shape[2] == 1:
-        return np.repeat(pixels, 3, axis=2)
-    if channels == 1 and pixels.shape[2] == 3:
-        return np.round(pixels.mean(axis=2, keepdims=True)).astype(pixels.dtype)
-    return pixels
-
-
 def _device_mix_source(args: argparse.Namespace, channels: int) -> tuple[Any, str]:
     from denoiser.bench import load_pairs
-    from denoiser.datasets import DeviceMixSource
-    from denoiser.training import load_images
+    from denoiser.datasets import DeviceMixSource, load_images, with_channels
 
     if not args.clean:
         raise DenoiserError("--synthesis makes noise for clean photos: give them with --clean")
@@ -175,8 +161,8 @@ def _device_mix_source(args: argparse.Namespace, channels: int) -> tuple[Any, st
     noisy_pairs, clean_pairs = [], []
     if args.add_pairs:
         for _, noisy, reference in load_pairs(args.add_pairs, part="training"):
-            noisy_pairs.append(_with_channels(noisy, channels))
-            clean_pairs.append(_with_channels(reference, channels))
+            noisy_pairs.append(with_channels(noisy, channels))
+            clean_pairs.append(with_channels(reference, channels))
     source = DeviceMixSource(clean, mix, noisy_pairs, clean_pairs, args.pair_share if args.add_pairs else 0.0)
     kinds = ", ".join(f"{k} {w:g}" for k, w in mix.weights.items() if w > 0)
     trained_on = f"{len(paths)} clean photos from {args.clean} + noise made on the training device ({kinds})"

@@ -50,6 +50,8 @@ from denoiser.datasets import (
     StepBatches,
     SyntheticSource,
     draw_neighbours,
+    load_images,
+    load_pair_images,
     subsample_with,
     synthesize_on_device,
 )
@@ -128,34 +130,6 @@ class TrainConfig(VersionedConfig):
         require(0 <= self.pair_share <= 1, "pair_share must be in [0, 1]")
 
 
-def load_image_for_training(path: Path, channels: int = 3) -> np.ndarray:
-    """A photo's colour as uint8/uint16 H x W x ``channels`` (grey repeated to colour or colour averaged)."""
-    from denoiser.io import read_image
-
-    pixels = read_image(path).color_pixels()
-    if channels == 3 and pixels.shape[2] == 1:
-        return np.repeat(pixels, 3, axis=2)
-    if channels == 1 and pixels.shape[2] == 3:
-        return np.round(pixels.mean(axis=2, keepdims=True)).astype(pixels.dtype)
-    return pixels
-
-
-def load_images(folder: str | Path, channels: int = 3) -> tuple[list[np.ndarray], list[Path], list[str]]:
-    """Every image under ``folder``; returns the images, their paths and a line per unreadable file."""
-    from denoiser.io import find_images
-
-    images, paths, problems = [], [], []
-    for path in find_images([folder]):
-        try:
-            images.append(load_image_for_training(path, channels))
-            paths.append(path)
-        except DenoiserError as err:
-            problems.append(str(err))
-    if not images:
-        raise DenoiserError(f"{folder}: no readable images to train on")
-    return images, paths, problems
-
-
 def build_source(kind: str, folder: str | Path, channels: int = 3, *, report: Any = None,
                  noise_models: tuple[str, ...] = ("gaussian",), sigma_max: float = MAX_SIGMA,
                  quantize: bool = False, quantize_probability: float = 1.0,
@@ -167,8 +141,6 @@ def build_source(kind: str, folder: str | Path, channels: int = 3, *, report: An
     it was trained on, and one line per unreadable file that was skipped. ``noise_models``, ``sigma_max`` and
     ``quantize`` shape the synthetic noise (:class:`~denoiser.noise.NoiseMix`) of ``clean``.
     """
-    from denoiser.datasets import load_pair_images
-
     if kind == "pairs":
         if report is None or not report.pairs:
             raise DenoiserError("no usable pairs to train on")
