@@ -615,9 +615,12 @@ def _batches(source: Any, indices: list[int], config: TrainConfig, first_step: i
     yield from loader
 
 
-def _loss(model: Autoencoder, batch: dict, config: TrainConfig, device: torch.device) -> torch.Tensor:
-    if "seed" in batch:  # a device_mix batch: its noise is made here, on the training device
-        batch = synthesize_on_device(batch, SynthesisMix.from_dict(config.synthesis), device)
+def _loss(model: Autoencoder, batch: dict, config: TrainConfig, device: torch.device,
+          mix: SynthesisMix | None = None) -> torch.Tensor:
+    if "seed" in batch:  # a device_mix batch: its noise is made here, on the training device, from ``mix``
+        if mix is None:
+            raise DenoiserError("a device_mix batch needs its synthesis mix")
+        batch = synthesize_on_device(batch, mix, device)
     noisy = batch["input"].to(device, non_blocking=True)
     noise_map = batch["noise_map"].to(device, non_blocking=True)
     if "choice" not in batch:
@@ -666,6 +669,7 @@ def train(
     use_amp = target.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     train_ids, held_ids = split_images(len(source), config.validation_fraction, config.seed)
+    mix = SynthesisMix.from_dict(config.synthesis) if config.mode == "device_mix" else None  # once, not per step
     validator = Validator(source, held_ids, config)
     best = {k: v.detach().clone() for k, v in model.state_dict().items()}
     folder = Path(checkpoint_dir) if checkpoint_dir else None
@@ -698,7 +702,7 @@ def train(
                 group["lr"] = learning_rate_at(state.step, state.horizon, config.learning_rate)
             batch = next(batches)
             with torch.autocast(target.type, enabled=use_amp):
-                loss = _loss(model, batch, config, target)
+                loss = _loss(model, batch, config, target, mix)
             optimizer.zero_grad(set_to_none=True)
             if torch.isfinite(loss):
                 scaler.scale(loss).backward()
