@@ -44,6 +44,7 @@ from denoiser.io import (
 )
 from denoiser.metrics import psnr, ssim
 from denoiser.models import Autoencoder
+from denoiser.models.blocks import combined_level
 from denoiser.progress import Progress, ProgressFn, StopFn, check_stop, ignore_progress
 from denoiser.strength import NoiseEstimate, Strength, levels_for
 
@@ -257,9 +258,10 @@ def denoise_image(
 
 
 def typical_level(levels: np.ndarray) -> float:
-    """One sigma for a luminance/colour map: the median over the photo of the per-RGB-channel level."""
-    combined = np.sqrt((levels[..., 0].astype(np.float64) ** 2 + 2 * levels[..., 1].astype(np.float64) ** 2) / 3)
-    return float(np.median(combined))
+    """One sigma for a luminance/colour map: the median over the photo of the per-RGB-channel level (the one-level
+    equivalent a one-noise-input model is given, :func:`~denoiser.models.blocks.combined_level`)."""
+    channels_first = torch.from_numpy(np.ascontiguousarray(levels, dtype=np.float32)).permute(2, 0, 1)[None]
+    return float(np.median(combined_level(channels_first).numpy()))
 
 
 # ----------------------------------------------------------------------------------------------------------
