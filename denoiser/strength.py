@@ -117,7 +117,7 @@ class NoiseEstimate:
         return text
 
 
-def flat_estimate(pixels: np.ndarray, sigma: float) -> NoiseEstimate:
+def flat_estimate(sigma: float) -> NoiseEstimate:
     """One level everywhere, for luminance and colour alike (a 1 x 1 x 2 map)."""
     return NoiseEstimate(np.full((1, 1, 2), sigma, dtype=np.float32), "pca")
 
@@ -147,7 +147,7 @@ def estimate_noise_map(pixels: np.ndarray) -> NoiseEstimate:
     if pixels.ndim == 3 and is_grey(pixels):
         pixels = pixels[:, :, :1]  # three equal channels would leave two thirds of PCA's eigenvalues at zero
     sigma = estimate_noise(pixels) if min(pixels.shape[:2]) >= 8 else 0.0
-    return flat_estimate(pixels, min(MAX_SIGMA, sigma))
+    return flat_estimate(min(MAX_SIGMA, sigma))
 
 
 def levels_for(pixels: np.ndarray, strength: Strength,

@@ -20,9 +20,9 @@ def scene(size: int = 160) -> np.ndarray:
 
 
 def test_noise_beyond_the_trained_range_is_flagged_with_advice() -> None:
-    (finding,) = noise_findings(flat_estimate(np.zeros((8, 8, 3)), 90.0))
+    (finding,) = noise_findings(flat_estimate(90.0))
     assert finding.code == "beyond_range" and "75" in finding.message and finding.advice
-    assert noise_findings(flat_estimate(np.zeros((8, 8, 3)), 30.0)) == []
+    assert noise_findings(flat_estimate(30.0)) == []
     assert noise_findings(None) == []
     patchy = np.full((10, 10, 2), 20.0, np.float32)
     patchy[:5, :, 1] = 100.0  # half the photo has colour noise beyond the range
@@ -53,7 +53,7 @@ def test_next_to_nothing_removed_reads_zero() -> None:
 
 
 def test_findings_serialise_for_the_manifest() -> None:
-    (finding,) = noise_findings(flat_estimate(np.zeros((8, 8, 3)), 90.0))
+    (finding,) = noise_findings(flat_estimate(90.0))
     assert set(finding.to_dict()) == {"code", "message", "advice"}
     assert finding.text().startswith(finding.message)
 

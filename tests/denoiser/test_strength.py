@@ -87,7 +87,7 @@ def test_summary_mentions_a_level_that_varies() -> None:
     levels = np.zeros((10, 10, 2), np.float32)
     levels[:, 5:, 0] = 30.0
     assert "varies" in NoiseEstimate(levels, "network").summary()
-    assert "varies" not in flat_estimate(np.zeros((4, 4, 3)), 5.0).summary()
+    assert "varies" not in flat_estimate(5.0).summary()
 
 
 @pytest.mark.parametrize("channels", [1, 3])
