@@ -350,19 +350,19 @@ def test_auto_strength_is_estimated_per_photo_and_recorded(tmp_path: Path, tiny_
 
 def test_unforeseen_error_in_one_file_does_not_stop_the_batch(tmp_path: Path, tiny_model: torch.nn.Module,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    import denoiser.batch as batch
+    import denoiser.batch.single as batch_single
 
     src, out = tmp_path / "in", tmp_path / "out"
     write_photo(src / "a.png", 1, size=(40, 30))
     write_photo(src / "b.png", 2, size=(40, 32))
-    real = batch.denoise_array
+    real = batch_single.denoise_array
 
     def flaky(pixels: np.ndarray, *args: object, **kwargs: object) -> np.ndarray:
         if pixels.shape[0] == 30:  # a.png only
             raise RuntimeError("simulated kernel failure")
         return real(pixels, *args, **kwargs)
 
-    monkeypatch.setattr(batch, "denoise_array", flaky)
+    monkeypatch.setattr(batch_single, "denoise_array", flaky)
     results = run_batch(batch_settings(src, out), tiny_model, "tiny").results
     assert [r.status for r in results] == ["failed", "done"]
     assert "a.png" in results[0].message and "simulated kernel failure" in results[0].message
@@ -397,7 +397,7 @@ def test_amounts_scale_the_noise_level_and_a_changed_amount_redoes_the_file(tmp_
 
 def test_findings_about_a_result_reach_the_manifest(tmp_path: Path, tiny_model: torch.nn.Module,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    import denoiser.batch as batch
+    import denoiser.batch.single as batch_single
     from denoiser.findings import Finding
 
     src, out = tmp_path / "in", tmp_path / "out"
@@ -408,7 +408,7 @@ def test_findings_about_a_result_reach_the_manifest(tmp_path: Path, tiny_model: 
         seen["shapes"] = (original.shape, denoised.shape)
         return [Finding("detail_removed", "Detail went too.", "Lower the strength.")]
 
-    monkeypatch.setattr(batch, "assess", fake_assess)
+    monkeypatch.setattr(batch_single, "assess", fake_assess)
     (result,) = run_batch(batch_settings(src, out), tiny_model, "tiny").results
     assert seen["shapes"] == ((40, 48, 3), (40, 48, 3))
     assert result.findings == [{"code": "detail_removed", "message": "Detail went too.",

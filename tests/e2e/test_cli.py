@@ -170,12 +170,12 @@ def test_tiff16_format_and_no_recursive(tmp_path: Path, tiny_model_file: Path) -
 def test_interrupted_run_finishes_on_the_next_one(tmp_path: Path, tiny_model_file: Path,
                                                   monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    import denoiser.batch as batch
+    import denoiser.batch.single as batch_single
 
     src, out = tmp_path / "in", tmp_path / "out"
     for i in range(3):
         smooth_photo(src / f"{i}.png", 20, i)
-    real, calls = batch.denoise_array, {"n": 0}
+    real, calls = batch_single.denoise_array, {"n": 0}
 
     def interrupted_on_the_second_file(*args: object, **kwargs: object) -> np.ndarray:
         calls["n"] += 1
@@ -183,7 +183,7 @@ def test_interrupted_run_finishes_on_the_next_one(tmp_path: Path, tiny_model_fil
             raise KeyboardInterrupt  # Ctrl+C in the middle of a file
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(batch, "denoise_array", interrupted_on_the_second_file)
+    monkeypatch.setattr(batch_single, "denoise_array", interrupted_on_the_second_file)
     common = [str(src), "-o", str(out), "--model", str(tiny_model_file), "--strength", "20"]
     assert run_cli(*common) == 130
     assert "run the same command again" in capsys.readouterr().err
@@ -212,10 +212,10 @@ def test_estimate_noise_prints_luminance_and_colour_per_file(tmp_path: Path,
 def test_warnings_are_printed_under_their_file(tmp_path: Path, tiny_model_file: Path,
                                               capsys: pytest.CaptureFixture[str],
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    import denoiser.batch as batch
+    import denoiser.batch.single as batch_single
     from denoiser.findings import Finding
 
-    monkeypatch.setattr(batch, "assess", lambda *args: [Finding("beyond_range", "Too noisy.", "Downscale.")])
+    monkeypatch.setattr(batch_single, "assess", lambda *args: [Finding("beyond_range", "Too noisy.", "Downscale.")])
     photo = smooth_photo(tmp_path / "in" / "p.png", 10, 1)
     assert main(["denoise", str(photo), "-o", str(tmp_path / "out"), "--model", str(tiny_model_file)]) == 0
     out = capsys.readouterr().out

@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
-import denoiser.batch as batch
+import denoiser.batch.single as batch_single
 from denoiser.errors import Cancelled
 from denoiser.models import create_model
 from denoiser.modelstore import save_to_library
@@ -100,7 +100,7 @@ def test_cancel_mid_run_then_start_again_completes(qtbot: QtBot, dialog: BatchDi
     photos(tmp_path / "in")
     out = tmp_path / "out"
     fill(dialog, tmp_path / "in", out)
-    real, calls, stuck = batch.denoise_array, {"n": 0}, threading.Event()
+    real, calls, stuck = batch_single.denoise_array, {"n": 0}, threading.Event()
 
     def stuck_on_the_second_photo(pixels, model, sigma, *, should_stop=None, **kwargs):
         calls["n"] += 1
@@ -112,7 +112,7 @@ def test_cancel_mid_run_then_start_again_completes(qtbot: QtBot, dialog: BatchDi
                 raise Cancelled()
             time.sleep(0.005)
 
-    monkeypatch.setattr(batch, "denoise_array", stuck_on_the_second_photo)
+    monkeypatch.setattr(batch_single, "denoise_array", stuck_on_the_second_photo)
     assert dialog.start()
     qtbot.waitUntil(stuck.is_set, timeout=TIMEOUT_MS)
     qtbot.waitUntil(lambda: dialog.results_table.rowCount() == 2 and dialog.file_label.text() == "p1.png",
@@ -125,7 +125,7 @@ def test_cancel_mid_run_then_start_again_completes(qtbot: QtBot, dialog: BatchDi
     assert column(dialog, 1) == ["failed", "done"]
     assert sorted(p.name for p in out.iterdir()) == ["denoiser-manifest.json", "p0_denoised.png"]
 
-    monkeypatch.setattr(batch, "denoise_array", real)
+    monkeypatch.setattr(batch_single, "denoise_array", real)
     run_to_the_end(qtbot, dialog)
     assert column(dialog, 1) == ["failed", "done (before)", "done", "done"]
     assert sorted(p.name for p in out.glob("*.png")) == ["p0_denoised.png", "p1_denoised.png", "p2_denoised.png"]

@@ -1,0 +1,76 @@
+"""A batch's inputs: the image files it covers, each once, never its own outputs; and which inputs share a folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from denoiser.batch.manifest import Manifest
+from denoiser.batch.settings import BatchSettings
+from denoiser.io import find_images
+
+
+def _is_under(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def collect_inputs(settings: BatchSettings, manifest: Manifest | None = None) -> list[tuple[Path, Path | None]]:
+    """The image files of the batch, each once, as (file, the folder its tree is kept relative to or None).
+
+    Left out: files inside the output folder when that folder lies inside an input folder, and files the
+    manifest records as outputs, so a rerun never denoises its own results. A missing input raises
+    ImageReadError.
+    """
+    out_dir = settings.output.resolve() if settings.output is not None else None
+    skip = manifest.outputs() if manifest is not None else set()
+    found: dict[Path, Path | None] = {}
+    seen: set[Path] = set()  # resolved paths: a file named twice (itself and through its folder) runs once
+    for item in settings.inputs:
+        root = Path(item)
+        is_folder = root.is_dir()
+        # An output folder inside an input folder holds results, not photos to denoise again.
+        nested_output = None
+        if is_folder and out_dir is not None and out_dir != root.resolve() and _is_under(out_dir, root.resolve()):
+            nested_output = out_dir
+        for file in find_images([root], recursive=settings.recursive):
+            resolved = file.resolve()
+            if resolved in skip or resolved in seen:
+                continue
+            if nested_output is not None and _is_under(resolved, nested_output):
+                continue
+            seen.add(resolved)
+            found[file] = root if is_folder else None
+    return list(found.items())
+
+
+class InputFolders:
+    """The batch's inputs by folder, so each write checks only the inputs that could share its folder.
+
+    write_image compares its target with every protected path (following links); with all the inputs of
+    a 10,000-photo batch that would be 10^8 comparisons. An input is filed under its own folder and under
+    the folder its links resolve to, so an output beside the real file is still checked against it. (A hard
+    link elsewhere needs no check: the atomic write replaces the output's directory entry, not the shared
+    data.)
+    """
+
+    def __init__(self, files: list[Path]) -> None:
+        self.by_folder: dict[Path, list[Path]] = {}
+        for file in files:
+            for folder in {file.parent.absolute(), file.resolve().parent}:
+                self.by_folder.setdefault(folder, []).append(file)
+
+    def near(self, target: Path) -> list[Path]:
+        """The inputs in ``target``'s folder (by path or by identity: links, case-insensitive names)."""
+        parent = target.parent.absolute()
+        found: list[Path] = []
+        for folder, files in self.by_folder.items():
+            if folder == parent or _same_folder(folder, parent):
+                found.extend(files)
+        return found
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # a folder that does not exist (yet) holds no input
+        return False
