@@ -109,7 +109,8 @@ def test_device_mix_batches_hold_clean_patches_pairs_and_a_seed() -> None:
 
 def test_synthesize_on_device_gives_inputs_targets_and_two_channel_maps() -> None:
     from denoiser.datasets import DeviceMixSource, StepBatches, synthesize_on_device
-    from denoiser.synthesis import SynthesisMix, local_noise_maps
+    from denoiser.noise_maps import local_noise_maps
+    from denoiser.synthesis import SynthesisMix
 
     source = DeviceMixSource(_photos(2), SynthesisMix(), _photos(1, seed=3), _photos(1, seed=4), pair_share=0.5)
     batch = StepBatches(source, [0, 1], batch_size=4, patch=32, seed=1)[0]

@@ -9,15 +9,8 @@ import torch
 
 from denoiser.config import ConfigError
 from denoiser.errors import DenoiserError, UnknownNameError
-from denoiser.synthesis import (
-    NOISE_KINDS,
-    SynthesisMix,
-    SynthesisResult,
-    from_opponent,
-    local_noise_maps,
-    synthesize_batch,
-    to_opponent,
-)
+from denoiser.noise_maps import from_opponent, local_noise_maps, to_opponent
+from denoiser.synthesis import NOISE_KINDS, SynthesisMix, SynthesisResult, synthesize_batch
 
 GAUSSIAN_KINDS = ("gaussian_clipped", "gaussian_float", "gaussian_16bit", "gaussian_varying")
 # The camera pipeline without its random post-processing, for statistics of the raw noise after development.
