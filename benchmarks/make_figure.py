@@ -12,7 +12,8 @@ from pathlib import Path
 from PIL import Image as PILImage
 from PIL import ImageDraw
 
-from denoiser.bench import _denoiser_for, load_set
+from denoiser.bench_methods import method_denoiser
+from denoiser.bench_sets import load_set
 from denoiser.metrics import psnr
 from denoiser.noise import add_gaussian_noise
 
@@ -27,7 +28,7 @@ def main() -> None:
     parser.add_argument("--model", default="default")
     parser.add_argument("--out", type=Path, default=Path("docs/comparison.png"))
     args = parser.parse_args()
-    ours, cbm3d = _denoiser_for("ours", args.model), _denoiser_for("cbm3d", args.model)
+    ours, cbm3d = method_denoiser("ours", args.model), method_denoiser("cbm3d", args.model)
     rows = []
     for set_name, file_name, (top, left) in CROPS:
         images = load_set(set_name)

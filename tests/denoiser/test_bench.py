@@ -9,10 +9,12 @@ import pytest
 import torch
 from PIL import Image as PILImage
 
-from denoiser.bench import format_table, load_set, run_bench, run_isolated, run_method
+from denoiser.bench import format_table
+from denoiser.bench_methods import run_bench, run_isolated, run_method
+from denoiser.bench_sets import load_set
 from denoiser.errors import UnknownNameError
+from denoiser.modelfile import save_model
 from denoiser.models import create_model
-from denoiser.modelstore import save_model
 from denoiser.resources import bundled_models_dir
 
 
@@ -99,8 +101,8 @@ def tiny_pairs(tmp_path: Path) -> Path:
 
 
 def test_pair_set_is_scored_on_its_validation_split_with_estimated_noise(tiny_pairs: Path, tiny_model: str) -> None:
-    from denoiser.bench import REAL_NOISE, is_pair_set, load_pairs
-    from denoiser.training import split_images
+    from denoiser.bench_sets import REAL_NOISE, is_pair_set, load_pairs
+    from denoiser.validation import split_images
 
     assert is_pair_set(tiny_pairs)
     held = load_pairs(tiny_pairs)
@@ -148,10 +150,10 @@ def dark_set(tmp_path: Path) -> Path:
 
 
 def test_float_protocol_draws_the_clipped_protocols_noise(tiny_set: Path) -> None:
-    from denoiser.bench import _trials
+    from denoiser.bench_sets import load_trials
     from denoiser.noise import add_gaussian_noise
 
-    floats, clipped = _trials(str(tiny_set), 25.0, None, "float"), _trials(str(tiny_set), 25.0, None, "clipped")
+    floats, clipped = load_trials(str(tiny_set), 25.0, None, "float"), load_trials(str(tiny_set), 25.0, None, "clipped")
     for i, ((_, clean), real, rounded) in enumerate(zip(load_set(tiny_set), floats, clipped, strict=True)):
         assert real.noisy.dtype == np.float32 and rounded.noisy.dtype == np.uint8
         draws = np.random.default_rng(i).normal(0.0, 25.0, clean.shape)  # the i-th file's seed, as clipped draws it
@@ -170,9 +172,9 @@ def test_float_protocol_draws_the_clipped_protocols_noise(tiny_set: Path) -> Non
 def test_float_input_leaves_0_1_for_a_dark_image_and_reaches_our_model_unchanged(
         dark_set: Path, tiny_model: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import denoiser.inference
-    from denoiser.bench import _trials
+    from denoiser.bench_sets import load_trials
 
-    real = _trials(str(dark_set), 25.0, None, "float")[0].noisy
+    real = load_trials(str(dark_set), 25.0, None, "float")[0].noisy
     assert real.min() < -0.05 and real.max() < 1  # negative values kept, not clipped
     assert (real < 0).mean() > 0.3
     seen: list[np.ndarray] = []
@@ -193,7 +195,8 @@ def test_float_input_leaves_0_1_for_a_dark_image_and_reaches_our_model_unchanged
 def test_protocol_is_recorded_in_results_table_and_json(tiny_set: Path) -> None:
     import json
 
-    from denoiser.bench import PROTOCOLS, results_json
+    from denoiser.bench import results_json
+    from denoiser.bench_sets import PROTOCOLS
 
     assert PROTOCOLS == ("clipped", "float")
     clipped = list(run_bench([str(tiny_set)], [25.0], ["nlm", "noisy"], isolated=False))
@@ -212,7 +215,7 @@ def test_protocol_is_recorded_in_results_table_and_json(tiny_set: Path) -> None:
 
 
 def test_pair_sets_ignore_the_protocol(tiny_pairs: Path) -> None:
-    from denoiser.bench import PAIRS_PROTOCOL
+    from denoiser.bench_sets import PAIRS_PROTOCOL
 
     clipped = list(run_bench([str(tiny_pairs)], [25.0], ["nlm"], isolated=False))
     floats = list(run_bench([str(tiny_pairs)], [25.0], ["nlm"], isolated=False, protocol="float"))
@@ -224,9 +227,10 @@ def test_pair_sets_ignore_the_protocol(tiny_pairs: Path) -> None:
 def test_sigma_0_adds_no_noise_and_runs_every_method(protocol: str, tiny_set: Path, tiny_model: str) -> None:
     import json
 
-    from denoiser.bench import _trials, results_json
+    from denoiser.bench import results_json
+    from denoiser.bench_sets import load_trials
 
-    for (_, clean), trial in zip(load_set(tiny_set), _trials(str(tiny_set), 0.0, None, protocol), strict=True):
+    for (_, clean), trial in zip(load_set(tiny_set), load_trials(str(tiny_set), 0.0, None, protocol), strict=True):
         assert np.array_equal(trial.rounded, clean)
         expected = clean if protocol == "clipped" else clean.astype(np.float32) / np.float32(255)
         assert np.array_equal(trial.noisy, expected)
