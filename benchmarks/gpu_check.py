@@ -19,8 +19,8 @@ import torch
 
 from denoiser.inference import TileSettings, denoise_array
 from denoiser.io import to_float
+from denoiser.modelfile import load_model_file
 from denoiser.models import Autoencoder
-from denoiser.modelstore import load_model_file
 from denoiser.noise import add_gaussian_noise
 from denoiser.tiling import canvas_padding, pad_image
 

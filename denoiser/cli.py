@@ -1,4 +1,7 @@
-"""The ``denoiser`` command: an argparse front end over the engine's functions.
+"""The ``denoiser`` command: the top-level parser and dispatch, and the ``denoise`` and ``estimate-noise`` commands.
+
+The other sub-commands live in their own modules (:mod:`~denoiser.models_cli`, :mod:`~denoiser.train_cli`,
+:mod:`~denoiser.estimator_cli`, :mod:`~denoiser.bench`); what they share is in :mod:`~denoiser.cli_common`.
 
 Every expected failure is a :class:`~denoiser.errors.DenoiserError` and is printed as one line naming the
 file and the problem, never as a traceback. Exit status: 0 all good, 1 some files failed, 2 nothing done.
@@ -11,22 +14,26 @@ that importing this module leaves torch unloaded.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from denoiser import __version__
 from denoiser.bench import add_bench_arguments, bench_command
-from denoiser.errors import Cancelled, DenoiserError
+from denoiser.cli_common import EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, at_terminal, confirm, positive_int
+from denoiser.errors import Cancelled, DenoiserError, SettingsChanged
 from denoiser.estimator_cli import add_estimator_parser, cmd_train_estimator
-from denoiser.progress import Progress
+from denoiser.models_cli import add_models_parser, cmd_models
+from denoiser.progress import Progress, ProgressFn
 from denoiser.strength import MAX_AMOUNT
 from denoiser.tiling import PASS_COUNTS
 from denoiser.train_cli import add_train_parser, cmd_train
 
-EXIT_OK, EXIT_SOME_FAILED, EXIT_ERROR = 0, 1, 2
+if TYPE_CHECKING:
+    from denoiser.batch import BatchSettings, FileResult
+    from denoiser.models import Autoencoder
 
 
 def _strength(text: str) -> tuple[float | None, float]:
@@ -57,13 +64,6 @@ def _percent(text: str) -> float:
     return value
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
-    return value
-
-
 def _non_negative(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -76,43 +76,6 @@ def _quality(text: str) -> int:
     if not 1 <= value <= 100:
         raise argparse.ArgumentTypeError(f"quality must be between 1 and 100, not {text}")
     return value
-
-
-def _add_models_parser(commands: argparse._SubParsersAction) -> None:
-    """``denoiser models [list|info|rename|remove|import|export|sample]``; no action means ``list``."""
-    models = commands.add_parser("models", help="list, inspect, rename, remove, import, export and sample models",
-                                 description="Manage the bundled models and your model library. "
-                                             "With no action, list them.")
-    models.add_argument("--json", action="store_true", help="print JSON (list, info)")
-    actions = models.add_subparsers(dest="models_action", metavar="ACTION")
-    # SUPPRESS: a sub-parser's own default would overwrite "models --json list"'s flag.
-    listing = actions.add_parser("list", help="list the bundled and saved models (the default action)")
-    listing.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
-    info = actions.add_parser("info", help="everything known about one model")
-    info.add_argument("model", metavar="NAME|PATH", help="'default', a library name, or a .safetensors path")
-    info.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
-    rename = actions.add_parser("rename", help="rename a model in your library")
-    rename.add_argument("old", metavar="OLD")
-    rename.add_argument("new", metavar="NEW")
-    remove = actions.add_parser("remove", help="delete a model from your library")
-    remove.add_argument("name", metavar="NAME")
-    remove.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
-    imp = actions.add_parser("import", help="copy a .safetensors model file into your library")
-    imp.add_argument("file", metavar="FILE")
-    imp.add_argument("--name", default=None, help="library name (default: the file's name)")
-    export = actions.add_parser("export", help="write a model as one self-contained .safetensors file")
-    export.add_argument("name", metavar="NAME", help="'default' or a library name")
-    export.add_argument("destination", metavar="DEST", help="a folder, or a file name ending in .safetensors")
-    sample = actions.add_parser("sample", help="decode random latents of a variational model into images",
-                                description="Decode draws from a variational model's prior (a unit Gaussian over "
-                                            "its latents): what the model takes images to look like. Other "
-                                            "families have no prior to draw from.")
-    sample.add_argument("name", metavar="NAME|PATH", help="a variational model: a library name or a .safetensors path")
-    sample.add_argument("-o", "--output", required=True, metavar="OUT",
-                        help="image file for the samples, in a grid (e.g. samples.png); never overwritten")
-    sample.add_argument("--count", type=_positive, default=1, help="how many images (default 1)")
-    sample.add_argument("--size", type=_positive, default=64, help="edge of each image in pixels (default 64)")
-    sample.add_argument("--seed", type=int, default=0, help="seed of the random latents (default 0)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,9 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="luminance noise (grain) removed, 0-200%% of the strength (default 100%%)")
     run.add_argument("--color", "--colour", dest="color", type=_percent, default=1.0, metavar="PCT",
                      help="colour noise (chroma blotches) removed, 0-200%% of the strength (default 100%%)")
-    run.add_argument("--tile", type=_positive, default=None, help="tile edge in pixels (default: from the device)")
+    run.add_argument("--tile", type=positive_int, default=None, help="tile edge in pixels (default: from the device)")
     run.add_argument("--overlap", type=_non_negative, default=None, help="tile overlap (default: the model's margin)")
-    run.add_argument("--batch-size", type=_positive, default=None, help="tiles per batch")
+    run.add_argument("--batch-size", type=positive_int, default=None, help="tiles per batch")
     run.add_argument("--passes", type=int, choices=PASS_COUNTS, default=1,
                      help="denoise in 1, 2, 4 or 8 orientations and average: slower, slightly better (default 1)")
     run.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
@@ -154,11 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
                           "or replace it (overwrite, asks first); an input is never overwritten")
     run.add_argument("-y", "--yes", action="store_true", help="do not ask before overwriting (--on-collision "
                                                               "overwrite)")
+    run.add_argument("--redo", action="store_true",
+                     help="denoise again files the manifest in OUT says were done with another model or other "
+                          "settings (without it the batch says what differs and asks, or stops when it cannot "
+                          "ask); earlier outputs are kept")
 
     est = commands.add_parser("estimate-noise", help="print each image's luminance and colour noise (sigma, 0-255)")
     est.add_argument("files", nargs="+", metavar="FILE")
 
-    _add_models_parser(commands)
+    add_models_parser(commands)
 
     add_train_parser(commands)
     add_estimator_parser(commands)
@@ -195,8 +162,8 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from denoiser.batch import BatchSettings, Manifest, collect_inputs, iter_batch
-    from denoiser.inference import TileSettings
+    from denoiser.batch import BatchSettings, Manifest, collect_inputs
+    from denoiser.inference import TileSettings, resolve_device
     from denoiser.modelstore import load_model
 
     sigma, amount = args.strength
@@ -215,19 +182,20 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
         output=Path(args.output),
         recursive=args.recursive,
         collision=args.on_collision,
+        redo=args.redo,
     )
     files = collect_inputs(settings, Manifest.load(settings.output))  # a missing input fails before a model loads
     if not files:
         print("no images found in the given inputs", file=sys.stderr)
         return EXIT_ERROR
     if settings.collision == "overwrite" and not args.yes:
-        # A script piping input cannot be trusted to have meant "yes": only a person at a terminal answers.
-        if sys.stdin is None or not sys.stdin.isatty():
+        if not at_terminal():
             raise DenoiserError("not overwriting existing outputs: stdin is not a terminal, so confirm "
                                 "--on-collision overwrite with --yes")
-        if not _confirm(f"replace existing output files in {settings.output} (inputs are never replaced)?"):
+        if not confirm(f"replace existing output files in {settings.output} (inputs are never replaced)?"):
             print("nothing done (overwriting was not confirmed)", file=sys.stderr)
             return EXIT_ERROR
+    resolve_device(args.device)  # a device this machine lacks is said once, before the model loads
     model, info = load_model(args.model)
     files_bar, tiles_bar = tqdm(total=len(files), unit="file", file=sys.stderr, dynamic_ncols=True), _Bar("tile")
 
@@ -238,7 +206,7 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
     done = failed = skipped = warned = 0
     started = time.monotonic()
     try:
-        for result in iter_batch(settings, model, info.name, on_progress=progress, files=files):
+        for result in _results_asking_before_a_redo(settings, model, info.name, progress, files):
             files_bar.update(1)
             if result.status == "done":
                 done += 1
@@ -249,8 +217,11 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
                     files_bar.write(f"  warning: {finding['message']} {finding['advice']}", file=sys.stdout)
             elif result.status == "skipped":
                 skipped += 1
-                reason = "already done" if result.resumed else "output exists"
-                files_bar.write(f"skip    {result.source} -> {result.output} ({reason})", file=sys.stdout)
+                if result.output is None:  # another run is on it
+                    files_bar.write(f"skip    {result.source} ({result.message})", file=sys.stdout)
+                else:
+                    reason = "already done" if result.resumed else "output exists"
+                    files_bar.write(f"skip    {result.source} -> {result.output} ({reason})", file=sys.stdout)
             else:
                 failed += 1
                 files_bar.write(f"FAILED  {result.message}", file=sys.stdout)
@@ -271,6 +242,25 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
     return EXIT_OK if failed == 0 else EXIT_SOME_FAILED
 
 
+def _results_asking_before_a_redo(settings: BatchSettings, model: Autoencoder, model_name: str,
+                                  progress: ProgressFn, files: list) -> Iterator[FileResult]:
+    """The batch's results; when files were done before with other settings, ask (at a terminal) before
+    denoising them again, else let :class:`SettingsChanged` say what differs (exit status 2)."""
+    from denoiser.batch import iter_batch
+
+    try:
+        yield from iter_batch(settings, model, model_name, on_progress=progress, files=files)
+        return
+    except SettingsChanged as changed:  # raised before any file was touched
+        if not at_terminal():
+            raise
+        print(changed, file=sys.stderr)
+        if not confirm("denoise them again with this run's settings?"):
+            raise DenoiserError("nothing done (denoising again was not confirmed)") from None
+    settings.redo = True
+    yield from iter_batch(settings, model, model_name, on_progress=progress, files=files)
+
+
 def _cmd_estimate(args: argparse.Namespace) -> int:
     from denoiser.io import read_image
     from denoiser.noise import estimate_noise
@@ -289,157 +279,10 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
     return EXIT_OK if failed == 0 else EXIT_SOME_FAILED
 
 
-def _size_text(size: int) -> str:
-    value = float(size)
-    for unit in ("bytes", "KiB", "MiB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
-
-
-def _models_list(as_json: bool) -> int:
-    from denoiser.modelstore import describe, list_models, user_models_dir
-
-    infos = list_models()
-    if as_json:
-        print(json.dumps([{**i.to_json_dict(), "path": str(i.path), "bundled": i.bundled} for i in infos], indent=2))
-        return EXIT_OK
-    for info in infos:
-        print(describe(info))
-        if info.trained_on:
-            print(f"    trained on {info.trained_on}")
-    print(f"({len(infos)} models; your library is {user_models_dir()})")
-    return EXIT_OK
-
-
-def _models_info(spec: str, as_json: bool) -> int:
-    from denoiser.modelstore import model_info, model_size_bytes
-
-    info = model_info(spec)
-    size = model_size_bytes(info)
-    if as_json:
-        print(json.dumps({**info.to_json_dict(), "path": str(info.path), "bundled": info.bundled,
-                          "size_bytes": size}, indent=2))
-        return EXIT_OK
-    lines = [f"name:        {info.name}" + (" (bundled)" if info.bundled else ""), f"family:      {info.family}"]
-    if info.description:
-        lines.append(f"description: {info.description}")
-    lines.append(f"config:      {json.dumps(info.config, sort_keys=True)}")
-    lines.append(f"trained on:  {info.trained_on or 'unknown'}")
-    training = dict(info.training)
-    # "steps" is the run's upper bound; with a time budget "steps_done" is what it trained.
-    planned, done = training.pop("steps", None), training.pop("steps_done", None)
-    steps = done if done is not None else planned
-    seconds, command = training.pop("seconds", None), training.pop("command", "")
-    summary = [f"{steps} steps" if steps is not None else "", f"{seconds} s" if seconds is not None else ""]
-    if done is not None and planned is not None and planned != done:
-        summary.append(f"of at most {planned}")
-    lines.append(f"training:    {', '.join(part for part in summary if part) or 'unknown'}")
-    if command:
-        lines.append(f"  command:   {command}")
-    for key in sorted(training):
-        lines.append(f"  {key}: {json.dumps(training[key], sort_keys=True)}")
-    validation = dict(info.validation)
-    psnr = validation.pop("psnr", None)
-    if isinstance(psnr, (int, float)):
-        sigma = validation.pop("sigma", None)
-        at = f" at sigma {sigma}" if sigma is not None else ""
-        lines.append(f"validation:  PSNR {psnr:.2f} dB{at}")
-    else:
-        lines.append("validation:  none recorded" if not validation else "validation:")
-    for key in sorted(validation):
-        lines.append(f"  {key}: {validation[key] if isinstance(validation[key], str) else json.dumps(validation[key])}")
-    apart = int(info.config.get("noise_channels", 1)) == 2
-    lines.append("noise input: " + ("luminance and colour noise apart" if apart else
-                                    "one level for luminance and colour (the colour amount acts with the luminance)"))
-    lines.append(f"size:        {_size_text(size)} ({size} bytes)")
-    lines.append(f"path:        {info.path}")
-    print("\n".join(lines))
-    return EXIT_OK
-
-
-def _confirm(question: str) -> bool:
-    """Ask ``question [y/N]`` (on stderr, so stdout stays the command's output); only "y"/"yes" agree."""
-    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
-    answer = sys.stdin.readline()  # "" at end of input: no
-    return answer.strip().lower() in ("y", "yes")
-
-
-def _models_remove(name: str, yes: bool) -> int:
-    from denoiser.modelstore import library_model_path, remove_model
-
-    path = library_model_path(name)  # unknown and bundled names fail before anything is asked
-    if not yes:
-        # A script piping input cannot be trusted to have meant "yes": only a person at a terminal answers.
-        if sys.stdin is None or not sys.stdin.isatty():
-            raise DenoiserError(f"not removing {name}: stdin is not a terminal, so confirm with --yes")
-        if not _confirm(f"remove {name}?"):
-            print(f"kept {name} (nothing removed)")
-            return EXIT_OK
-    remove_model(name)
-    print(f"removed {name} ({path} and its .json)")
-    return EXIT_OK
-
-
-def _models_sample(args: argparse.Namespace) -> int:
-    import math
-
-    import numpy as np
-    import torch
-
-    from denoiser.io import Image, from_float, write_image
-    from denoiser.modelstore import load_model
-
-    model, info = load_model(args.name)
-    sample = getattr(model, "sample", None)
-    if not callable(sample):
-        raise DenoiserError(f"{info.name} is a {info.family} model, which has no prior to draw images from; "
-                            "only variational models can be sampled")
-    with torch.inference_mode():
-        images = sample(args.count, args.size, args.size, generator=torch.Generator().manual_seed(args.seed))
-    columns = math.ceil(math.sqrt(args.count))
-    rows, size = math.ceil(args.count / columns), args.size
-    sheet = np.zeros((rows * size, columns * size, images.shape[1]), np.float32)
-    for index, image in enumerate(images.clamp(0, 1).permute(0, 2, 3, 1).numpy()):
-        row, column = divmod(index, columns)
-        sheet[row * size : (row + 1) * size, column * size : (column + 1) * size] = image
-    path = write_image(args.output, Image(from_float(sheet, 8)))
-    print(f"wrote {args.count} sample(s) of {info.name}, {size}x{size} each (seed {args.seed}), to {path}")
-    return EXIT_OK
-
-
-def _cmd_models(args: argparse.Namespace) -> int:
-    from denoiser.modelstore import export_model, import_model, rename_model
-
-    action = args.models_action or "list"
-    if action == "list":
-        return _models_list(args.json)
-    if action == "info":
-        return _models_info(args.model, args.json)
-    if action == "rename":
-        path = rename_model(args.old, args.new)
-        print(f"renamed {args.old} to {args.new} ({path})")
-        return EXIT_OK
-    if action == "remove":
-        return _models_remove(args.name, args.yes)
-    if action == "import":
-        info = import_model(args.file, args.name)
-        print(f"imported {args.file} as {info.name} ({info.family}; {info.path})")
-        return EXIT_OK
-    if action == "export":
-        path = export_model(args.name, args.destination)
-        print(f"exported {args.name} to {path}")
-        return EXIT_OK
-    if action == "sample":
-        return _models_sample(args)
-    raise DenoiserError(f"unknown models action {action!r}")
-
-
 COMMANDS = {
     "denoise": _cmd_denoise,
     "estimate-noise": _cmd_estimate,
-    "models": _cmd_models,
+    "models": cmd_models,
     "train": cmd_train,
     "train-estimator": cmd_train_estimator,
     "bench": bench_command,

@@ -1,39 +1,38 @@
-"""Save, load and list models: ``safetensors`` weights plus a JSON description, never a pickle.
+"""The model library: the bundled models and the user's own, found by name, and managing the user's.
 
-A model is two files side by side, ``NAME.safetensors`` and ``NAME.json``; the JSON (family, config with its
-version, what it was trained on, validation figures) is also stored in the safetensors header, so the
-weights file alone is enough to import. Loading rebuilds the model through the registry and loads the
-weights strictly: a corrupt, truncated or mismatched file raises :class:`ModelLoadError` naming the file,
-and nothing half-loaded is ever returned.
+Names resolve to files here (``default``, a library name, or a path: :func:`resolve_model_path`,
+:func:`load_model`); :func:`validate_model_name` is the one rule for every name a user gives a model; a model
+saved, renamed or imported into the library never replaces another; export writes one self-contained file.
+What a model file holds and how it is read and written is :mod:`denoiser.modelfile`'s job.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import tempfile
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import platformdirs
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save as safetensors_to_bytes
 
-from denoiser.config import ConfigError
 from denoiser.errors import DenoiserError, ModelLoadError, ModelNameError, UnknownNameError
-from denoiser.io import atomic_write_bytes
-from denoiser.models import Autoencoder, create_model, families
+from denoiser.io import atomic_write
+from denoiser.modelfile import (
+    WEIGHTS_SUFFIX,
+    ModelInfo,
+    load_model_file,
+    read_info,
+    read_weights,
+    save_model,
+    weights_bytes,
+    write_description,
+)
+from denoiser.models import Autoencoder
 from denoiser.resources import bundled_models_dir
 
-WEIGHTS_SUFFIX = ".safetensors"
-PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")
 DEFAULT_MODEL = "default"
-FORMAT_VERSION = 1
-HEADER_KEY = "denoiser"
 
 
 def user_models_dir() -> Path:
@@ -41,148 +40,6 @@ def user_models_dir() -> Path:
     home = os.environ.get("DENOISER_HOME")
     base = Path(home) if home else Path(platformdirs.user_data_dir("denoiser", appauthor=False))
     return base / "models"
-
-
-@dataclass
-class ModelInfo:
-    """What a model file says about itself."""
-
-    name: str
-    family: str
-    config: dict[str, Any]
-    path: Path | None = None
-    bundled: bool = False
-    description: str = ""
-    trained_on: str = ""
-    training: dict[str, Any] = field(default_factory=dict)
-    validation: dict[str, Any] = field(default_factory=dict)
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """What is written to the JSON file (no path, no bundled flag: those depend on where it lies)."""
-        return {
-            "format_version": FORMAT_VERSION,
-            "name": self.name,
-            "family": self.family,
-            "config": self.config,
-            "description": self.description,
-            "trained_on": self.trained_on,
-            "training": self.training,
-            "validation": self.validation,
-        }
-
-    @classmethod
-    def from_json_dict(cls, data: dict[str, Any], path: Path | None, bundled: bool = False) -> ModelInfo:
-        """Parse a JSON description; raises :class:`ModelLoadError` naming ``path`` when it is malformed."""
-        try:
-            if int(data.get("format_version", 1)) > FORMAT_VERSION:
-                raise ModelLoadError(path, "written by a newer release of Denoiser; update the app to load it")
-            family = str(data["family"])
-            if family not in families():
-                raise ModelLoadError(path, f"unknown model family {family!r} (known: {', '.join(families())})")
-            return cls(
-                name=str(data.get("name") or (path.stem if path else "model")),
-                family=family,
-                config=dict(data.get("config") or {}),
-                path=path,
-                bundled=bundled,
-                description=str(data.get("description", "")),
-                trained_on=str(data.get("trained_on", "")),
-                training=dict(data.get("training") or {}),
-                validation=dict(data.get("validation") or {}),
-            )
-        except (KeyError, TypeError, ValueError) as err:
-            raise ModelLoadError(path, f"model description is malformed ({err})") from err
-
-
-def _make_readable(temp: str) -> None:
-    """mkstemp makes files owner-only; a model is a normal document, readable as the umask allows."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temp, 0o666 & ~umask)
-
-
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, payload)
-
-
-def save_model(model: Autoencoder, path: str | Path, info: ModelInfo | None = None) -> Path:
-    """Write ``model`` to ``path`` (``.safetensors``; the JSON goes beside it). Returns the weights path.
-
-    Both files are written atomically; an existing model at that path is replaced only as a whole.
-    """
-    path = Path(path)
-    if path.suffix != WEIGHTS_SUFFIX:
-        path = path.with_name(path.name + WEIGHTS_SUFFIX)
-    info = info or ModelInfo(name=path.stem, family=model.family, config={})
-    info.family = model.family
-    info.config = model.config.to_dict()
-    description = json.dumps(info.to_json_dict(), indent=2, sort_keys=True)
-    tensors = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
-    _atomic_write_bytes(path, safetensors_to_bytes(tensors, metadata={HEADER_KEY: description}))
-    _atomic_write_bytes(path.with_suffix(".json"), (description + "\n").encode())
-    info.path = path
-    return path
-
-
-def _refuse_unsafe(path: Path) -> None:
-    if path.suffix.lower() in PICKLE_SUFFIXES:
-        raise ModelLoadError(
-            path,
-            "pickle-based model files are refused because loading them can run arbitrary code; "
-            "convert the weights to .safetensors",
-        )
-    if path.suffix.lower() != WEIGHTS_SUFFIX:
-        raise ModelLoadError(path, f"not a model file (expected {WEIGHTS_SUFFIX})")
-
-
-def read_info(path: str | Path, bundled: bool = False) -> ModelInfo:
-    """The description of the model at ``path`` (sidecar JSON, else the safetensors header)."""
-    path = Path(path)
-    _refuse_unsafe(path)
-    if not path.is_file():
-        raise ModelLoadError(path, "no such model file")
-    sidecar = path.with_suffix(".json")
-    try:
-        if sidecar.is_file():
-            data = json.loads(sidecar.read_text(encoding="utf-8"))
-        else:
-            with safe_open(str(path), framework="pt") as handle:
-                header = (handle.metadata() or {}).get(HEADER_KEY)
-            if header is None:
-                raise ModelLoadError(path, "safetensors file has no Denoiser description (family, config)")
-            data = json.loads(header)
-    except (SafetensorError, OSError) as err:
-        raise ModelLoadError(path, f"not a valid safetensors file, corrupt or truncated ({err})") from err
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        where = sidecar if sidecar.is_file() else path
-        raise ModelLoadError(where, f"model description is not valid JSON ({err})") from err
-    if not isinstance(data, dict):
-        raise ModelLoadError(path, "model description is not a JSON object")
-    return ModelInfo.from_json_dict(data, path, bundled)
-
-
-def load_model_file(path: str | Path, bundled: bool = False) -> tuple[Autoencoder, ModelInfo]:
-    """Rebuild the model stored at ``path`` and load its weights (strictly). Never unpickles."""
-    path = Path(path)
-    info = read_info(path, bundled)
-    try:
-        model = create_model(info.family, info.config)
-    except (ConfigError, UnknownNameError, TypeError) as err:
-        raise ModelLoadError(path, f"model configuration is invalid ({err})") from err
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            state = {key: handle.get_tensor(key) for key in handle.keys()}
-    except (SafetensorError, OSError, RuntimeError) as err:
-        raise ModelLoadError(path, f"not a valid safetensors file, corrupt or truncated ({err})") from err
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        first = str(err).strip().splitlines()
-        detail = "; ".join(line.strip() for line in first[:3])
-        raise ModelLoadError(path, f"weights do not match the {info.family} configuration ({detail})") from err
-    model.eval()
-    return model, info
 
 
 def list_models() -> list[ModelInfo]:
@@ -307,11 +164,6 @@ def _library_names() -> list[str]:
     return sorted(path.stem for path in folder.glob(f"*{WEIGHTS_SUFFIX}")) if folder.is_dir() else []
 
 
-def _description_text(info: ModelInfo) -> str:
-    # The same text save_model writes, so a renamed or imported model's JSON looks like a saved one's.
-    return json.dumps(info.to_json_dict(), indent=2, sort_keys=True)
-
-
 def library_model_path(name: str) -> Path:
     """The weights file of the library model ``name``; bundled models and unknown names raise.
 
@@ -368,7 +220,7 @@ def rename_model(old: str, new: str) -> Path:
     info = read_info(old_weights)
     info.name = new
     new_json = new_weights.with_suffix(".json")
-    _atomic_write_bytes(new_json, (_description_text(info) + "\n").encode())
+    write_description(new_weights, info)
     try:
         os.replace(old_weights, new_weights)
     except OSError as err:
@@ -395,30 +247,14 @@ def remove_model(name: str) -> None:
 
 
 def _write_new_file(path: Path, write: Callable[[BinaryIO], object]) -> None:
-    """Create ``path`` atomically through ``write(binary_file)``; never replaces an existing file.
-
-    ``os.link`` of the finished temp file fails if ``path`` appeared meanwhile, so a file created by
-    someone else between our check and our write is never clobbered; where the file system has no hard
-    links we fall back to check-then-replace.
-    """
+    """Create ``path`` atomically through ``write(binary_file)``; never replaces an existing file, even one that
+    appears while it is written (:func:`~denoiser.io.atomic_write` with ``replace=False``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(handle, "wb") as out:
+        with atomic_write(path, suffix=".tmp", replace=False) as temporary, open(temporary, "wb") as out:
             write(out)
-            out.flush()
-            os.fsync(out.fileno())
-        _make_readable(temp)
-        try:
-            os.link(temp, path)
-        except FileExistsError as err:
-            raise DenoiserError(f"{path} already exists; it was not overwritten") from err
-        except OSError:
-            if path.exists():
-                raise DenoiserError(f"{path} already exists; it was not overwritten") from None
-            os.replace(temp, path)
-    finally:
-        Path(temp).unlink(missing_ok=True)
+    except FileExistsError as err:
+        raise DenoiserError(f"{path} already exists; it was not overwritten") from err
 
 
 def import_model(path: str | Path, name: str | None = None) -> ModelInfo:
@@ -451,7 +287,7 @@ def import_model(path: str | Path, name: str | None = None) -> ModelInfo:
         )
     info.name = name
     sidecar = target.with_suffix(".json")
-    _atomic_write_bytes(sidecar, (_description_text(info) + "\n").encode())  # description first, weights second
+    write_description(target, info)  # description first, weights second
     try:
         with open(source, "rb") as src:
             _write_new_file(target, lambda out: shutil.copyfileobj(src, out, 1 << 20))
@@ -488,14 +324,8 @@ def export_model(name: str, destination: str | Path) -> Path:
             f"{dest.with_suffix('.json')} already exists and would be read as the exported model's description; "
             "export to another name or folder"
         )
-    try:
-        with safe_open(str(source), framework="pt") as handle:
-            metadata = dict(handle.metadata() or {})
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
-    except (SafetensorError, OSError, RuntimeError) as err:
-        raise ModelLoadError(source, f"not a valid safetensors file, corrupt or truncated ({err})") from err
-    metadata[HEADER_KEY] = _description_text(info)  # the sidecar may be newer than the header (renames)
-    payload = safetensors_to_bytes(tensors, metadata=metadata)
+    tensors, metadata = read_weights(source)
+    payload = weights_bytes(tensors, info, metadata)  # the sidecar may be newer than the header (renames)
     try:
         _write_new_file(dest, lambda out: out.write(payload))
     except OSError as err:

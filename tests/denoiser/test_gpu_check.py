@@ -11,8 +11,8 @@ import torch
 
 import benchmarks.gpu_check
 from benchmarks.gpu_check import check, main
+from denoiser.modelfile import save_model
 from denoiser.models import create_model
-from denoiser.modelstore import save_model
 
 
 @pytest.fixture

@@ -11,11 +11,10 @@ import torch
 from safetensors import safe_open
 
 from denoiser.errors import DenoiserError, ModelLoadError, ModelNameError, UnknownNameError
+from denoiser.modelfile import HEADER_KEY, ModelInfo, save_model
 from denoiser.models import Autoencoder, create_model
 from denoiser.modelstore import (
-    HEADER_KEY,
     MAX_NAME_LENGTH,
-    ModelInfo,
     export_model,
     import_model,
     library_model_path,
@@ -25,7 +24,6 @@ from denoiser.modelstore import (
     model_size_bytes,
     remove_model,
     rename_model,
-    save_model,
     save_to_library,
     user_models_dir,
     validate_model_name,
@@ -411,7 +409,8 @@ def test_export_default(bundled: Path, tmp_path: Path) -> None:
 
 def test_a_model_is_listed_under_the_name_it_loads_by(tmp_path: Path) -> None:
     """A file whose description carries another name is listed by its file name, which is what loads it."""
-    from denoiser.modelstore import ModelInfo, list_models, load_model, save_model, user_models_dir
+    from denoiser.modelfile import ModelInfo, save_model
+    from denoiser.modelstore import list_models, load_model, user_models_dir
 
     model = create_model("unet", {"widths": [4, 8], "blocks": 0})
     save_model(model, user_models_dir() / "on-disk.safetensors", ModelInfo(name="inside", family="unet", config={}))

@@ -9,19 +9,9 @@ import pytest
 import torch
 
 from denoiser.errors import DenoiserError, ModelLoadError, UnknownNameError
+from denoiser.modelfile import ModelInfo, load_model_file, read_info, save_model
 from denoiser.models import Autoencoder, create_model, families
-from denoiser.modelstore import (
-    ModelInfo,
-    describe,
-    list_models,
-    load_model,
-    load_model_file,
-    read_info,
-    resolve_model_path,
-    save_model,
-    save_to_library,
-    user_models_dir,
-)
+from denoiser.modelstore import describe, list_models, load_model, resolve_model_path, save_to_library, user_models_dir
 from denoiser.resources import bundled_models_dir
 
 

@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from denoiser.cli import main
+from denoiser.modelfile import ModelInfo, save_model
 from denoiser.models import create_model
-from denoiser.modelstore import ModelInfo, save_model, save_to_library, user_models_dir
+from denoiser.modelstore import save_to_library, user_models_dir
 from denoiser.resources import bundled_models_dir
 
 

@@ -10,14 +10,9 @@ import torch
 from pytestqt.qtbot import QtBot
 
 import ui.model_manager as model_manager_module
+from denoiser.modelfile import ModelInfo, load_model_file, save_model
 from denoiser.models import Autoencoder, create_model
-from denoiser.modelstore import (
-    ModelInfo,
-    load_model_file,
-    save_model,
-    save_to_library,
-    user_models_dir,
-)
+from denoiser.modelstore import save_to_library, user_models_dir
 from denoiser.resources import bundled_models_dir
 from ui.model_manager import ModelManager, validation_text
 from ui.worker import WorkerBridge
@@ -114,7 +109,7 @@ def test_the_bundled_default_is_listed_and_marked(manager: ModelManager) -> None
     assert manager.names()[0] == "default" and manager.is_bundled("default")
     assert cell(manager, "default", "Bundled") == "yes"
     assert cell(manager, "default", "Family") == "unet"
-    assert cell(manager, "default", "Validation").endswith(" dB")
+    assert cell(manager, "default", "Validation").endswith(" dB (\u03c325 synthetic)")  # what it was measured on
 
 
 def test_validation_text_cases() -> None:
@@ -388,3 +383,36 @@ def test_details_show_the_description_and_validation_figures(manager: ModelManag
 def test_details_of_the_bundled_default(manager: ModelManager) -> None:
     text = manager.details_text("default")
     assert "bundled" in text and "Training command: denoiser train" in text and "psnr:" in text
+
+
+# --- what each validation figure was measured on (issue 14) ---------------------------------------------------
+
+
+def test_validation_figures_say_what_they_were_measured_on(qtbot: QtBot, bridge: WorkerBridge) -> None:
+    synthetic = ModelInfo(name="synthetic", family="", config={}, trained_on="clean photos",
+                          training={"mode": "synthetic"},
+                          validation={"psnr": 30.86, "metric": "val_psnr", "sigma": 25.0, "protocols": ["clipped"],
+                                      "split": "seeded 10% held out"})
+    pairs = ModelInfo(name="pairs", family="", config={}, trained_on="camera pairs", training={"mode": "pairs"},
+                      validation={"psnr": 39.52, "metric": "val_psnr", "split": "seeded 10% held out"})
+    save_to_library(tiny(0), "synthetic", synthetic)
+    save_to_library(tiny(1), "pairs", pairs)
+    manager = ModelManager(bridge)
+    qtbot.addWidget(manager)
+    assert cell(manager, "synthetic", "Validation") == "30.86 dB (\u03c325 synthetic)"
+    assert cell(manager, "pairs", "Validation") == "39.52 dB (camera pairs)"
+    column = model_manager_module.COLUMNS.index("Validation")
+    tip = manager.table.item(manager.names().index("synthetic"), column).toolTip()
+    assert "synthetic Gaussian noise at sigma 25" in tip and "not comparable" in tip
+    tip = manager.table.item(manager.names().index("pairs"), column).toolTip()
+    assert "camera pairs" in tip and "not comparable" in tip
+    assert "not comparable" in manager.table.horizontalHeaderItem(column).toolTip()
+    assert "synthetic Gaussian noise at sigma 25" in manager.details_text("synthetic")
+    # What older files and self-supervised runs record.
+    assert validation_text({"psnr": 30.5}) == "30.50 dB"  # nothing recorded: no claim
+    assert validation_text({"psnr": 30.861, "sigma": 25.0, "protocol": "held-out split, seeded noise"}) == (
+        "30.86 dB (\u03c325 synthetic)")
+    noisy = validation_text({"metric": "val_loss", "best": 0.0123}, {"mode": "noisy"})
+    assert noisy == "val_loss 0.0123 (noisy photos)"
+    if HAS_DEFAULT:
+        assert cell(manager, "default", "Validation").endswith(" dB (\u03c325 synthetic)")

@@ -1,0 +1,183 @@
+"""``denoiser models``: list, inspect, rename, remove, import, export and sample the bundled and library models.
+
+The library work itself is the engine's (:mod:`denoiser.modelstore`, :mod:`denoiser.modelfile`); this module
+parses the arguments and prints. Those modules load torch, so they are imported inside the commands:
+``denoiser --help`` answers without them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from denoiser.cli_common import EXIT_OK, at_terminal, confirm, positive_int
+from denoiser.errors import DenoiserError
+from denoiser.formatting import size_text
+
+
+def add_models_parser(commands: argparse._SubParsersAction) -> None:
+    """``denoiser models [list|info|rename|remove|import|export|sample]``; no action means ``list``."""
+    models = commands.add_parser("models", help="list, inspect, rename, remove, import, export and sample models",
+                                 description="Manage the bundled models and your model library. "
+                                             "With no action, list them.")
+    models.add_argument("--json", action="store_true", help="print JSON (list, info)")
+    actions = models.add_subparsers(dest="models_action", metavar="ACTION")
+    # SUPPRESS: a sub-parser's own default would overwrite "models --json list"'s flag.
+    listing = actions.add_parser("list", help="list the bundled and saved models (the default action)")
+    listing.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+    info = actions.add_parser("info", help="everything known about one model")
+    info.add_argument("model", metavar="NAME|PATH", help="'default', a library name, or a .safetensors path")
+    info.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+    rename = actions.add_parser("rename", help="rename a model in your library")
+    rename.add_argument("old", metavar="OLD")
+    rename.add_argument("new", metavar="NEW")
+    remove = actions.add_parser("remove", help="delete a model from your library")
+    remove.add_argument("name", metavar="NAME")
+    remove.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    imp = actions.add_parser("import", help="copy a .safetensors model file into your library")
+    imp.add_argument("file", metavar="FILE")
+    imp.add_argument("--name", default=None, help="library name (default: the file's name)")
+    export = actions.add_parser("export", help="write a model as one self-contained .safetensors file")
+    export.add_argument("name", metavar="NAME", help="'default' or a library name")
+    export.add_argument("destination", metavar="DEST", help="a folder, or a file name ending in .safetensors")
+    sample = actions.add_parser("sample", help="decode random latents of a variational model into images",
+                                description="Decode draws from a variational model's prior (a unit Gaussian over "
+                                            "its latents): what the model takes images to look like. Other "
+                                            "families have no prior to draw from.")
+    sample.add_argument("name", metavar="NAME|PATH", help="a variational model: a library name or a .safetensors path")
+    sample.add_argument("-o", "--output", required=True, metavar="OUT",
+                        help="image file for the samples, in a grid (e.g. samples.png); never overwritten")
+    sample.add_argument("--count", type=positive_int, default=1, help="how many images (default 1)")
+    sample.add_argument("--size", type=positive_int, default=64, help="edge of each image in pixels (default 64)")
+    sample.add_argument("--seed", type=int, default=0, help="seed of the random latents (default 0)")
+
+
+def _models_list(as_json: bool) -> int:
+    from denoiser.modelstore import describe, list_models, user_models_dir
+
+    infos = list_models()
+    if as_json:
+        print(json.dumps([{**i.to_json_dict(), "path": str(i.path), "bundled": i.bundled} for i in infos], indent=2))
+        return EXIT_OK
+    for info in infos:
+        print(describe(info))
+        if info.trained_on:
+            print(f"    trained on {info.trained_on}")
+    print(f"({len(infos)} models; your library is {user_models_dir()})")
+    return EXIT_OK
+
+
+def _models_info(spec: str, as_json: bool) -> int:
+    from denoiser.modelstore import model_info, model_size_bytes
+
+    info = model_info(spec)
+    size = model_size_bytes(info)
+    if as_json:
+        print(json.dumps({**info.to_json_dict(), "path": str(info.path), "bundled": info.bundled,
+                          "size_bytes": size}, indent=2))
+        return EXIT_OK
+    lines = [f"name:        {info.name}" + (" (bundled)" if info.bundled else ""), f"family:      {info.family}"]
+    if info.description:
+        lines.append(f"description: {info.description}")
+    lines.append(f"config:      {json.dumps(info.config, sort_keys=True)}")
+    lines.append(f"trained on:  {info.trained_on or 'unknown'}")
+    training = dict(info.training)
+    # "steps" is the run's upper bound; with a time budget "steps_done" is what it trained.
+    planned, done = training.pop("steps", None), training.pop("steps_done", None)
+    steps = done if done is not None else planned
+    seconds, command = training.pop("seconds", None), training.pop("command", "")
+    summary = [f"{steps} steps" if steps is not None else "", f"{seconds} s" if seconds is not None else ""]
+    if done is not None and planned is not None and planned != done:
+        summary.append(f"of at most {planned}")
+    lines.append(f"training:    {', '.join(part for part in summary if part) or 'unknown'}")
+    if command:
+        lines.append(f"  command:   {command}")
+    for key in sorted(training):
+        lines.append(f"  {key}: {json.dumps(training[key], sort_keys=True)}")
+    validation = dict(info.validation)
+    psnr = validation.pop("psnr", None)
+    if isinstance(psnr, (int, float)):
+        sigma = validation.pop("sigma", None)
+        at = f" at sigma {sigma}" if sigma is not None else ""
+        lines.append(f"validation:  PSNR {psnr:.2f} dB{at}")
+    else:
+        lines.append("validation:  none recorded" if not validation else "validation:")
+    for key in sorted(validation):
+        lines.append(f"  {key}: {validation[key] if isinstance(validation[key], str) else json.dumps(validation[key])}")
+    apart = int(info.config.get("noise_channels", 1)) == 2
+    lines.append("noise input: " + ("luminance and colour noise apart" if apart else
+                                    "one level for luminance and colour (the colour amount acts with the luminance)"))
+    lines.append(f"size:        {size_text(size)} ({size} bytes)")
+    lines.append(f"path:        {info.path}")
+    print("\n".join(lines))
+    return EXIT_OK
+
+
+def _models_remove(name: str, yes: bool) -> int:
+    from denoiser.modelstore import library_model_path, remove_model
+
+    path = library_model_path(name)  # unknown and bundled names fail before anything is asked
+    if not yes:
+        if not at_terminal():
+            raise DenoiserError(f"not removing {name}: stdin is not a terminal, so confirm with --yes")
+        if not confirm(f"remove {name}?"):
+            print(f"kept {name} (nothing removed)")
+            return EXIT_OK
+    remove_model(name)
+    print(f"removed {name} ({path} and its .json)")
+    return EXIT_OK
+
+
+def _models_sample(args: argparse.Namespace) -> int:
+    import math
+
+    import numpy as np
+    import torch
+
+    from denoiser.io import Image, from_float, write_image
+    from denoiser.modelstore import load_model
+
+    model, info = load_model(args.name)
+    sample = getattr(model, "sample", None)
+    if not callable(sample):
+        raise DenoiserError(f"{info.name} is a {info.family} model, which has no prior to draw images from; "
+                            "only variational models can be sampled")
+    with torch.inference_mode():
+        images = sample(args.count, args.size, args.size, generator=torch.Generator().manual_seed(args.seed))
+    columns = math.ceil(math.sqrt(args.count))
+    rows, size = math.ceil(args.count / columns), args.size
+    sheet = np.zeros((rows * size, columns * size, images.shape[1]), np.float32)
+    for index, image in enumerate(images.clamp(0, 1).permute(0, 2, 3, 1).numpy()):
+        row, column = divmod(index, columns)
+        sheet[row * size : (row + 1) * size, column * size : (column + 1) * size] = image
+    path = write_image(args.output, Image(from_float(sheet, 8)))
+    print(f"wrote {args.count} sample(s) of {info.name}, {size}x{size} each (seed {args.seed}), to {path}")
+    return EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """Run ``denoiser models [ACTION]``; returns the exit status."""
+    from denoiser.modelstore import export_model, import_model, rename_model
+
+    action = args.models_action or "list"
+    if action == "list":
+        return _models_list(args.json)
+    if action == "info":
+        return _models_info(args.model, args.json)
+    if action == "rename":
+        path = rename_model(args.old, args.new)
+        print(f"renamed {args.old} to {args.new} ({path})")
+        return EXIT_OK
+    if action == "remove":
+        return _models_remove(args.name, args.yes)
+    if action == "import":
+        info = import_model(args.file, args.name)
+        print(f"imported {args.file} as {info.name} ({info.family}; {info.path})")
+        return EXIT_OK
+    if action == "export":
+        path = export_model(args.name, args.destination)
+        print(f"exported {args.name} to {path}")
+        return EXIT_OK
+    if action == "sample":
+        return _models_sample(args)
+    raise DenoiserError(f"unknown models action {action!r}")
