@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from denoiser.modelstore import ModelInfo, save_model
-from denoiser.training import device_minutes, model_from_checkpoint
+from denoiser.checkpoints import device_minutes, model_from_checkpoint
+from denoiser.modelfile import ModelInfo, save_model
 
 
 def main() -> None:

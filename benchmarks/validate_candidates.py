@@ -22,7 +22,7 @@ from denoiser.metrics import psnr
 from denoiser.modelstore import load_model
 from denoiser.noise import add_gaussian_noise, float_noisy
 from denoiser.synthesis import SynthesisMix, synthesize_batch
-from denoiser.training import split_images
+from denoiser.validation import split_images
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

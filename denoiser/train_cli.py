@@ -6,22 +6,36 @@ self-supervised). The model goes to the user's library under ``--name`` (and/or 
 cleanly after the current step and keeps a checkpoint when ``--checkpoint`` is given: the same command resumes.
 ``--session-minutes`` ends a session the same way after a wall time, for a run spread over several sessions (on
 borrowed machines, say, the checkpoint folder travelling between them).
+
+This module turns the arguments into a :class:`~denoiser.train_request.TrainRequest`, asks about problem pairs,
+and shows the run in the terminal; :func:`denoiser.train_run.run_training` does the run, as it does for the app.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import signal
 import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from denoiser.errors import Cancelled, DenoiserError
-from denoiser.noise import MAX_SIGMA, NOISE_MODELS
+from denoiser.errors import DenoiserError
+from denoiser.noise import NOISE_MODELS
+from denoiser.progress import Progress
+from denoiser.train_request import (
+    DEFAULT_STEPS,
+    FINE_TUNE_LEARNING_RATE,
+    FRESH_LEARNING_RATE,
+    DataSpec,
+    ModelSpec,
+    NoiseSpec,
+    OutputSpec,
+    ScheduleSpec,
+    TrainRequest,
+)
 
-if TYPE_CHECKING:  # torch comes with it: imported where a command runs, so --help answers at once
+if TYPE_CHECKING:  # torch comes with them: imported where a command runs, so --help answers at once
+    from denoiser.datasets import PairReport
     from denoiser.synthesis import SynthesisMix
 
 EXIT_SESSION_OVER = 75
@@ -31,10 +45,17 @@ FAMILY_NAMES = ("unet", "nafnet", "sparse", "undercomplete", "variational")
 registry imports torch, which ``denoiser train --help`` should not wait for; a test keeps the two the same."""
 SYNTHESIS_KINDS = ("gaussian_clipped", "gaussian_float", "gaussian_16bit", "gaussian_varying", "camera")
 """:data:`denoiser.synthesis.NOISE_KINDS`, written out for ``--help`` for the same reason (a test compares them)."""
+_DEFAULTS = TrainRequest()
+"""The request's defaults, which the flags' defaults are."""
+
+
+def _rate(value: float) -> str:
+    return f"{value:.0e}".replace("e-0", "e-")
 
 
 def add_train_parser(commands: argparse._SubParsersAction) -> None:
     """The ``train`` sub-command's arguments."""
+    model, data, noise, schedule = _DEFAULTS.model, _DEFAULTS.data, _DEFAULTS.noise, _DEFAULTS.schedule
     train = commands.add_parser(
         "train", help="train or fine-tune a model on your photos",
         description="Train on clean photos + synthetic noise, on noisy/clean pairs, or on noisy photos alone.")
@@ -47,18 +68,19 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--out", metavar="PATH", help="also (or instead) save to this .safetensors file")
     train.add_argument("--from", dest="start_from", metavar="MODEL",
                        help="fine-tune this model ('default', a library name or a file) instead of starting afresh")
-    train.add_argument("--family", default="unet", choices=FAMILY_NAMES, help="autoencoder family (default unet)")
+    train.add_argument("--family", default=model.family, choices=FAMILY_NAMES,
+                       help=f"autoencoder family (default {model.family})")
     train.add_argument("--widths", help="comma-separated channel widths per level, e.g. 32,64,128")
     budget = train.add_mutually_exclusive_group()
     budget.add_argument("--minutes", type=float, help="time budget in minutes")
-    budget.add_argument("--steps", type=int, help="number of optimiser steps (default 1000)")
-    train.add_argument("--noise", default="gaussian",
+    budget.add_argument("--steps", type=int, help=f"number of optimiser steps (default {DEFAULT_STEPS})")
+    train.add_argument("--noise", default=",".join(noise.kinds),
                        help=f"noise models for --clean, comma-separated from {', '.join(NOISE_MODELS)}")
-    train.add_argument("--sigma-max", type=float, default=MAX_SIGMA,
-                       help=f"largest Gaussian sigma for --clean (0-255; default {MAX_SIGMA:g})")
+    train.add_argument("--sigma-max", type=float, default=noise.sigma_max,
+                       help=f"largest Gaussian sigma for --clean (0-255; default {noise.sigma_max:g})")
     train.add_argument("--quantize", action="store_true",
                        help="round and clip the noisy patches to 8 bits, as saved photos (and the benchmark) are")
-    train.add_argument("--quantize-probability", type=float, default=1.0, metavar="P",
+    train.add_argument("--quantize-probability", type=float, default=noise.quantize_probability, metavar="P",
                        help="with --quantize: the share of patches rounded and clipped (the rest keep float noise)")
     train.add_argument("--synthesis", metavar="MIX",
                        help="with --clean: make the noise on the training device from this mix, 'default' or "
@@ -67,27 +89,31 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--add-pairs", metavar="DIR",
                        help="with --synthesis: mix in the training part of this pair set (noisy/ and clean/; the "
                             "part that --pairs and bench hold out is never used)")
-    train.add_argument("--pair-share", type=float, default=0.25, help="share of each batch from --add-pairs")
+    train.add_argument("--pair-share", type=float, default=noise.pair_share,
+                       help="share of each batch from --add-pairs")
     train.add_argument("--noise-channels", type=int, choices=(1, 2),
                        help="2: the model takes luminance and colour noise apart (a --from model with one noise "
                             "input is widened first, computing what it did)")
     train.add_argument("--skip-bad-pairs", action="store_true", help="train on the usable pairs without asking")
-    train.add_argument("--patience", type=int, default=0, help="stop after this many epochs without improvement")
-    train.add_argument("--batch-size", type=int, default=16)
-    train.add_argument("--patch", type=int, default=64, help="patch edge, a multiple of 16")
-    train.add_argument("--lr", type=float, help="learning rate (default 1e-3, or 2e-4 when fine-tuning)")
-    train.add_argument("--validation-fraction", type=float, default=0.1)
-    train.add_argument("--validation-every", type=int, default=250, help="steps per epoch")
+    train.add_argument("--patience", type=int, default=schedule.patience,
+                       help="stop after this many epochs without improvement")
+    train.add_argument("--batch-size", type=int, default=schedule.batch_size)
+    train.add_argument("--patch", type=int, default=schedule.patch, help="patch edge, a multiple of 16")
+    train.add_argument("--lr", type=float, help=f"learning rate (default {_rate(FRESH_LEARNING_RATE)}, or "
+                                                f"{_rate(FINE_TUNE_LEARNING_RATE)} when fine-tuning)")
+    train.add_argument("--validation-fraction", type=float, default=data.validation_fraction)
+    train.add_argument("--validation-every", type=int, default=schedule.validation_every, help="steps per epoch")
     train.add_argument("--checkpoint", metavar="DIR", help="checkpoint folder: resumes when it holds a checkpoint")
-    train.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")
-    train.add_argument("--session-minutes", type=float, default=0.0, metavar="M",
+    train.add_argument("--checkpoint-every", type=int, default=schedule.checkpoint_every,
+                       help="steps between checkpoints")
+    train.add_argument("--session-minutes", type=float, default=schedule.session_minutes, metavar="M",
                        help="with --checkpoint: end this session after M minutes of wall time, keeping the "
                             f"checkpoint, and exit with status {EXIT_SESSION_OVER} (the same command goes on, here or "
                             "on another machine with a copy of the folder); --minutes is the whole run's budget")
-    train.add_argument("--device", default="auto")
+    train.add_argument("--device", default=schedule.device)
     train.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
-    train.add_argument("--workers", type=int, default=1, help="background processes building batches")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--workers", type=int, default=schedule.workers, help="background processes building batches")
+    train.add_argument("--seed", type=int, default=data.seed)
 
 
 def _confirm(question: str) -> bool:
@@ -95,39 +121,6 @@ def _confirm(question: str) -> bool:
         return False
     print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
     return sys.stdin.readline().strip().lower() in ("y", "yes")
-
-
-def _build_source(args: argparse.Namespace, channels: int) -> tuple[Any, str]:
-    from denoiser.datasets import match_pairs
-    from denoiser.training import build_source
-
-    if args.pairs:
-        if len(args.pairs) > 2:
-            raise DenoiserError("--pairs takes one folder (with noisy/ and clean/) or two (NOISY CLEAN)")
-        report = match_pairs(args.pairs[0], args.pairs[1] if len(args.pairs) == 2 else None)
-        print(f"pairs: {report.summary()}")
-        for line in report.problems():
-            print(f"  {line}")
-        if not report.pairs:
-            raise DenoiserError("no usable pairs to train on")
-        if not report.ok and not args.skip_bad_pairs and not _confirm(
-                f"train on the {len(report.pairs)} usable pairs and skip the rest?"):
-            raise DenoiserError("stopped before training: fix the pairs listed above, or pass --skip-bad-pairs")
-        source, trained_on, _ = build_source("pairs", args.pairs[0], channels, report=report,
-                                             folders_text=" and ".join(args.pairs))
-        return source, trained_on
-    if args.synthesis:
-        return _device_mix_source(args, channels)
-    if args.add_pairs:
-        raise DenoiserError("--add-pairs goes with --synthesis")
-    kind = "clean" if args.clean else "noisy"
-    noise = tuple(m.strip() for m in args.noise.split(",") if m.strip())
-    source, trained_on, problems = build_source(kind, args.clean or args.noisy, channels, noise_models=noise,
-                                                sigma_max=args.sigma_max, quantize=args.quantize,
-                                                quantize_probability=args.quantize_probability)
-    for line in problems:
-        print(f"skipped {line}")
-    return source, trained_on
 
 
 def parse_synthesis(text: str) -> SynthesisMix:
@@ -148,130 +141,138 @@ def parse_synthesis(text: str) -> SynthesisMix:
     return mix
 
 
-def _device_mix_source(args: argparse.Namespace, channels: int) -> tuple[Any, str]:
-    from denoiser.bench import load_pairs
-    from denoiser.datasets import DeviceMixSource, load_images, with_channels
+def request_from_args(args: argparse.Namespace) -> TrainRequest:
+    """The training request the ``train`` arguments make (flags that do not go together are refused here, in the
+    flags' words). ``--pairs`` ignores the noise flags, as ``--from`` ignores ``--family`` and ``--widths``."""
+    if args.pairs and len(args.pairs) > 2:
+        raise DenoiserError("--pairs takes one folder (with noisy/ and clean/) or two (NOISY CLEAN)")
+    synthesis, add_pairs = None, ""
+    if not args.pairs:
+        if args.synthesis and not args.clean:
+            raise DenoiserError("--synthesis makes noise for clean photos: give them with --clean")
+        if args.add_pairs and not args.synthesis:
+            raise DenoiserError("--add-pairs goes with --synthesis")
+        synthesis = parse_synthesis(args.synthesis).to_dict() if args.synthesis else None
+        add_pairs = args.add_pairs or ""
+    mode = "pairs" if args.pairs else "clean" if args.clean else "noisy"
+    widths = tuple(int(w) for w in args.widths.split(",")) if args.widths and not args.start_from else ()
+    return TrainRequest(
+        model=ModelSpec(family=args.family, widths=widths, start_from=args.start_from or "",
+                        noise_channels=args.noise_channels or 0),
+        data=DataSpec(mode=mode, folders=tuple(args.pairs) if args.pairs else (args.clean or args.noisy,),
+                      add_pairs=add_pairs, skip_bad_pairs=args.skip_bad_pairs,
+                      validation_fraction=args.validation_fraction, seed=args.seed),
+        noise=NoiseSpec(kinds=tuple(m.strip() for m in args.noise.split(",") if m.strip()), sigma_max=args.sigma_max,
+                        quantize=args.quantize, quantize_probability=args.quantize_probability, synthesis=synthesis,
+                        pair_share=args.pair_share),
+        schedule=ScheduleSpec(
+            steps=args.steps or None, minutes=args.minutes or 0.0, batch_size=args.batch_size, patch=args.patch,
+            learning_rate=args.lr or None, validation_every=args.validation_every, patience=args.patience,
+            checkpoint=args.checkpoint or "", checkpoint_every=args.checkpoint_every,
+            session_minutes=args.session_minutes, device=args.device, threads=args.threads or 0,
+            workers=args.workers),
+        output=OutputSpec(name=args.name or "", file=args.out or ""),
+    )
 
-    if not args.clean:
-        raise DenoiserError("--synthesis makes noise for clean photos: give them with --clean")
-    mix = parse_synthesis(args.synthesis)
-    clean, paths, problems = load_images(args.clean, channels)
-    for line in problems:
-        print(f"skipped {line}")
-    noisy_pairs, clean_pairs = [], []
-    if args.add_pairs:
-        for _, noisy, reference in load_pairs(args.add_pairs, part="training"):
-            noisy_pairs.append(with_channels(noisy, channels))
-            clean_pairs.append(with_channels(reference, channels))
-    source = DeviceMixSource(clean, mix, noisy_pairs, clean_pairs, args.pair_share if args.add_pairs else 0.0)
-    kinds = ", ".join(f"{k} {w:g}" for k, w in mix.weights.items() if w > 0)
-    trained_on = f"{len(paths)} clean photos from {args.clean} + noise made on the training device ({kinds})"
-    if args.add_pairs:
-        trained_on += (f" + the training part of {args.add_pairs} ({len(noisy_pairs)} pairs, "
-                       f"{source.pair_share:.0%} of each batch)")
-    return source, trained_on
+
+def _go_on_with(report: PairReport) -> None:
+    """Pairs with problems and no ``--skip-bad-pairs``: go on only when the user says so."""
+    if not _confirm(f"train on the {len(report.pairs)} usable pairs and skip the rest?"):
+        raise DenoiserError("stopped before training: fix the pairs listed above, or pass --skip-bad-pairs")
+
+
+class _Terminal:
+    """The run as the terminal shows it: the pair report, skipped files and what trains on what on stdout, then a
+    progress bar on stderr while Ctrl+C asks the run to stop after its current step (from the run's start to its
+    end only)."""
+
+    def __init__(self, timed: bool) -> None:
+        self.timed = timed
+        self.stop_requested = False
+        self.started = time.monotonic()
+        self.bar: Any = None
+        self._previous: Any = None
+
+    def should_stop(self) -> bool:
+        """Whether Ctrl+C was pressed."""
+        return self.stop_requested
+
+    def _interrupt(self, signum: int, frame: Any) -> None:
+        self.stop_requested = True
+        print("\nstopping after this step...", file=sys.stderr)
+
+    def __call__(self, event: Progress) -> None:
+        """Show one event of :func:`~denoiser.train_run.run_training`."""
+        if event.stage == "pairs":
+            print(f"pairs: {event.message}")
+            for line in event.extra["report"].problems():
+                print(f"  {line}")
+        elif event.stage == "load":
+            for line in event.extra.get("skipped", ()):
+                print(f"skipped {line}")
+        elif event.stage == "start":
+            from tqdm import tqdm
+
+            print(event.message)
+            self._previous = signal.signal(signal.SIGINT, self._interrupt)
+            self.bar = tqdm(total=event.total if not self.timed else None, unit="step", file=sys.stderr,
+                            dynamic_ncols=True)
+            self.started = time.monotonic()
+        elif event.stage == "done":
+            self.close()  # the save that follows is not a training step: Ctrl+C interrupts it as any command
+        elif self.bar is None:
+            return
+        elif event.stage == "validate":
+            metric = next(k for k in ("val_psnr", "val_loss") if k in event.extra)
+            self.bar.write(f"starting model: {metric} {event.extra[metric]:.4g}", file=sys.stderr)
+        elif event.stage == "train":
+            if event.total and self.bar.total != event.total:
+                self.bar.total = event.total
+            self.bar.n = event.done
+            shown = {k: f"{v:.4g}" for k, v in event.extra.items() if k in ("loss", "val_psnr", "val_loss")}
+            self.bar.set_postfix(shown, refresh=True)
+            if event.message:
+                self.bar.write(event.message, file=sys.stderr)
+
+    def close(self) -> None:
+        """Close the bar and give Ctrl+C back its usual meaning."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Run ``denoiser train``; returns the exit status."""
-    import torch
-    from tqdm import tqdm
+    from denoiser.train_run import SessionOver, run_training
 
-    from denoiser.models.widen import with_colour_noise_input
-    from denoiser.modelstore import load_model, new_model_path, save_model, save_to_library
-    from denoiser.training import TrainConfig, train, training_info
-
-    session_ends = time.monotonic() + args.session_minutes * 60 if args.session_minutes > 0 else math.inf
     if not args.name and not args.out:
         raise DenoiserError("say where the model goes: --name NAME (your library) and/or --out FILE")
     if args.session_minutes and not args.checkpoint:
         raise DenoiserError("--session-minutes needs --checkpoint DIR: the folder the next session goes on from")
-    if args.name:
-        new_model_path(args.name)  # a bad or taken name fails now, not after the training it would have thrown away
-    if args.out and Path(args.out).exists():
-        raise DenoiserError(f"{args.out} already exists; it is not overwritten")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    start_model = None
-    if args.start_from:
-        start_model, start_info = load_model(args.start_from)
-        if args.noise_channels == 2 and start_model.config.noise_channels == 1:
-            start_model = with_colour_noise_input(start_model)
-        elif args.noise_channels == 1 and start_model.config.noise_channels == 2:
-            raise DenoiserError(f"{args.start_from} takes luminance and colour noise apart; it cannot be narrowed")
-        family, model_config = start_model.family, start_model.config.to_dict()
-    else:
-        family = args.family
-        model_config = {"widths": [int(w) for w in args.widths.split(",")]} if args.widths else {}
-        if args.noise_channels:
-            model_config["noise_channels"] = args.noise_channels
-    source, trained_on = _build_source(args, channels=3 if start_model is None else start_model.config.channels)
-    steps = args.steps or (1_000_000 if args.minutes else 1000)
-    config = TrainConfig(
-        mode=source.kind, family=family, model=model_config, start_from=args.start_from or "", steps=steps,
-        minutes=args.minutes or 0.0, batch_size=args.batch_size, patch=args.patch,
-        noise=source.mix.to_dict() if source.kind == "synthetic" else {},
-        synthesis=source.mix.to_dict() if source.kind == "device_mix" else {},
-        pair_share=source.pair_share if source.kind == "device_mix" else 0.0,
-        learning_rate=args.lr or (2e-4 if start_model is not None else 1e-3),
-        validation_fraction=args.validation_fraction, validation_every=args.validation_every,
-        patience=args.patience, checkpoint_every=args.checkpoint_every, workers=args.workers, seed=args.seed,
-    )
-    print(f"training a {family} model on {trained_on}"
-          + (f", starting from {args.start_from}" if args.start_from else ""))
-    stop_requested = {"flag": False}
-
-    def on_interrupt(signum: int, frame: Any) -> None:
-        stop_requested["flag"] = True
-        print("\nstopping after this step...", file=sys.stderr)
-
-    previous = signal.signal(signal.SIGINT, on_interrupt)
-    bar = tqdm(total=steps if not args.minutes else None, unit="step", file=sys.stderr, dynamic_ncols=True)
-    result, started = None, time.monotonic()
+    request = request_from_args(args)  # the run checks where the model goes first, not after a training thrown away
+    command = "denoiser " + " ".join(sys.argv[1:]) if sys.argv and "denoiser" in sys.argv[0] else ""
+    terminal = _Terminal(timed=bool(request.schedule.minutes))
     try:
-        for event in train(source, config, start_model=start_model, checkpoint_dir=args.checkpoint,
-                           should_stop=lambda: stop_requested["flag"] or time.monotonic() >= session_ends,
-                           device=args.device):
-            if event.stage == "done":
-                result = event.extra["result"]
-            elif event.stage == "validate":
-                metric = next(k for k in ("val_psnr", "val_loss") if k in event.extra)
-                bar.write(f"starting model: {metric} {event.extra[metric]:.4g}", file=sys.stderr)
-            else:
-                if event.total and bar.total != event.total:
-                    bar.total = event.total
-                bar.n = event.done
-                shown = {k: f"{v:.4g}" for k, v in event.extra.items() if k in ("loss", "val_psnr", "val_loss")}
-                bar.set_postfix(shown, refresh=True)
-                if event.message:
-                    bar.write(event.message, file=sys.stderr)
+        outcome = run_training(request, terminal.should_stop, terminal, go_on=_go_on_with, command=command)
     except DenoiserError as err:
-        if stop_requested["flag"]:
+        if terminal.stop_requested:
             where = f"; run the same command to resume from {args.checkpoint}" if args.checkpoint else ""
             print(f"stopped at your request{where}", file=sys.stderr)
             return 130
-        if isinstance(err, Cancelled) and time.monotonic() >= session_ends:
+        if isinstance(err, SessionOver):
             print(f"this session's {args.session_minutes:g} minutes are over; run the same command to go on from "
                   f"{args.checkpoint}", file=sys.stderr)
             return EXIT_SESSION_OVER
         raise
     finally:
-        bar.close()
-        signal.signal(signal.SIGINT, previous)
-    assert result is not None
-    command = "denoiser " + " ".join(sys.argv[1:]) if sys.argv and "denoiser" in sys.argv[0] else ""
-    saved = []
-    if args.name:
-        info = training_info(result, config, trained_on, command, args.name)
-        saved.append(save_to_library(result.model, args.name, info))
-    if args.out:
-        info = training_info(result, config, trained_on, command, Path(args.out).stem)
-        saved.append(save_model(result.model, args.out, info))
+        terminal.close()
+    result = outcome.result
     unit = "dB" if result.metric == "val_psnr" else ""
     figures = f"{result.metric} {result.best:.4g} {unit}".strip() if result.best is not None else "no validation"
     if result.gain is not None:
         figures += f" (starting model {result.start:.4g}, gain {result.gain:+.4g} {unit})".rstrip()
-    print(f"trained {result.steps} steps in {time.monotonic() - started:.0f} s; {figures}")
-    for path in saved:
+    print(f"trained {result.steps} steps in {time.monotonic() - terminal.started:.0f} s; {figures}")
+    for path in outcome.saved:
         print(f"saved {path}")
     return 0

@@ -2,17 +2,17 @@
 
 Three ways in, as on the command line (``denoiser train``): clean photos + synthetic noise, noisy/clean pairs
 (checked with :func:`~denoiser.datasets.match_pairs` before anything starts) and noisy photos alone
-(self-supervised). The run itself is one job on the bridge's ``train`` lane: it reads the photos, builds the
-engine's source and :class:`~denoiser.training.TrainConfig`, and iterates :func:`~denoiser.training.train`,
-forwarding every progress event; this module only turns those events into plot points, sample pictures and
-text. Pair checks and saves go on the ``io`` lane with ``replace=False``, since that lane also carries the
-folder pane's thumbnails and the model manager's imports.
+(self-supervised). The controls make the engine's :class:`~denoiser.train_request.TrainRequest`, as the command
+line's flags do, and the run is one job on the bridge's ``train`` lane: :func:`~denoiser.train_run.run_training`,
+which reads the photos, trains and reports every progress event; this module only turns those events into plot
+points, sample pictures and text. The controls start at the request's defaults. Pair checks and saves go on the
+``io`` lane with ``replace=False``, since that lane also carries the folder pane's thumbnails and the model
+manager's imports.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,20 +48,27 @@ from denoiser.datasets import (
     match_pairs,
 )
 from denoiser.errors import DenoiserError
-from denoiser.models import Autoencoder, families
+from denoiser.modelfile import WEIGHTS_SUFFIX
+from denoiser.models import families
 from denoiser.modelstore import (
     DEFAULT_MODEL,
-    WEIGHTS_SUFFIX,
     list_models,
-    load_model,
-    save_to_library,
     user_models_dir,
     validate_model_name,
 )
-from denoiser.noise import MAX_SIGMA, NOISE_MODELS, NoiseMix
-from denoiser.progress import Progress, check_stop
-from denoiser.training import TrainConfig, TrainingResult, train, training_info
-from denoiser.training import build_source as engine_build_source
+from denoiser.noise import NOISE_MODELS, NoiseMix
+from denoiser.progress import Progress
+from denoiser.train_request import (
+    DEFAULT_STEPS,
+    MINUTES_STEP_CAP,
+    DataSpec,
+    ModelSpec,
+    NoiseSpec,
+    ScheduleSpec,
+    TrainRequest,
+)
+from denoiser.train_run import TrainOutcome, run_training
+from denoiser.training import TrainingResult
 from ui.qimage import array_to_qimage
 from ui.worker import WorkerBridge
 
@@ -75,99 +82,14 @@ MODE_TITLES = {
 SCRATCH = "(from scratch)"
 FAMILY_ORDER = ("unet", "undercomplete", "sparse", "variational")
 TRAIN_JOB, CHECK_JOB, SAVE_JOB = "train", "check-pairs", "save-model"
-MINUTES_STEPS = 1_000_000
-"""Step cap of a time-budgeted run, as the CLI uses: the engine fits the schedule to the minutes."""
+DEFAULTS = TrainRequest()
+"""The engine's defaults, where the controls start (the noisy patches' "as saved photos" excepted: ticked here)."""
 SAMPLE_SIDE = 192
 """Edge of the before/after sample pictures on screen (the engine's crop is at most 96 pixels)."""
 SMOOTHING = 0.1
 """Weight of the newest step in the smoothed loss curve (a running average, for the eye only)."""
 PLOT_REFRESH_MS = 200
 """Plots are redrawn at most this often: a tiny model can report hundreds of steps a second."""
-
-
-@dataclass
-class TrainPlan:
-    """Everything a training job needs, gathered from the controls on the GUI thread (no pixels yet)."""
-
-    mode: str
-    folder: str
-    clean_folder: str = ""
-    """Pairs only: the clean folder, or empty when ``folder`` holds ``noisy/`` and ``clean/``."""
-    report: PairReport | None = None
-    """Pairs only: the checked report; its usable pairs are what is trained on."""
-    noise_models: tuple[str, ...] = ("gaussian",)
-    sigma_max: float = MAX_SIGMA
-    quantize: bool = True
-    """Round and clip the noisy patches to 8 bits, as saved photos are (how the bundled default was trained)."""
-    family: str = "unet"
-    model_config: dict[str, Any] = field(default_factory=dict)
-    start_from: str = ""
-    steps: int = 1000
-    minutes: float = 0.0
-    batch_size: int = 16
-    patch: int = 64
-    validation_every: int = 250
-    workers: int = 1
-    device: str = "auto"
-
-
-@dataclass
-class TrainOutcome:
-    """A finished run: the engine's result plus what :func:`~denoiser.training.training_info` needs to save it."""
-
-    result: TrainingResult
-    config: TrainConfig
-    trained_on: str
-
-
-def build_source(plan: TrainPlan, channels: int, on_progress: Callable[[Progress], None]) -> tuple[Any, str]:
-    """Read the plan's photos and wrap them in the engine's source; also returns the "trained on" text."""
-    kind = {"clean": "clean", "pairs": "pairs", "noisy": "noisy"}[plan.mode]
-    folders = f"{plan.folder} and {plan.clean_folder}" if plan.clean_folder else plan.folder
-    source, trained_on, problems = engine_build_source(
-        kind, plan.folder, channels, report=plan.report, noise_models=tuple(plan.noise_models),
-        sigma_max=plan.sigma_max, quantize=plan.quantize, folders_text=folders)
-    if problems:
-        on_progress(Progress("load", 0, 0, f"skipped {len(problems)} unreadable file(s), e.g. {problems[0]}"))
-    return source, trained_on
-
-
-def run_training(plan: TrainPlan, should_stop: Callable[[], bool], on_progress: Callable[[Progress], None]
-                 ) -> TrainOutcome:
-    """The training job: load the starting model and photos, build the config, run :func:`train` to the end.
-
-    Runs on the bridge's ``train`` lane; every engine event is forwarded to ``on_progress``, and a stop request
-    ends the run at the next step with :class:`~denoiser.errors.Cancelled`.
-    """
-    start_model: Autoencoder | None = None
-    if plan.start_from:
-        on_progress(Progress("load", 0, 0, f"Loading {plan.start_from}..."))
-        start_model, _ = load_model(plan.start_from)
-        family, model_config = start_model.family, start_model.config.to_dict()
-    else:
-        family, model_config = plan.family, dict(plan.model_config)
-    check_stop(should_stop, "training cancelled")
-    on_progress(Progress("load", 0, 0, "Reading the photos..."))
-    channels = 3 if start_model is None else start_model.config.channels
-    source, trained_on = build_source(plan, channels, on_progress)
-    check_stop(should_stop, "training cancelled")
-    config = TrainConfig(
-        mode=source.kind, family=family, model=model_config, start_from=plan.start_from, steps=plan.steps,
-        minutes=plan.minutes, batch_size=plan.batch_size, patch=plan.patch,
-        noise=source.mix.to_dict() if source.kind == "synthetic" else {},
-        # A gentler rate when fine-tuning, as the CLI uses: a trained model is near a good minimum already.
-        learning_rate=2e-4 if start_model is not None else 1e-3,
-        validation_every=plan.validation_every, workers=plan.workers,
-    )
-    on_progress(Progress("load", 0, 0, "Scoring the starting model on the held-out photos..."))
-    result: TrainingResult | None = None
-    for event in train(source, config, start_model=start_model, should_stop=should_stop, device=plan.device):
-        if event.stage == "done":
-            result = event.extra["result"]
-        on_progress(event)
-    if result is None:  # pragma: no cover - train() always ends with "done" unless it raises
-        raise DenoiserError("training ended without a result")
-    return TrainOutcome(result, config, trained_on)
 
 
 def duration_text(seconds: float) -> str:
@@ -243,7 +165,7 @@ class TrainDialog(QDialog):
         self._train_job: int | None = None
         self._check_job: int | None = None
         self._save_job: tuple[int, str] | None = None
-        self._running_plan: TrainPlan | None = None
+        self._running_request: TrainRequest | None = None
         self._start_chosen = False  # once the user picks a starting model, mode changes leave it alone
         self._loss: list[tuple[int, float]] = []
         self._smoothed: list[float] = []
@@ -325,14 +247,14 @@ class TrainDialog(QDialog):
         self.noise_boxes: dict[str, QCheckBox] = {}
         for name in NOISE_MODELS:
             check = QCheckBox(name.replace("_", "-"))
-            check.setChecked(name == "gaussian")
+            check.setChecked(name in DEFAULTS.noise.kinds)
             check.toggled.connect(self._update_start)
             self.noise_boxes[name] = check
             noise_layout.addWidget(check)
         form.addRow("Noise", noise_row)
         self.sigma_spin = QSpinBox()
         self.sigma_spin.setRange(1, 255)
-        self.sigma_spin.setValue(int(MAX_SIGMA))
+        self.sigma_spin.setValue(int(DEFAULTS.noise.sigma_max))
         self.sigma_spin.setToolTip("Largest noise sigma added (8-bit units)")
         form.addRow("Up to sigma", self.sigma_spin)
         self.quantize_box = QCheckBox("as saved photos: 8-bit, clipped")
@@ -390,7 +312,7 @@ class TrainDialog(QDialog):
         # The flagship first: families() lists them in import order, which puts an experiment on top.
         known = families()
         self.family_box.addItems([f for f in FAMILY_ORDER if f in known] + [f for f in known if f not in FAMILY_ORDER])
-        self.family_box.setCurrentText("unet")
+        self.family_box.setCurrentText(DEFAULTS.model.family)
         self.family_box.setToolTip("Autoencoder family (a fine-tuned model keeps its own)")
         self.start_box = QComboBox()
         self.start_box.setToolTip("Fine-tune a model you have, or train a new one from scratch")
@@ -414,8 +336,8 @@ class TrainDialog(QDialog):
         self.minutes_spin.setDecimals(1)
         self.minutes_spin.setValue(10)
         self.steps_spin = QSpinBox()
-        self.steps_spin.setRange(1, MINUTES_STEPS)
-        self.steps_spin.setValue(1000)
+        self.steps_spin.setRange(1, MINUTES_STEP_CAP)
+        self.steps_spin.setValue(DEFAULT_STEPS)
         budget_group = QButtonGroup(box)
         for button in (self.minutes_radio, self.steps_radio):
             budget_group.addButton(button)
@@ -423,15 +345,15 @@ class TrainDialog(QDialog):
         self.minutes_radio.setChecked(True)
         self.batch_spin = QSpinBox()
         self.batch_spin.setRange(1, 256)
-        self.batch_spin.setValue(16)
+        self.batch_spin.setValue(DEFAULTS.schedule.batch_size)
         self.patch_spin = QSpinBox()
         self.patch_spin.setRange(16, 512)
         self.patch_spin.setSingleStep(16)
-        self.patch_spin.setValue(64)
+        self.patch_spin.setValue(DEFAULTS.schedule.patch)
         self.patch_spin.setToolTip("Patch edge in pixels, a multiple of 16")
         self.validate_spin = QSpinBox()
         self.validate_spin.setRange(1, 100_000)
-        self.validate_spin.setValue(250)
+        self.validate_spin.setValue(DEFAULTS.schedule.validation_every)
         self.validate_spin.setToolTip("Steps between validations on the held-out photos (one epoch)")
         grid.addWidget(self.minutes_radio, 0, 0)
         grid.addWidget(self.minutes_spin, 0, 1)
@@ -665,22 +587,30 @@ class TrainDialog(QDialog):
     def _noise_models(self) -> tuple[str, ...]:
         return tuple(name for name, box in self.noise_boxes.items() if box.isChecked())
 
-    def plan(self) -> TrainPlan:
-        """What the controls say, as a job's instructions."""
+    def request(self) -> TrainRequest:
+        """What the controls say, as the engine's training request (the model is saved afterwards, from here)."""
         mode = self.mode()
-        folder = {"clean": self.clean_folder_edit, "noisy": self.noisy_folder_edit,
-                  "pairs": self.pairs_noisy_edit}[mode].text().strip()
+        if mode == "pairs":
+            noisy, clean = self._pair_folders()
+            folders = (noisy, clean) if clean else (noisy,)
+        else:
+            folders = ({"clean": self.clean_folder_edit, "noisy": self.noisy_folder_edit}[mode].text().strip(),)
+        start_from = self.start_model()
+        # A fresh network's config (widths and the rest apart, as the engine has it); a fine-tuned model keeps its own.
+        options = {} if start_from else dict(self.model_config)
+        widths, noise_channels = tuple(options.pop("widths", ())), options.pop("noise_channels", 0)
         by_minutes = self.minutes_radio.isChecked()
-        return TrainPlan(
-            mode=mode, folder=folder, clean_folder=self._pair_folders()[1] if mode == "pairs" else "",
-            report=self.report if mode == "pairs" else None, noise_models=self._noise_models(),
-            sigma_max=float(self.sigma_spin.value()), quantize=self.quantize_box.isChecked(),
-            family=self.family_box.currentText(),
-            model_config=dict(self.model_config), start_from=self.start_model(),
-            steps=MINUTES_STEPS if by_minutes else self.steps_spin.value(),
-            minutes=self.minutes_spin.value() if by_minutes else 0.0, batch_size=self.batch_spin.value(),
-            patch=self.patch_spin.value(), validation_every=self.validate_spin.value(), workers=self.workers,
-            device=self.device,
+        return TrainRequest(
+            model=ModelSpec(family=self.family_box.currentText(), widths=widths, options=options,
+                            start_from=start_from, noise_channels=noise_channels),
+            data=DataSpec(mode=mode, folders=folders, skip_bad_pairs=mode == "pairs" and self.skip_box.isChecked()),
+            noise=NoiseSpec(kinds=self._noise_models(), sigma_max=float(self.sigma_spin.value()),
+                            quantize=self.quantize_box.isChecked()),
+            schedule=ScheduleSpec(
+                steps=None if by_minutes else self.steps_spin.value(),
+                minutes=self.minutes_spin.value() if by_minutes else 0.0, batch_size=self.batch_spin.value(),
+                patch=self.patch_spin.value(), validation_every=self.validate_spin.value(), device=self.device,
+                workers=self.workers),
         )
 
     def start(self) -> bool:
@@ -689,8 +619,9 @@ class TrainDialog(QDialog):
         if problem:
             self._note(problem)
             return False
-        plan = self.plan()
-        self.outcome, self._running_plan = None, plan
+        request = self.request()
+        report = self.report if request.data.mode == "pairs" else None
+        self.outcome, self._running_request = None, request
         self._loss.clear()
         self._smoothed.clear()
         self._validation.clear()
@@ -699,17 +630,17 @@ class TrainDialog(QDialog):
         for label in self.sample_labels.values():
             label.clear()
         self._refresh_plots()
-        self.val_plot.setLabel("left", "loss (lower is better)" if plan.mode == "noisy" else "PSNR (dB)")
+        self.val_plot.setLabel("left", "loss (lower is better)" if request.data.mode == "noisy" else "PSNR (dB)")
         self.figures_label.setText("")
         self.save_note.setText("")
         self.save_button.setEnabled(False)
-        if plan.minutes:
+        if request.schedule.minutes:
             self.progress_bar.setRange(0, 1000)  # time-budgeted: progress is time spent, in thousandths
         else:
-            self.progress_bar.setRange(0, plan.steps)
+            self.progress_bar.setRange(0, request.steps())
         self.progress_bar.setValue(0)
-        self._train_job = self.bridge.submit(TRAIN_JOB, lambda stop, on_progress: run_training(plan, stop, on_progress),
-                                             lane="train")
+        self._train_job = self.bridge.submit(
+            TRAIN_JOB, lambda stop, on_progress: run_training(request, stop, on_progress, pairs=report), lane="train")
         self._set_running(True)
         self.eta_label.setText("Starting...")
         return True
@@ -742,7 +673,7 @@ class TrainDialog(QDialog):
         else:
             self._plot_timer.stop()
             self._refresh_plots()
-            self._running_plan = None
+            self._running_request = None
         self._update_start()
 
     # ----- live view ------------------------------------------------------------------------------------------
@@ -770,6 +701,9 @@ class TrainDialog(QDialog):
         if event.stage == "load" and event.message:
             self.eta_label.setText(event.message)
             return
+        if event.stage == "start":
+            self.eta_label.setText("Scoring the starting model on the held-out photos...")
+            return
         if event.stage not in ("validate", "train"):
             return
         if "loss" in extra:
@@ -790,11 +724,12 @@ class TrainDialog(QDialog):
             self.eta_label.setText("Starting model scored; training...")
 
     def _show_progress(self, event: Progress) -> None:
-        extra, plan = event.extra, self._running_plan
+        extra, request = event.extra, self._running_request
+        minutes = request.schedule.minutes if request is not None else 0.0
         seconds = float(extra["seconds"])
         eta = float(extra.get("eta_s", 0.0))
-        if plan is not None and plan.minutes:
-            budget = plan.minutes * 60
+        if minutes:
+            budget = minutes * 60
             # Until the engine fits its schedule to the budget (after ~20 steps) its ETA counts the step cap.
             eta = min(eta, max(0.0, budget - seconds))
             self.progress_bar.setValue(int(min(1.0, seconds / budget) * 1000))
@@ -802,7 +737,7 @@ class TrainDialog(QDialog):
             self.progress_bar.setRange(0, max(1, event.total))
             self.progress_bar.setValue(event.done)
         text = f"Step {event.done}"
-        if not (plan is not None and plan.minutes):
+        if not minutes:
             text += f" of {event.total}"
         text += f" - {duration_text(seconds)} spent, about {duration_text(eta)} left - loss {extra['loss']:.4g}"
         if self._validation:
@@ -903,9 +838,8 @@ class TrainDialog(QDialog):
         outcome = self.outcome
 
         def job(should_stop: Callable[[], bool], on_progress: Callable[[Progress], None]) -> Path:
-            # save_to_library checks the name again: another window may have saved one so since it was checked.
-            info = training_info(outcome.result, outcome.config, outcome.trained_on, "", name)
-            return save_to_library(outcome.result.model, name, info)
+            # The library checks the name again: another window may have saved one so since it was checked.
+            return outcome.save(name=name)[0]
 
         # replace=False: the io lane also carries thumbnails and imports, which a save must not cancel.
         self._save_job = (self.bridge.submit(SAVE_JOB, job, lane="io", replace=False), name)

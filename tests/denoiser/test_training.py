@@ -14,10 +14,12 @@ import torch
 from denoiser.datasets import NoisyOnlySource, PairSource, SyntheticSource
 from denoiser.errors import Cancelled, DenoiserError
 from denoiser.metrics import psnr
+from denoiser.modelfile import load_model_file, save_model
 from denoiser.models import create_model
-from denoiser.modelstore import load_model_file, save_model
 from denoiser.noise import NoiseMix
-from denoiser.training import TrainConfig, split_images, train, training_info
+from denoiser.train_request import TrainConfig
+from denoiser.training import train, training_info
+from denoiser.validation import split_images
 
 
 def photos(count: int = 6, height: int = 64, width: int = 80) -> list[np.ndarray]:
@@ -178,7 +180,7 @@ def test_killed_run_resumes_with_the_same_results(tmp_path: Path, straight: obje
     source = resume_source()
     folder = tmp_path / "interrupted"
     interrupt(source, folder)
-    from denoiser.training import read_checkpoint_state
+    from denoiser.checkpoints import read_checkpoint_state
 
     meta = read_checkpoint_state(folder)
     assert (folder / "checkpoint.json").is_file() and not (folder / "checkpoint.safetensors").exists()
@@ -211,10 +213,10 @@ def test_a_run_without_validation_resumes_exactly(tmp_path: Path) -> None:
 
 def test_a_split_checkpoint_travels_to_another_folder_and_resumes_exactly(
         tmp_path: Path, straight: object, monkeypatch: pytest.MonkeyPatch) -> None:
-    import denoiser.training as training
+    import denoiser.checkpoints as checkpoints
 
     limit = 4096  # the tiny model's larger convolutions (9216 bytes) are cut into pieces
-    monkeypatch.setattr(training, "PART_LIMIT", limit)
+    monkeypatch.setattr(checkpoints, "PART_LIMIT", limit)
     source = resume_source()
     interrupt(source, tmp_path / "gpu-machine")
     parts = sorted((tmp_path / "gpu-machine").glob("checkpoint-*.safetensors"))
@@ -226,8 +228,8 @@ def test_a_split_checkpoint_travels_to_another_folder_and_resumes_exactly(
     here = tmp_path / "elsewhere"
     shutil.copytree(tmp_path / "gpu-machine", here)
     shutil.rmtree(tmp_path / "gpu-machine")
-    assert [h["step"] for h in training.read_checkpoint_state(here)["state"]["history"]] == [1, 2, 3, 4]
-    monkeypatch.setattr(training, "PART_LIMIT", 15 * 2**20)
+    assert [h["step"] for h in checkpoints.read_checkpoint_state(here)["state"]["history"]] == [1, 2, 3, 4]
+    monkeypatch.setattr(checkpoints, "PART_LIMIT", 15 * 2**20)
     resumed, events = run(source, tiny_config(), checkpoint_dir=here)
     assert events[0].message == "resumed at step 4"
     assert_same_weights(resumed.model, straight.model)
@@ -235,14 +237,14 @@ def test_a_split_checkpoint_travels_to_another_folder_and_resumes_exactly(
 
 
 def test_pieces_are_packed_in_name_order_and_join_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import denoiser.training as training
+    import denoiser.checkpoints as checkpoints
 
-    monkeypatch.setattr(training, "PART_LIMIT", 2048)
+    monkeypatch.setattr(checkpoints, "PART_LIMIT", 2048)
     tensors = {"b.wide": torch.randn(12, 40), "a.small": torch.arange(5), "c.one_long_row": torch.randn(1, 900),
                "d.scalar": torch.tensor(2.5, dtype=torch.float64), "e.empty": torch.zeros(0, 3)}
     meta = {"config": {}, "state": {"history": []}, "optimizer": {}}
-    training._write_checkpoint(tmp_path, tensors, meta)
-    stored = training._read_meta(tmp_path)
+    checkpoints._write_checkpoint(tmp_path, tensors, meta)
+    stored = checkpoints._read_meta(tmp_path)
     assert stored["split"] == {"b.wide": {"shape": [12, 40], "pieces": 2},
                                "c.one_long_row": {"shape": [1, 900], "pieces": 2}}
     from safetensors import safe_open
@@ -254,7 +256,7 @@ def test_pieces_are_packed_in_name_order_and_join_again(tmp_path: Path, monkeypa
             names.append(sorted(handle.keys()))
     assert [n for part in names for n in part] == ["a.small", "b.wide@0", "b.wide@1", "c.one_long_row@0",
                                                    "c.one_long_row@1", "d.scalar", "e.empty"]
-    back = training._read_tensors(tmp_path, stored)
+    back = checkpoints._read_tensors(tmp_path, stored)
     assert back.keys() == tensors.keys()
     for name, value in tensors.items():
         assert back[name].dtype == value.dtype and torch.equal(back[name], value), name
@@ -262,7 +264,7 @@ def test_pieces_are_packed_in_name_order_and_join_again(tmp_path: Path, monkeypa
 
 def test_a_kill_in_the_middle_of_a_save_leaves_the_previous_checkpoint(
         tmp_path: Path, straight: object, monkeypatch: pytest.MonkeyPatch) -> None:
-    import denoiser.training as training
+    import denoiser.checkpoints as checkpoints
 
     source = resume_source()
     interrupt(source, tmp_path)
@@ -271,7 +273,7 @@ def test_a_kill_in_the_middle_of_a_save_leaves_the_previous_checkpoint(
     def killed(*args: object) -> None:
         raise KeyboardInterrupt  # the new parts are on disk, the JSON naming them is not yet in place
 
-    monkeypatch.setattr(training.os, "replace", killed)
+    monkeypatch.setattr(checkpoints.os, "replace", killed)
     with pytest.raises(KeyboardInterrupt):
         run(source, tiny_config(), checkpoint_dir=tmp_path)
     monkeypatch.undo()
@@ -286,7 +288,7 @@ def test_a_kill_in_the_middle_of_a_save_leaves_the_previous_checkpoint(
 
 
 def test_a_missing_or_corrupt_part_is_named(tmp_path: Path) -> None:
-    from denoiser.training import model_from_checkpoint
+    from denoiser.checkpoints import model_from_checkpoint
 
     source = SyntheticSource(photos(), NoiseMix())
     run(source, tiny_config(steps=2), checkpoint_dir=tmp_path)
@@ -306,21 +308,21 @@ def test_a_missing_or_corrupt_part_is_named(tmp_path: Path) -> None:
 def test_a_checkpoint_of_the_old_single_file_layout_resumes(tmp_path: Path, straight: object) -> None:
     from safetensors.torch import save_file
 
-    import denoiser.training as training
+    import denoiser.checkpoints as checkpoints
 
     source = resume_source()
     interrupt(source, tmp_path)
     # Rewrite it as earlier versions saved it: one file, the JSON in its header, no session records.
-    meta = training.read_checkpoint_state(tmp_path)
-    tensors = training._read_tensors(tmp_path, training._read_meta(tmp_path))
+    meta = checkpoints.read_checkpoint_state(tmp_path)
+    tensors = checkpoints._read_tensors(tmp_path, checkpoints._read_meta(tmp_path))
     tensors.pop("state.history", None)
     old = {"config": meta["config"], "state": {k: v for k, v in meta["state"].items() if k != "runs"},
            "optimizer": meta["optimizer"]}
     for path in tmp_path.iterdir():
         path.unlink()
     save_file(tensors, str(tmp_path / "checkpoint.safetensors"), metadata={"denoiser_checkpoint": json.dumps(old)})
-    assert training.read_checkpoint_state(tmp_path)["state"]["step"] == 4
-    assert training.model_from_checkpoint(tmp_path, "model")[1]["state"]["step"] == 4
+    assert checkpoints.read_checkpoint_state(tmp_path)["state"]["step"] == 4
+    assert checkpoints.model_from_checkpoint(tmp_path, "model")[1]["state"]["step"] == 4
     resumed, events = run(source, tiny_config(), checkpoint_dir=tmp_path)
     assert events[0].message == "resumed at step 4"
     assert_same_weights(resumed.model, straight.model)
@@ -329,7 +331,7 @@ def test_a_checkpoint_of_the_old_single_file_layout_resumes(tmp_path: Path, stra
 
 
 def test_device_minutes_add_up_the_sessions_per_device_kind() -> None:
-    from denoiser.training import device_minutes
+    from denoiser.checkpoints import device_minutes
 
     runs = [{"device": "cuda", "seconds": 600.0}, {"device": "cpu", "seconds": 240.0},
             {"device": "cuda", "seconds": 678.0}]
@@ -413,7 +415,7 @@ def test_gradients_are_clipped_to_the_configured_norm(monkeypatch: pytest.Monkey
 
 
 def test_a_checkpoint_exports_its_best_and_current_weights(tmp_path: Path) -> None:
-    from denoiser.training import model_from_checkpoint
+    from denoiser.checkpoints import model_from_checkpoint
 
     source = SyntheticSource(photos(), NoiseMix())
     result, _ = run(source, tiny_config(), checkpoint_dir=tmp_path)
@@ -449,8 +451,6 @@ def test_device_mix_training_learns_and_resumes_exactly(tmp_path: Path) -> None:
 
 
 def test_a_checkpoint_from_before_new_settings_existed_still_resumes(tmp_path: Path, straight: object) -> None:
-    import denoiser.training as training
-
     interrupt(resume_source(), tmp_path)
     meta = json.loads((tmp_path / "checkpoint.json").read_text())
     for added in ("synthesis", "pair_share"):  # as a checkpoint written by the previous release
@@ -458,12 +458,12 @@ def test_a_checkpoint_from_before_new_settings_existed_still_resumes(tmp_path: P
     (tmp_path / "checkpoint.json").write_text(json.dumps(meta))
     resumed, events = run(resume_source(), tiny_config(), checkpoint_dir=tmp_path)
     assert events[0].message == "resumed at step 4"
-    assert training.TrainConfig.from_dict(meta["config"]).synthesis == {}
+    assert TrainConfig.from_dict(meta["config"]).synthesis == {}
     assert_same_weights(resumed.model, straight.model)
 
 
 def test_validation_scores_float_noise_too_when_training_makes_it() -> None:
-    from denoiser.training import Validator, validation_protocols
+    from denoiser.validation import Validator, validation_protocols
 
     clipped_only = tiny_config(noise={"models": ["gaussian"], "quantize": True})
     half = tiny_config(noise={"models": ["gaussian"], "quantize": True, "quantize_probability": 0.5})

@@ -164,7 +164,7 @@ def test_kill_9_then_resume_gives_the_same_model(tmp_path: Path) -> None:
         time.sleep(0.02)
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
-    from denoiser.training import read_checkpoint_state
+    from denoiser.checkpoints import read_checkpoint_state
 
     killed_at = read_checkpoint_state(tmp_path / "c2")["state"]["step"]
     assert killed_at < 40 and not (tmp_path / "killed.safetensors").exists()  # really killed mid-run

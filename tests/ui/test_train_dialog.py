@@ -11,8 +11,12 @@ import pytest
 from PIL import Image as PILImage
 from pytestqt.qtbot import QtBot
 
+from denoiser.cli import build_parser
 from denoiser.modelstore import list_models, load_model, save_to_library, user_models_dir
-from ui.train_dialog import MINUTES_STEPS, SCRATCH, TrainDialog, build_source, name_problem
+from denoiser.train_cli import request_from_args
+from denoiser.train_request import MINUTES_STEP_CAP, OutputSpec
+from denoiser.train_run import build_source
+from ui.train_dialog import SCRATCH, TrainDialog, name_problem
 from ui.worker import WorkerBridge
 
 TINY_UNET = {"widths": [4, 8], "blocks": 1}
@@ -225,24 +229,27 @@ def test_noisy_photos_alone_train_self_supervised(qtbot: QtBot, dialog: TrainDia
     assert dialog.outcome is not None and dialog.outcome.config.mode == "noisy"
 
 
-def test_plan_follows_the_controls(dialog: TrainDialog, tmp_path: Path) -> None:
+def test_the_request_follows_the_controls(dialog: TrainDialog, tmp_path: Path) -> None:
     dialog.clean_folder_edit.setText(str(tmp_path))
     dialog.minutes_radio.setChecked(True)
     dialog.minutes_spin.setValue(2.5)
     dialog.noise_boxes["poisson_gaussian"].setChecked(True)
-    plan = dialog.plan()
-    assert (plan.mode, plan.minutes, plan.steps, plan.workers) == ("clean", 2.5, MINUTES_STEPS, 0)
-    assert plan.noise_models == ("gaussian", "poisson_gaussian") and plan.model_config == TINY_UNET
-    assert plan.quantize  # as the bundled default was trained, unless unticked
+    request = dialog.request()
+    assert (request.data.mode, request.data.folders) == ("clean", (str(tmp_path),))
+    assert (request.schedule.minutes, request.schedule.steps, request.schedule.workers) == (2.5, None, 0)
+    assert request.steps() == MINUTES_STEP_CAP and request.learning_rate() == pytest.approx(1e-3)
+    assert request.noise.kinds == ("gaussian", "poisson_gaussian") and request.model.fresh_config() == TINY_UNET
+    assert request.noise.quantize  # as the bundled default was trained, unless unticked
     dialog.quantize_box.setChecked(False)
-    assert not dialog.plan().quantize
+    assert not dialog.request().noise.quantize
     # jpeg only post-processes noise: alone it is refused before anything starts.
     for name, box in dialog.noise_boxes.items():
         box.setChecked(name == "jpeg")
     assert not dialog.start_button.isEnabled() and "jpeg" in dialog.note_label.text()
 
     dialog.start_box.setCurrentIndex(dialog.start_box.findText("default"))
-    assert dialog.plan().start_from == "default" and not dialog.family_box.isEnabled()
+    assert dialog.request().model.start_from == "default" and not dialog.family_box.isEnabled()
+    assert dialog.request().learning_rate() == pytest.approx(2e-4)  # the engine's rule for fine-tuning
     dialog.set_mode("pairs")
     dialog.set_mode("clean")
     assert dialog.start_model() == ""  # the mode's default, until the user picks a starting model by hand
@@ -268,10 +275,41 @@ def test_name_rules(tmp_path: Path) -> None:
     assert "already exists" in name_problem("mine")
 
 
-def test_the_plan_reaches_the_engine_noise(dialog: TrainDialog, tmp_path: Path) -> None:
+def test_the_request_reaches_the_engine_noise(dialog: TrainDialog, tmp_path: Path) -> None:
     dialog.clean_folder_edit.setText(str(write_photos(tmp_path / "clean", ["a", "b"])))
     for ticked in (True, False):
         dialog.quantize_box.setChecked(ticked)
-        source, trained_on = build_source(dialog.plan(), 3, lambda _: None)
+        source, trained_on, _ = build_source(dialog.request(), 3)
         assert source.mix.quantize is ticked
         assert ("clipped to 8 bits" in trained_on) is ticked
+
+
+@pytest.mark.parametrize("budget", [["--steps", "8"], ["--minutes", "2.5"]])
+@pytest.mark.parametrize("start", ["", "default"])
+def test_the_dialog_and_the_command_line_make_the_same_request(
+        qtbot: QtBot, bridge: WorkerBridge, tmp_path: Path, budget: list[str], start: str) -> None:
+    window = TrainDialog(bridge, workers=0, model_config={"widths": [4, 8]})
+    qtbot.addWidget(window)
+    window.clean_folder_edit.setText(str(tmp_path))
+    window.noise_boxes["poisson_gaussian"].setChecked(True)
+    window.quantize_box.setChecked(True)
+    if budget[0] == "--steps":
+        tiny_run(window, steps=8, validate_every=4)
+    else:
+        window.minutes_radio.setChecked(True)
+        window.minutes_spin.setValue(2.5)
+        window.batch_spin.setValue(4)
+        window.patch_spin.setValue(32)
+        window.validate_spin.setValue(4)
+    window.start_box.setCurrentIndex(window.start_box.findText(start or SCRATCH))
+    args = build_parser().parse_args([
+        "train", "--clean", str(tmp_path), "--noise", "gaussian,poisson_gaussian", "--quantize", *budget,
+        "--batch-size", "4", "--patch", "32", "--validation-every", "4", "--workers", "0", "--name", "mine",
+        *(["--from", start] if start else ["--widths", "4,8"])])
+    from_cli = request_from_args(args)
+    assert from_cli.output == OutputSpec(name="mine")  # the dialog saves afterwards, under the name then chosen
+    from_cli.output = OutputSpec()
+    assert window.request() == from_cli
+    # The rules that fill in what both leave open are the engine's, applied once for both.
+    assert from_cli.learning_rate() == pytest.approx(2e-4 if start else 1e-3)
+    assert from_cli.steps() == (8 if budget[0] == "--steps" else MINUTES_STEP_CAP)
