@@ -60,3 +60,15 @@ def reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc) or type(exc).__name__
+
+
+class SettingsChanged(DenoiserError):
+    """Files of a batch were done before with another model or other settings: redoing them needs a yes."""
+
+    def __init__(self, folder: str | Path, files: list[Path], differences: list[str]) -> None:
+        self.folder = Path(folder)
+        self.files = files
+        self.differences = differences
+        what = "; ".join(differences) or "other settings"
+        super().__init__(f"{len(files)} file(s) in {self.folder} were done before with {what}. Denoise them again "
+                         "with this run's settings (--redo; earlier outputs are kept), or choose another output folder")

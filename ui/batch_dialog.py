@@ -36,7 +36,8 @@ from PySide6.QtWidgets import (
 )
 
 from denoiser.batch import DEFAULT_PATTERN, BatchReport, BatchSettings, FileResult, output_path_for, run_batch
-from denoiser.errors import DenoiserError
+from denoiser.errors import DenoiserError, SettingsChanged
+from denoiser.formatting import duration_text
 from denoiser.inference import TileSettings, available_devices
 from denoiser.modelstore import load_model
 from denoiser.noise import MAX_SIGMA
@@ -60,12 +61,7 @@ def eta_text(seconds: float | None) -> str:
     """``about 1 min 20 s left`` and the like; a note while the estimate is not known yet."""
     if seconds is None:
         return "estimating the time left..."
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"about {seconds} s left"
-    if seconds < 3600:
-        return f"about {seconds // 60} min {seconds % 60:02d} s left"
-    return f"about {seconds // 3600} h {seconds % 3600 // 60:02d} min left"
+    return f"about {duration_text(seconds)} left"
 
 
 class BatchDialog(QDialog):
@@ -317,8 +313,21 @@ class BatchDialog(QDialog):
             QMessageBox.StandardButton.Cancel)
         return answer == QMessageBox.StandardButton.Yes
 
-    def start(self) -> bool:
-        """Start the batch the fields describe; False (with the reason shown) when it cannot start."""
+    def _confirm_redo(self, changed: SettingsChanged) -> bool:
+        answer = QMessageBox.question(
+            self, "Denoise again?",
+            f"{len(changed.files)} photo(s) in {changed.folder} were denoised before with "
+            f"{'; '.join(changed.differences)}.\n\nDenoise them again with these settings? The earlier results "
+            "are kept beside the new ones.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def start(self, redo: bool = False) -> bool:
+        """Start the batch the fields describe; False (with the reason shown) when it cannot start.
+
+        ``redo``: denoise again photos done before in the output folder with other settings (without it the
+        batch stops before any work and asks, :meth:`_confirm_redo`)."""
         if self.is_running():
             return False
         try:
@@ -326,14 +335,18 @@ class BatchDialog(QDialog):
         except DenoiserError as err:
             self._say(f"Cannot start: {err}.", error=True)
             return False
-        if settings.collision == "overwrite" and not self._confirm_overwrite():
+        if settings.collision == "overwrite" and not redo and not self._confirm_overwrite():
             self._say("Not started: overwriting was not confirmed.")
             return False
+        settings.redo = redo
         model_name = self.model_name()
 
-        def job(should_stop: Any, on_progress: Any) -> BatchReport:
+        def job(should_stop: Any, on_progress: Any) -> BatchReport | SettingsChanged:
             model, info = load_model(model_name)
-            return run_batch(settings, model, info.name, on_progress=on_progress, should_stop=should_stop)
+            try:
+                return run_batch(settings, model, info.name, on_progress=on_progress, should_stop=should_stop)
+            except SettingsChanged as changed:  # nothing was done: the window asks, then starts again
+                return changed
 
         self._results = []
         self.report = None
@@ -397,6 +410,14 @@ class BatchDialog(QDialog):
             self.eta_label.setText(eta_text(event.extra["eta"]))
 
     def _on_succeeded(self, job_id: int, _name: str, report: object) -> None:
+        if self._ours(job_id) and isinstance(report, SettingsChanged):
+            self._finish()
+            self.overall_bar.setRange(0, 1)
+            if self._confirm_redo(report):
+                self.start(redo=True)
+            else:
+                self._say("Not started: the photos done before with other settings were left as they are.")
+            return
         if not self._ours(job_id) or not isinstance(report, BatchReport):
             return
         self._finish()

@@ -1,23 +1,49 @@
-"""Output file names: the name pattern, the batch's sub-folders, and ``-2``, ``-3``... when a name is taken."""
+"""Output file names: the name pattern, the batch's sub-folders, the real format's extension, and ``-2``,
+``-3``... when a name is taken."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from denoiser.batch.settings import DenoiseSettings
-from denoiser.errors import DenoiserError
+from denoiser.batch.settings import DenoiseSettings, check_pattern
+from denoiser.errors import DenoiserError, ImageWriteError
+from denoiser.io import SUPPORTED_EXTENSIONS
+
+NAME_LIMIT = 255
+"""The longest file name, in bytes, that common file systems (ext4, APFS, NTFS, exFAT) accept."""
 
 
-def output_path_for(source: Path, out_dir: Path, settings: DenoiseSettings, relative_to: Path | None = None) -> Path:
-    """Where the result of ``source`` goes before collisions are resolved: same sub-folder, new name."""
+def extension_of_format(real_format: str) -> str:
+    """The usual extension of a format name (``PNG`` -> ``.png``)."""
+    return next(ext for ext, fmt in SUPPORTED_EXTENSIONS.items() if fmt == real_format)
+
+
+def output_path_for(source: Path, out_dir: Path, settings: DenoiseSettings, relative_to: Path | None = None,
+                    real_format: str | None = None) -> Path:
+    """Where the result of ``source`` goes before collisions are resolved: same sub-folder, new name.
+
+    With the output format ``same``, the extension is the input's own, unless ``real_format`` (what the file
+    holds, read from its content) says otherwise: a PNG named ``.jpg`` gives a ``.png``, never a lossy JPEG.
+    """
+    check_pattern(settings.pattern)
     sub = source.parent.relative_to(relative_to) if relative_to is not None else Path()
-    try:
-        name = settings.pattern.format(stem=source.stem)
-    except (KeyError, IndexError, ValueError) as err:
-        raise DenoiserError(f"output name pattern {settings.pattern!r} is invalid ({err}); use {{stem}}") from err
+    name = settings.pattern.format(stem=source.stem)
     if not name or "/" in name or "\\" in name or name in (".", ".."):
         raise DenoiserError(f"output name pattern {settings.pattern!r} gives an invalid name {name!r}")
-    return out_dir / sub / f"{name}{settings.extension_for(source)}"
+    extension = settings.extension_for(source)
+    if settings.format == "same" and real_format is not None \
+            and SUPPORTED_EXTENSIONS.get(extension.lower()) != real_format:
+        extension = extension_of_format(real_format)
+    return out_dir / sub / f"{name}{extension}"
+
+
+def check_name_length(path: Path) -> None:
+    """Refuse an output name longer than file systems allow, naming it, before any work is spent on it."""
+    size = len(os.fsencode(path.name))
+    if size > NAME_LIMIT:
+        raise ImageWriteError(path, f"the output name is {size} bytes long, more than file systems allow "
+                                    f"({NAME_LIMIT}); use a shorter --name pattern or rename the photo")
 
 
 def unique_path(path: Path, taken: set[Path] | None = None) -> Path:

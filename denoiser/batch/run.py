@@ -8,26 +8,30 @@ holds (manifest, fingerprint, names taken, the inputs by folder, the ETA) is one
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import json
+import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
 from denoiser.batch.fingerprints import file_sha256, model_fingerprint
 from denoiser.batch.inputs import InputFolders, collect_inputs
-from denoiser.batch.manifest import MANIFEST_NAME, Manifest
-from denoiser.batch.naming import output_path_for, unique_path
+from denoiser.batch.manifest import MANIFEST_NAME, Manifest, new_owner, now_text, owner_is_live, register_run
+from denoiser.batch.naming import check_name_length, output_path_for, unique_path
 from denoiser.batch.references import find_reference, reference_metrics
 from denoiser.batch.results import BatchReport, FileResult
 from denoiser.batch.settings import BatchSettings
 from denoiser.batch.single import denoise_image
-from denoiser.errors import Cancelled, DenoiserError
-from denoiser.io import read_image, write_image
+from denoiser.errors import Cancelled, DenoiserError, SettingsChanged
+from denoiser.inference import resolve_device
+from denoiser.io import SUPPORTED_EXTENSIONS, identify_format, read_image, write_image
 from denoiser.models import Autoencoder
 from denoiser.progress import Progress, ProgressFn, StopFn, check_stop, ignore_progress
 
@@ -82,6 +86,8 @@ class BatchRun:
     """Outputs of this run: never reused by another input, whatever the collision policy."""
     protected: InputFolders = field(init=False)
     eta: Eta = field(init=False)
+    run_id: str = field(default_factory=lambda: secrets.token_hex(8))
+    owner: dict[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
         if self.settings.output is None:
@@ -91,6 +97,7 @@ class BatchRun:
         self.signature = json.loads(json.dumps(self.settings.output_signature()))
         self.protected = InputFolders([source for source, _ in self.files])
         self.eta = Eta(len(self.files))
+        self.owner = new_owner(self.run_id)
 
     @property
     def output(self) -> Path:
@@ -99,7 +106,7 @@ class BatchRun:
         return self.settings.output
 
     def step(self, index: int) -> FileResult:
-        """File ``index``: skip it as done, or denoise it; record it in the manifest and report progress."""
+        """File ``index``: skip it as done (or as another run's), or claim, denoise and record it; report progress."""
         source, root = self.files[index]
         total = self.eta.total
         self.on_progress(Progress("files", index, total, source.name,
@@ -115,55 +122,144 @@ class BatchRun:
                                       extra={"file": index, "path": source, "eta": left}))
 
         result = FileResult(source, None, "failed")
+        claim: _Claim | None = None
+        record = True
         try:
             result.input_sha256 = file_sha256(source)
-            previous = self.manifest.done_output(source, result.input_sha256, self.fingerprint, self.signature)
-            if previous is not None:
-                entry = self.manifest.get(source) or {}
-                result = dataclasses.replace(result, output=previous, status="skipped", resumed=True,
-                                             message=f"already done: {previous}", sigma=entry.get("sigma"))
-                self.taken.add(previous.resolve())
-            else:
-                result = self._denoise(source, root, result, tile_progress)
+            with self.manifest.locked():
+                decided = self._decide(source, root, result)
+            if isinstance(decided, _Claim):
+                claim = decided
+                result = self._denoise(source, claim, result, tile_progress)
                 if result.status == "done":
                     self.eta.add(time.monotonic() - started)
+            else:
+                result, record = decided
         except Cancelled:
+            if claim is not None:
+                with self.manifest.locked():
+                    self.manifest.put(source, claim.previous)  # the claim goes; what was there before stays
             raise
         except Exception as err:  # noqa: BLE001 - one file's failure, foreseen or not, must not stop the batch
             result.status, result.output, result.message = "failed", None, failure_message(source, err)
+            if _folder_refuses_writes(err):
+                self._stop_for(err, source, claim)
         result.seconds = time.monotonic() - started
-        if not result.resumed:  # a resumed file keeps its entry: it says how and when it was done
-            self.manifest.record(result, self.model_name, self.fingerprint, self.signature,
-                                 self.settings.run_options())
-            self.manifest.save()
+        if record:
+            with self.manifest.locked():
+                self.manifest.record(result, self.model_name, self.fingerprint, self.signature,
+                                     self.settings.run_options(), claim.output_sha256 if claim else None)
         self.on_progress(Progress("files", index + 1, total, source.name,
                                   extra={"eta": self.eta.left(index + 1), "result": result, "path": source}))
         return result
 
-    def _denoise(self, source: Path, root: Path | None, result: FileResult, on_progress: ProgressFn) -> FileResult:
-        """Resolve the output name by the collision policy, denoise, write, measure against a reference."""
-        settings = self.settings
-        base = output_path_for(source, self.output, settings, root)
+    def _stop_for(self, err: BaseException, source: Path, claim: _Claim | None) -> NoReturn:
+        """The output folder takes no more writes (disk full, read-only): every later file would fail the same
+        way, so the batch stops here, saying where and what to do."""
+        if claim is not None:
+            with contextlib.suppress(OSError, DenoiserError), self.manifest.locked():
+                self.manifest.put(source, claim.previous)
+        os_error = _os_error_in(err)
+        what = os_error.strerror if os_error is not None and os_error.strerror else str(err)
+        folder = claim.target.parent if claim is not None else self.output
+        done = self.eta.measured_files
+        raise DenoiserError(f"{folder}: {what} while writing the result of {source.name}; nothing more can be "
+                            f"written there. The {done} file(s) denoised so far are complete. Free some space (or "
+                            "choose another output folder) and run the same command again to finish the rest")
+
+    def _decide(self, source: Path, root: Path | None, result: FileResult) -> _Claim | tuple[FileResult, bool]:
+        """Under the manifest's lock: what to do with ``source``. A claim on it (and its output name) to denoise
+        it, or a finished result and whether to record it."""
+        manifest = self.manifest
+        entry = manifest.get(source)
+        if entry is not None and entry.get("status") == "running":
+            if owner_is_live(entry.get("owner", {})):
+                owner = entry.get("owner", {})
+                return dataclasses.replace(result, status="skipped", message=(
+                    f"being denoised by another run (process {owner.get('pid')} on {owner.get('host')})")), False
+            entry = self._settle_stale_claim(source, entry)
+        assert result.input_sha256 is not None
+        previous = manifest.done_output(source, result.input_sha256, self.fingerprint, self.signature)
+        if previous is not None:
+            entry = manifest.get(source) or {}
+            self.taken.add(previous.resolve())
+            return dataclasses.replace(result, output=previous, status="skipped", resumed=True,
+                                       message=f"already done: {previous}", sigma=entry.get("sigma")), False
+        base = output_path_for(source, self.output, self.settings, root, identify_format(source))
+        check_name_length(base)
+        taken = self.taken | manifest.reserved_outputs()
         overwrite = False
-        if base.resolve() in self.taken:
-            target = unique_path(base, self.taken)  # another input of this run already wrote there
-        elif base.exists() and settings.collision == "skip":
+        if base.resolve() in taken:
+            target = unique_path(base, taken)  # another input (of this run or a concurrent one) has this name
+        elif base.exists() and self.settings.collision == "skip":
             return dataclasses.replace(result, output=base, status="skipped",
-                                       message=f"{base} already exists (collision policy: skip)")
-        elif base.exists() and settings.collision == "unique":
-            target = unique_path(base, self.taken)
+                                       message=f"{base} already exists (collision policy: skip)"), True
+        elif base.exists() and self.settings.collision == "unique":
+            target = unique_path(base, taken)
         else:
-            target, overwrite = base, settings.collision == "overwrite"
+            target, overwrite = base, self.settings.collision == "overwrite"
+        check_name_length(target)
+        self.taken.add(target.resolve())
+        claim = _Claim(target, overwrite, entry)
+        manifest.put(source, {
+            "status": "running", "owner": self.owner, "input": str(source.resolve()),
+            "input_sha256": result.input_sha256, "model": self.model_name,
+            "model_fingerprint": self.fingerprint, "settings": self.signature, "output": str(target.resolve()),
+            "output_sha256": None, "previous": entry,
+        })
+        return claim
+
+    def _settle_stale_claim(self, source: Path, claim: dict[str, Any]) -> dict[str, Any] | None:
+        """A claim whose process died: delete the temporary files it left, adopt its output when the file there
+        is the one it encoded (killed after the rename, before recording it), else go back to the entry before
+        it. Returns the entry now in force."""
+        output = claim.get("output")
+        if isinstance(output, str):
+            target = Path(output)
+            for temporary in target.parent.glob(f".{target.stem[:100]}.tmp-*{target.suffix}"):
+                with contextlib.suppress(OSError):
+                    temporary.unlink()
+            expected = claim.get("output_sha256")
+            if expected and target.is_file() and file_sha256(target) == expected:
+                adopted = {key: value for key, value in claim.items() if key not in ("owner", "previous")}
+                adopted.update(status="done", message="finished by an interrupted run", finished=now_text(),
+                               sigma=None, seconds=None, findings=[], metrics={}, reference=None,
+                               reference_note="", options={})
+                self.manifest.put(source, adopted)
+                return adopted
+        previous = claim.get("previous")
+        self.manifest.put(source, previous)
+        return previous
+
+    def _denoise(self, source: Path, claim: _Claim, result: FileResult, on_progress: ProgressFn) -> FileResult:
+        """Denoise into the claimed name, write, measure against a reference."""
+        settings = self.settings
         image = read_image(source)
         outcome = denoise_image(image, self.model, settings, on_progress, self.should_stop)
         denoised = outcome.image
+
+        def note_hash(temporary: Path) -> None:
+            # Recorded before the rename: a run killed right after it is adopted by the next, not redone.
+            claim.output_sha256 = file_sha256(temporary)
+            with self.manifest.locked():
+                entry = dict(self.manifest.get(source) or {})
+                if entry.get("status") == "running" and entry.get("owner") == self.owner:
+                    entry["output_sha256"] = claim.output_sha256
+                    self.manifest.put(source, entry)
+
         # protected: whatever the policy, write_image refuses to replace any input of the batch.
-        written = write_image(target, denoised, quality=settings.quality, keep_metadata=settings.keep_metadata,
-                              bit_depth=settings.bit_depth, protected=self.protected.near(target),
-                              overwrite=overwrite)
-        self.taken.add(written.resolve())
+        written = write_image(claim.target, denoised, quality=settings.quality,
+                              keep_metadata=settings.keep_metadata, bit_depth=settings.bit_depth,
+                              protected=self.protected.near(claim.target), overwrite=claim.overwrite,
+                              before_place=note_hash)
+        findings = [f.to_dict() for f in outcome.findings]
+        named = SUPPORTED_EXTENSIONS.get(source.suffix.lower())
+        if settings.format == "same" and image.format != named:
+            findings.append({"code": "format_kept", "message": f"{source.name} holds a {image.format} image, not "
+                             f"the {named} its extension names: written as {image.format}, {written.name}.",
+                             "advice": "Rename the photo to match its format."})
         result = dataclasses.replace(result, output=written, status="done", sigma=float(outcome.sigma),
-                                     findings=[f.to_dict() for f in outcome.findings])
+                                     findings=findings)
         reference = find_reference(source)
         if reference is not None:
             result.reference = reference
@@ -172,6 +268,58 @@ class BatchRun:
             except Exception as err:  # noqa: BLE001 - a bad reference must not fail a file that was denoised
                 result.reference_note = f"reference not compared: {failure_message(reference, err)}"
         return result
+
+
+@dataclass
+class _Claim:
+    """This run's hold on one input: the output name it reserved and what the manifest said before."""
+
+    target: Path
+    overwrite: bool
+    previous: dict[str, Any] | None
+    output_sha256: str | None = None
+
+
+_FOLDER_REFUSES = {errno.ENOSPC, errno.EROFS, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def _os_error_in(err: BaseException) -> OSError | None:
+    """The OSError that caused ``err`` (itself, or up its chain of causes), if any."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno is not None:
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _folder_refuses_writes(err: BaseException) -> bool:
+    os_error = _os_error_in(err)
+    return os_error is not None and os_error.errno in _FOLDER_REFUSES
+
+
+def settings_changes(manifest: Manifest, files: list[tuple[Path, Path | None]], model_name: str,
+                     fingerprint: str, signature: dict[str, Any]) -> tuple[list[Path], list[str]]:
+    """The inputs the manifest says were done, output still there, with another model or other settings; and
+    what differs, in words (``strength 20 (now 30)``)."""
+    changed: list[Path] = []
+    differences: dict[str, None] = {}
+    for source, _ in files:
+        entry = manifest.get(source)
+        if not entry or entry.get("status") != "done" or not isinstance(entry.get("output"), str) \
+                or not Path(entry["output"]).is_file():
+            continue
+        before = entry.get("settings") or {}
+        what = [f"{key} {before.get(key)} (now {signature.get(key)})" for key in sorted({*before, *signature})
+                if before.get(key) != signature.get(key)]
+        if entry.get("model_fingerprint") != fingerprint:
+            old = entry.get("model")
+            what.insert(0, f"model {old} (now {model_name})" if old != model_name
+                        else f"another version of model {model_name}")
+        if what:
+            changed.append(source)
+            differences.update(dict.fromkeys(what))
+    return changed, list(differences)
 
 
 def iter_batch(
@@ -199,14 +347,29 @@ def iter_batch(
     if files is None:
         files = collect_inputs(settings, manifest)
     run = BatchRun(settings, model, model_name, files, manifest, on_progress or ignore_progress, should_stop)
+    resolve_device(settings.device)  # a device this machine lacks fails once, here, not once per file
+    if not settings.redo:
+        changed, differences = settings_changes(manifest, files, model_name, run.fingerprint, run.signature)
+        if changed:
+            raise SettingsChanged(settings.output, changed, differences)
+    with manifest.locked():
+        manifest.remove_stale_temporaries()
+    register_run(run.run_id, True)
+    finished = False
     try:
         for index in range(len(files)):
             check_stop(should_stop)
             yield run.step(index)
-    except Cancelled:
-        # Every finished file is in the manifest already; saving once more makes sure it exists at all.
-        manifest.save()
-        raise
+        finished = True
+    finally:
+        register_run(run.run_id, False)
+        # Fold the journal into the snapshot: also when cancelled, so that the manifest exists at all. When the
+        # batch stopped on an error, that error is the one to tell (the journal keeps every entry anyway).
+        try:
+            manifest.compact()
+        except DenoiserError:
+            if finished:
+                raise
 
 
 def run_batch(

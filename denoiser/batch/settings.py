@@ -6,11 +6,12 @@ manifest; the others (:meth:`BatchSettings.run_options`) are only recorded.
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from denoiser.errors import UnknownNameError
+from denoiser.errors import DenoiserError, UnknownNameError
 from denoiser.inference import TileSettings
 from denoiser.strength import Strength
 
@@ -43,6 +44,23 @@ def normalize_format(name: str) -> str:
 
 
 
+PATTERN_FIELDS = ("stem",)
+"""The fields an output name pattern may use: ``{stem}``, the input's name without its extension."""
+
+def check_pattern(pattern: str) -> None:
+    """Refuse a name pattern that uses anything but the documented fields (``{stem.__class__}``, ``{0}``,
+    ``{stem!r}``...), with a message that says what is allowed."""
+    try:
+        parts = list(string.Formatter().parse(pattern))
+    except ValueError as err:
+        raise DenoiserError(f"output name pattern {pattern!r} is invalid ({err}); use {{stem}}") from err
+    for _literal, name, spec, conversion in parts:
+        if name is not None and (name not in PATTERN_FIELDS or spec or conversion):
+            shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            raise DenoiserError(f"output name pattern {pattern!r} uses {shown}; the only field is {{stem}} "
+                                "(the photo's name without its extension)")
+
+
 @dataclass
 class DenoiseSettings:
     """What to do to each file."""
@@ -68,6 +86,7 @@ class DenoiseSettings:
 
     def __post_init__(self) -> None:
         self.format = normalize_format(self.format)
+        check_pattern(self.pattern)
         self.strength_setting()  # refuses out-of-range amounts now, not at the first file
 
     def strength_setting(self) -> Strength:
@@ -112,6 +131,9 @@ class BatchSettings(DenoiseSettings):
     """Search folders' sub-folders too (their tree is kept under ``output``)."""
     collision: str = "unique"
     """One of :data:`COLLISION_POLICIES`. Whatever the policy, an input is never written over."""
+    redo: bool = False
+    """Denoise again files the manifest says were done with another model or other settings (else the batch
+    stops before any work with :class:`~denoiser.errors.SettingsChanged`, saying what differs)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -123,5 +145,5 @@ class BatchSettings(DenoiseSettings):
     def run_options(self) -> dict[str, Any]:
         """The settings that do not shape an output (recorded in the manifest, never compared)."""
         return {"device": self.device, "batch_size": self.tiles.batch_size, "collision": self.collision,
-                "recursive": self.recursive}
+                "recursive": self.recursive, "redo": self.redo}
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from denoiser.io.atomic import atomic_write, atomic_write_bytes, sync_folder
 from denoiser.io.discovery import FORMATS, SUPPORTED_EXTENSIONS, find_images, is_image_path
 from denoiser.io.image import Image, convert_depth, from_float, to_float
-from denoiser.io.reading import read_image
+from denoiser.io.reading import identify_format, read_image
 from denoiser.io.thumbnails import read_thumbnail
 from denoiser.io.writing import write_image
 
@@ -33,6 +33,7 @@ __all__ = [
     "atomic_write_bytes",
     "convert_depth",
     "find_images",
+    "identify_format",
     "from_float",
     "is_image_path",
     "read_image",

@@ -145,3 +145,16 @@ def open_lazily(path: Path, handle: BinaryIO) -> PILImage.Image:
             ) from None
         except Exception as exc:  # a damaged header can raise almost anything from inside a plugin
             raise ImageReadError(path, f"damaged or unreadable image: {reason(exc)}") from exc
+
+
+def identify_format(path: str | Path) -> str:
+    """The format a file holds, read from its content (``PNG``, ``JPEG``, ``TIFF``, ``WEBP``, ``BMP``), whatever
+    its extension says; only the header is read. Raises ImageReadError naming the file when it is not a
+    supported image."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            im = open_lazily(path, handle)
+            return "JPEG" if im.format == "MPO" else str(im.format)
+    except OSError as exc:
+        raise ImageReadError(path, f"cannot open: {reason(exc)}") from exc

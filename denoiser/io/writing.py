@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from denoiser.errors import DenoiserError, ImageWriteError, reason
@@ -30,6 +30,7 @@ def write_image(
     bit_depth: int | None = None,
     protected: Iterable[str | Path] = (),
     overwrite: bool = False,
+    before_place: Callable[[Path], None] | None = None,
 ) -> Path:
     """Write ``image`` to ``path`` atomically, in the format its extension names; return the path written.
 
@@ -43,6 +44,8 @@ def write_image(
       neither. 16-bit TIFFs keep the ICC profile and EXIF text tags (camera, date...), not the Exif sub-IFD.
     - Safety: never replaces ``image.source`` or any path in ``protected``, even with ``overwrite=True``;
       an existing file is only replaced with ``overwrite=True``. Missing folders are created.
+
+    ``before_place`` is called with the encoded temporary file just before it takes the name ``path``.
 
     Raises ImageWriteError naming the file for every problem (unknown extension, would overwrite an input,
     already exists, disk errors...).
@@ -70,8 +73,10 @@ def write_image(
     except OSError as exc:
         raise ImageWriteError(target, f"cannot create folder {target.parent}: {reason(exc)}") from exc
     try:
-        with atomic_write(target) as temporary:
+        with atomic_write(target, replace=overwrite, before_place=before_place) as temporary:
             backend.write(temporary, pixels, fmt, quality, metadata)
+    except FileExistsError as exc:  # the name was taken while the image was encoded
+        raise ImageWriteError(target, "already exists (overwriting was not allowed)") from exc
     except DenoiserError:
         raise
     except Exception as exc:  # OSError (disk full, permissions), encoder errors: all become typed errors

@@ -23,7 +23,8 @@ from denoiser.batch import (
     model_fingerprint,
     run_batch,
 )
-from denoiser.errors import Cancelled, DenoiserError, UnknownNameError
+from denoiser.batch.manifest import LOCK_NAME
+from denoiser.errors import Cancelled, DenoiserError, SettingsChanged, UnknownNameError
 from denoiser.inference import TileSettings
 from denoiser.io import read_image
 from denoiser.models import create_model
@@ -80,7 +81,7 @@ def test_batch_reports_a_bad_file_goes_on_and_records_everything(tmp_path: Path,
     assert status["broken.png"].status == "failed" and "broken.png" in status["broken.png"].message
     assert status["p0.png"].status == status["p1.png"].status == "done"
     assert (report.done, report.failed, report.skipped) == (2, 1, 0)
-    assert sorted(p.name for p in out.iterdir()) == [MANIFEST_NAME, "p0_denoised.png", "p1_denoised.png"]
+    assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME, MANIFEST_NAME, "p0_denoised.png", "p1_denoised.png"]
     assert report.manifest == out / MANIFEST_NAME
 
     files = read_manifest(out)["files"]
@@ -107,19 +108,26 @@ def test_second_run_skips_what_is_done_and_rewrites_nothing(tmp_path: Path, tiny
     assert {k: v for k, v in snapshot(out).items() if k != MANIFEST_NAME} == outputs_before  # not rewritten
 
 
-def test_changed_settings_model_or_missing_output_are_done_again(tmp_path: Path,
-                                                                   tiny_model: torch.nn.Module) -> None:
+def test_changed_settings_or_model_stop_before_any_work_and_redo_is_asked_for(tmp_path: Path,
+                                                                              tiny_model: torch.nn.Module) -> None:
+    """Issue 13, finding 2: a run with other settings silently redid (and took over) every file done before."""
     src, out = tmp_path / "in", tmp_path / "out"
     write_photo(src / "a.png", 1)
     run_batch(batch_settings(src, out), tiny_model, "tiny")
-    stronger = run_batch(batch_settings(src, out, strength=30.0), tiny_model, "tiny")
+    with pytest.raises(SettingsChanged, match=r"strength 15.0 \(now 30.0\)") as changed:
+        run_batch(batch_settings(src, out, strength=30.0), tiny_model, "tiny")
+    assert changed.value.files == [src / "a.png"]
+    assert sorted(p.name for p in out.glob("*.png")) == ["a_denoised.png"]  # nothing was done
+    stronger = run_batch(batch_settings(src, out, strength=30.0, redo=True), tiny_model, "tiny")
     assert stronger.results[0].status == "done"
     assert stronger.results[0].output == out / "a_denoised-2.png"  # the first result is kept (policy unique)
     torch.manual_seed(1)
     other = create_model("unet", {"widths": [4, 8], "blocks": 1})
     assert model_fingerprint(other) != model_fingerprint(tiny_model)
-    assert run_batch(batch_settings(src, out, strength=30.0), other, "tiny").results[0].status == "done"
-    (out / "a_denoised-3.png").unlink()  # the output the manifest points to is gone: do it again
+    with pytest.raises(SettingsChanged, match="another version of model tiny"):
+        run_batch(batch_settings(src, out, strength=30.0), other, "tiny")
+    assert run_batch(batch_settings(src, out, strength=30.0, redo=True), other, "tiny").results[0].status == "done"
+    (out / "a_denoised-3.png").unlink()  # the output the manifest points to is gone: do it again, no question
     redone = run_batch(batch_settings(src, out, strength=30.0), other, "tiny").results[0]
     assert redone.status == "done" and redone.output == out / "a_denoised-3.png"
 
@@ -144,7 +152,7 @@ def test_cancel_halfway_then_resume_equals_an_uninterrupted_run(tmp_path: Path,
     manifest = read_manifest(resumed)  # valid JSON
     done_first = [e for e in manifest["files"].values() if e["status"] == "done"]
     assert len(done_first) == 1
-    assert not [p for p in resumed.rglob(".*")]  # no temporary files left behind
+    assert [p.name for p in resumed.rglob(".*")] == [LOCK_NAME]  # no temporary files left behind
     finish = run_batch(batch_settings(src, resumed), tiny_model, "tiny")
     assert finish.skipped == len(done_first) and finish.done == 4 - len(done_first) and finish.failed == 0
     strip = {MANIFEST_NAME}
@@ -386,8 +394,10 @@ def test_amounts_scale_the_noise_level_and_a_changed_amount_redoes_the_file(tmp_
     first_bytes = half.output.read_bytes()
     again = run_batch(batch_settings(src, out, strength=20.0, amount=0.5), tiny_model, "tiny").results[0]
     assert again.status == "skipped"
-    no_colour = run_batch(batch_settings(src, out, strength=20.0, color=0.0, collision="overwrite"), tiny_model,
-                          "tiny").results[0]
+    with pytest.raises(SettingsChanged, match=r"color 1.0 \(now 0.0\)"):
+        run_batch(batch_settings(src, out, strength=20.0, color=0.0), tiny_model, "tiny")
+    no_colour = run_batch(batch_settings(src, out, strength=20.0, color=0.0, collision="overwrite", redo=True),
+                          tiny_model, "tiny").results[0]
     assert no_colour.status == "done"  # another setting: not taken for the file done before
     assert no_colour.sigma == pytest.approx(np.sqrt(20.0**2 / 3))  # luminance only: 1 of 3 axes
     assert no_colour.output.read_bytes() != first_bytes

@@ -672,6 +672,34 @@ def test_atomic_write_suffix_names_the_temporary(tmp_path: Path) -> None:
     assert (tmp_path / "model.safetensors").read_bytes() == b"x"
 
 
+def test_atomic_write_without_replace_never_clobbers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "model.safetensors"
+    with atomic_write(target, suffix=".tmp", replace=False) as temporary:
+        temporary.write_bytes(b"first")
+    assert target.read_bytes() == b"first"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]  # the hard-linked temporary is gone
+
+    with pytest.raises(FileExistsError), atomic_write(target, suffix=".tmp", replace=False) as temporary:
+        temporary.write_bytes(b"second")
+    other = tmp_path / "other.safetensors"
+    with pytest.raises(FileExistsError), atomic_write(other, suffix=".tmp", replace=False) as temporary:
+        temporary.write_bytes(b"mine")
+        other.write_bytes(b"theirs")  # appears while ours is being written
+    assert target.read_bytes() == b"first" and other.read_bytes() == b"theirs"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors", "other.safetensors"]
+
+    def no_hard_links(src: object, dst: object) -> None:
+        raise OSError("hard links not supported")
+
+    monkeypatch.setattr(os, "link", no_hard_links)  # e.g. FAT: check, then rename
+    with pytest.raises(FileExistsError), atomic_write(target, suffix=".tmp", replace=False) as temporary:
+        temporary.write_bytes(b"third")
+    with atomic_write(tmp_path / "new.safetensors", suffix=".tmp", replace=False) as temporary:
+        temporary.write_bytes(b"new")
+    assert target.read_bytes() == b"first" and (tmp_path / "new.safetensors").read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors", "new.safetensors", "other.safetensors"]
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Finding images
 # ----------------------------------------------------------------------------------------------------------

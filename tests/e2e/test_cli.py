@@ -13,9 +13,10 @@ import pytest
 import torch
 from PIL import Image as PILImage
 
+from denoiser.batch.manifest import LOCK_NAME
 from denoiser.cli import main
+from denoiser.modelfile import save_model
 from denoiser.models import create_model
-from denoiser.modelstore import save_model
 from denoiser.noise import add_gaussian_noise
 from denoiser.resources import bundled_models_dir
 
@@ -111,9 +112,9 @@ def test_collision_policies_on_the_command_line(tmp_path: Path, tiny_model_file:
     assert (out / "p_denoised-2.png").is_file() and existing.read_bytes() == b"not mine"
     capsys.readouterr()
     # Overwrite needs a confirmation: no terminal and no --yes means nothing is touched.
-    assert run_cli(*common, "--strength", "30", "--on-collision", "overwrite") == 2
+    assert run_cli(*common, "--strength", "30", "--on-collision", "overwrite", "--redo") == 2
     assert "--yes" in capsys.readouterr().err and existing.read_bytes() == b"not mine"
-    assert run_cli(*common, "--strength", "30", "--on-collision", "overwrite", "--yes") == 0
+    assert run_cli(*common, "--strength", "30", "--on-collision", "overwrite", "--yes", "--redo") == 0
     assert existing.read_bytes() != b"not mine"
     assert not (out / "p_denoised-3.png").exists()
 
@@ -187,7 +188,7 @@ def test_interrupted_run_finishes_on_the_next_one(tmp_path: Path, tiny_model_fil
     common = [str(src), "-o", str(out), "--model", str(tiny_model_file), "--strength", "20"]
     assert run_cli(*common) == 130
     assert "run the same command again" in capsys.readouterr().err
-    assert sorted(p.name for p in out.iterdir()) == ["0_denoised.png", "denoiser-manifest.json"]
+    assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME, "0_denoised.png", "denoiser-manifest.json"]
     assert run_cli(*common) == 0
     assert "2 denoised, 0 failed, 1 skipped" in capsys.readouterr().out
 
@@ -360,3 +361,24 @@ def test_passes_average_orientations_and_other_counts_are_refused(tmp_path: Path
     with pytest.raises(SystemExit) as refused:
         main(["denoise", str(photo), "-o", str(tmp_path / "x"), "--passes", "3"])
     assert refused.value.code == 2
+
+
+@pytest.mark.parametrize(("answer", "status", "outputs"), [("y\n", 0, 2), ("\n", 2, 1)])
+def test_a_rerun_with_other_settings_says_what_differs_and_asks(
+        tmp_path: Path, tiny_model_file: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], answer: str, status: int, outputs: int) -> None:
+    """Issue 13, finding 2: a rerun with other settings silently redid every file done before."""
+    photo, out = smooth_photo(tmp_path / "p.png", 20), tmp_path / "out"
+    common = [str(photo), "-o", str(out), "--model", str(tiny_model_file)]
+    assert run_cli(*common, "--strength", "20") == 0
+    capsys.readouterr()
+    assert run_cli(*common, "--strength", "30") == 2  # not a terminal: nothing done, the way out is named
+    err = capsys.readouterr().err
+    assert "strength 20.0 (now 30.0)" in err and "--redo" in err
+    assert len(list(out.glob("*.png"))) == 1
+    monkeypatch.setattr("sys.stdin", _Terminal(answer))
+    assert run_cli(*common, "--strength", "30") == status
+    assert len(list(out.glob("*.png"))) == outputs
+    monkeypatch.undo()
+    assert run_cli(*common, "--strength", "40", "--redo") == 0
+    assert len(list(out.glob("*.png"))) == outputs + 1

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
 import denoiser.batch.single as batch_single
+from denoiser.batch.manifest import LOCK_NAME
 from denoiser.errors import Cancelled
 from denoiser.models import create_model
 from denoiser.modelstore import save_to_library
@@ -123,7 +124,7 @@ def test_cancel_mid_run_then_start_again_completes(qtbot: QtBot, dialog: BatchDi
     qtbot.waitUntil(lambda: not dialog.is_running(), timeout=TIMEOUT_MS)
     assert "Cancelled" in dialog.last_message
     assert column(dialog, 1) == ["failed", "done"]
-    assert sorted(p.name for p in out.iterdir()) == ["denoiser-manifest.json", "p0_denoised.png"]
+    assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME, "denoiser-manifest.json", "p0_denoised.png"]
 
     monkeypatch.setattr(batch_single, "denoise_array", real)
     run_to_the_end(qtbot, dialog)
@@ -266,3 +267,28 @@ def test_passes_start_from_the_window_and_reach_the_batch(qtbot: QtBot, bridge: 
     assert dlg.passes_box.currentData() == 2 and dlg.settings().tiles.passes == 2
     dlg.passes_box.setCurrentIndex(dlg.passes_box.findData(8))
     assert dlg.settings().tiles.passes == 8
+
+
+@pytest.mark.parametrize("yes", [True, False])
+def test_a_rerun_with_other_settings_asks_before_denoising_again(qtbot: QtBot, dialog: BatchDialog, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch, yes: bool) -> None:
+    """Issue 13, finding 2: the dialog redid every photo done before with other settings without a word."""
+    photos(tmp_path / "in", count=2)
+    out = tmp_path / "out"
+    fill(dialog, tmp_path / "in", out)
+    run_to_the_end(qtbot, dialog)
+    asked: list[list[str]] = []
+
+    def answer(changed: object) -> bool:
+        asked.append(list(changed.differences))  # type: ignore[attr-defined]
+        return yes
+
+    monkeypatch.setattr(dialog, "_confirm_redo", answer)
+    dialog.strength_spin.setValue(30)
+    assert dialog.start()
+    qtbot.waitUntil(lambda: bool(asked) and not dialog.is_running(), timeout=TIMEOUT_MS)
+    assert asked == [["strength 20.0 (now 30.0)"]]
+    expected = 4 if yes else 2
+    qtbot.waitUntil(lambda: len(list(out.glob("*.png"))) == expected and not dialog.is_running(), timeout=TIMEOUT_MS)
+    if not yes:
+        assert "Not started" in dialog.last_message
