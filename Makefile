@@ -30,7 +30,7 @@ test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check denoiser ui tests benchmarks packaging
+	$(VENV)/bin/ruff check denoiser ui tests benchmarks packaging fuzz
 
 clean-venv:
 	rm -rf $(VENV)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
 from typing import Any, ClassVar, TypeVar
 
 from denoiser.errors import DenoiserError
@@ -42,7 +44,9 @@ class VersionedConfig:
     def from_dict(cls: type[ConfigT], data: dict[str, Any]) -> ConfigT:
         """Build and validate a config from a dict written by :meth:`to_dict`."""
         data = dict(data)
-        version = int(data.pop("version", cls.VERSION))
+        version = data.pop("version", cls.VERSION)
+        if not is_whole(version):
+            raise ConfigError(f"{cls.__name__}: version must be a whole number, not {short(version)}")
         if version > cls.VERSION:
             raise ConfigError(
                 f"{cls.__name__} version {version} is newer than this release understands ({cls.VERSION})"
@@ -59,7 +63,10 @@ class VersionedConfig:
             config = cls(**data)
         except TypeError as err:
             raise ConfigError(f"{cls.__name__}: {err}") from err
-        config.validate()
+        try:
+            config.validate()
+        except (TypeError, ValueError, OverflowError) as err:  # a field of the wrong type compared with a bound
+            raise ConfigError(f"{cls.__name__}: a field has the wrong type ({err})") from err
         return config
 
     @classmethod
@@ -72,6 +79,25 @@ class VersionedConfig:
         if not isinstance(data, dict):
             raise ConfigError(f"{cls.__name__}: expected a JSON object")
         return cls.from_dict(data)
+
+
+def is_whole(value: Any) -> bool:
+    """Whether ``value`` is a whole number (an int, numpy's too; not a bool, a float or a string)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_finite_number(value: Any) -> bool:
+    """Whether ``value`` is a finite real number (int or float; not a bool, a string, NaN or infinity)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def short(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` cut to about ``limit`` characters, for messages about a value read from a file."""
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):  # a deeply nested value, an int too long to print
+        text = f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def require(condition: bool, message: str) -> None:

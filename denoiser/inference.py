@@ -118,6 +118,14 @@ _ORIENTATIONS: tuple[tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndar
 )
 
 
+class NonFiniteOutputError(DenoiserError):
+    """The model gave NaN or infinite values instead of pixels (damaged weights, or a model that diverged)."""
+
+    def __init__(self) -> None:
+        super().__init__("the model produced non-finite values (NaN/Inf) instead of pixels, so nothing was saved; "
+                         "the model is damaged or its training diverged: use another model")
+
+
 def _is_out_of_memory(err: BaseException) -> bool:
     return isinstance(err, torch.OutOfMemoryError) or "out of memory" in str(err).lower()
 
@@ -135,8 +143,14 @@ def _check_level(level: NoiseLevel, height: int, width: int) -> NoiseLevel:
         if level.ndim != 3 or level.shape[2] not in (1, 2) or not _covers(level.shape[:2], height, width):
             raise DenoiserError(f"a noise map must cover the {height} x {width} image (its size, a lower "
                                 f"resolution of the same shape, or 1 x 1) with 1 or 2 channels, got {level.shape}")
-        return level.astype(np.float32, copy=False)
-    return float(level)
+        level = level.astype(np.float32, copy=False)
+        if not np.isfinite(level).all():
+            raise DenoiserError("the noise map holds non-finite values (NaN/Inf); give noise levels in 0-255 units")
+        return level
+    value = float(level)
+    if not np.isfinite(value):
+        raise DenoiserError(f"the noise level must be a finite number (0-255 units), not {value}")
+    return value
 
 
 def _covers(shape: tuple[int, ...], height: int, width: int) -> bool:
@@ -186,10 +200,12 @@ def _run_grid(
     device: torch.device,
     on_progress: ProgressFn,
     should_stop: StopFn | None,
+    check_finite: bool = True,
 ) -> np.ndarray:
     """Blend the model's output over the tiles of ``canvas`` (H x W x C, any dtype); float32 result.
 
-    ``sigma01`` is the noise level in 0-1 units, or a map over the image read in canvas coordinates."""
+    ``sigma01`` is the noise level in 0-1 units, or a map over the image read in canvas coordinates. Raises
+    :class:`NonFiniteOutputError` when a batch's output holds NaN or infinity (unless ``check_finite`` is off)."""
     height, width, channels = canvas.shape
     grid = TileGrid(height, width, tile, overlap, model.size_multiple)
     tiles = list(grid)
@@ -204,6 +220,8 @@ def _run_grid(
         inputs = torch.from_numpy(stack).permute(0, 3, 1, 2).to(device).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             result = model(inputs, _level_tensor(sigma01, batch, device)).float().permute(0, 2, 3, 1).cpu().numpy()
+        if check_finite and not np.isfinite(result).all():  # one pass over a tile batch: cheap next to the model
+            raise NonFiniteOutputError()
         for t, tile_out in zip(batch, result, strict=True):
             w = t.weights[:, :, None]
             output[t.rows, t.cols] += tile_out * w
@@ -234,31 +252,38 @@ def denoise_array(
     device: str | torch.device = "auto",
     on_progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
+    check_finite: bool = True,
 ) -> np.ndarray:
     """Denoise an H x W x C image (C = 1 or 3; uint8, uint16 or float in 0-1) at noise level ``sigma``.
 
     ``sigma`` is in 0-255 units whatever the bit depth: one number, or a per-pixel H x W x K map (K = 1, or 2 for
     luminance and colour noise; see :mod:`denoiser.strength`). Returns float32 H x W x C in 0-1 (not clipped).
-    Raises :class:`~denoiser.errors.Cancelled` when ``should_stop()`` turns True.
+    Raises :class:`~denoiser.errors.Cancelled` when ``should_stop()`` turns True, a
+    :class:`~denoiser.errors.DenoiserError` when the image or ``sigma`` holds NaN or infinity, and
+    :class:`NonFiniteOutputError` (a DenoiserError) when the model's output does, rather than return values that
+    would be saved as black pixels. ``check_finite=False`` lets the output through as it is (training's
+    validation scores a diverged model as NaN).
     """
     if image.ndim == 2:
         image = image[:, :, None]
     if image.ndim != 3 or image.shape[2] not in (1, 3):
         raise DenoiserError(f"expected an H x W x 1 or H x W x 3 image, got shape {image.shape}")
+    if image.dtype.kind == "f" and not np.isfinite(image).all():
+        raise DenoiserError("the image holds non-finite values (NaN/Inf); give pixels in the 0-1 range")
     tiles = tiles or TileSettings()
     on_progress = on_progress or ignore_progress
     sigma = _check_level(sigma, *image.shape[:2])
     if tiles.passes not in PASS_COUNTS:
         raise DenoiserError(f"passes must be one of {', '.join(map(str, PASS_COUNTS))}, not {tiles.passes}")
     if tiles.passes > 1:
-        return _denoise_passes(image, model, sigma, tiles, device, on_progress, should_stop)
+        return _denoise_passes(image, model, sigma, tiles, device, on_progress, should_stop, check_finite)
     target = resolve_device(device)
     model.eval()
     image, mode = _match_channels(model, image)
     if mode == "colour-through-grey":
         planes = [
             denoise_array(image[:, :, c : c + 1], model, sigma, tiles=tiles, device=target,
-                          on_progress=on_progress, should_stop=should_stop)
+                          on_progress=on_progress, should_stop=should_stop, check_finite=check_finite)
             for c in range(3)
         ]
         return np.concatenate(planes, axis=2)
@@ -276,7 +301,8 @@ def denoise_array(
         try:
             # The model stays on the device in channels_last layout afterwards: moving it back would cost more.
             model.to(target, memory_format=torch.channels_last)
-            out = _run_grid(model, canvas, level01, tile, overlap, batch_size, target, on_progress, should_stop)
+            out = _run_grid(model, canvas, level01, tile, overlap, batch_size, target, on_progress, should_stop,
+                            check_finite)
             break
         except (torch.OutOfMemoryError, RuntimeError) as err:
             if not _is_out_of_memory(err):
@@ -300,7 +326,8 @@ def denoise_array(
 
 
 def _denoise_passes(image: np.ndarray, model: Autoencoder, sigma: NoiseLevel, tiles: TileSettings,
-                    device: str | torch.device, on_progress: ProgressFn, should_stop: StopFn | None) -> np.ndarray:
+                    device: str | torch.device, on_progress: ProgressFn, should_stop: StopFn | None,
+                    check_finite: bool = True) -> np.ndarray:
     """Average of the model's results over ``tiles.passes`` orientations; progress runs once across all."""
     single = dataclasses.replace(tiles, passes=1)
     total: np.ndarray | None = None
@@ -314,7 +341,7 @@ def _denoise_passes(image: np.ndarray, model: Autoencoder, sigma: NoiseLevel, ti
 
         level = np.ascontiguousarray(forward(sigma)) if isinstance(sigma, np.ndarray) else sigma
         out = inverse(denoise_array(np.ascontiguousarray(forward(image)), model, level, tiles=single, device=device,
-                                    on_progress=report, should_stop=should_stop))
+                                    on_progress=report, should_stop=should_stop, check_finite=check_finite))
         total = out.copy() if total is None else np.add(total, out, out=total)
     assert total is not None
     return total / np.float32(tiles.passes)

@@ -16,6 +16,6 @@ def test_ruff_finds_nothing() -> None:
     ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
     if not Path(ruff).exists():
         pytest.skip("ruff is not installed")
-    result = subprocess.run([ruff, "check", "denoiser", "ui", "tests", "benchmarks", "packaging"],
+    result = subprocess.run([ruff, "check", "denoiser", "ui", "tests", "benchmarks", "packaging", "fuzz"],
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

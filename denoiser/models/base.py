@@ -9,8 +9,12 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from denoiser.config import VersionedConfig, require
+from denoiser.config import VersionedConfig, is_whole, require, short
 from denoiser.models.blocks import encoder_radius
+
+MAX_WIDTH = 4096
+"""Most channels a level (or a latent) may have: far beyond any model worth running here (a 3x3 convolution of
+this width holds 600 MB of weights), and small enough that a model file cannot ask for absurd sizes."""
 
 
 @dataclasses.dataclass
@@ -28,11 +32,17 @@ class ModelConfig(VersionedConfig):
     two can be set separately, as camera noise needs)."""
 
     def validate(self) -> None:
-        require(self.channels in (1, 3), f"channels must be 1 or 3, not {self.channels}")
+        require(is_whole(self.channels) and self.channels in (1, 3),
+                f"channels must be 1 or 3, not {short(self.channels)}")
+        require(isinstance(self.widths, (tuple, list)),
+                f"widths must be a list of whole numbers, not {short(self.widths)}")
         require(2 <= len(self.widths) <= 6, "widths must list 2 to 6 levels")
-        require(all(w >= 1 for w in self.widths), "every width must be positive")
-        require(0 <= self.blocks <= 8, "blocks must be 0 to 8")
-        require(self.noise_channels in (1, 2), f"noise_channels must be 1 or 2, not {self.noise_channels}")
+        odd = [w for w in self.widths if not is_whole(w) or not 1 <= w <= MAX_WIDTH]
+        require(not odd,
+                f"every width must be a whole number from 1 to {MAX_WIDTH}, not {short(odd[0]) if odd else ''}")
+        require(is_whole(self.blocks) and 0 <= self.blocks <= 8, f"blocks must be 0 to 8, not {short(self.blocks)}")
+        require(is_whole(self.noise_channels) and self.noise_channels in (1, 2),
+                f"noise_channels must be 1 or 2, not {short(self.noise_channels)}")
 
 
 class Autoencoder(nn.Module):

@@ -11,8 +11,8 @@ import dataclasses
 import torch
 from torch import nn
 
-from denoiser.config import require
-from denoiser.models.base import Autoencoder, ModelConfig, zero_penalty
+from denoiser.config import is_finite_number, is_whole, require
+from denoiser.models.base import MAX_WIDTH, Autoencoder, ModelConfig, zero_penalty
 from denoiser.models.blocks import PlainDecoder, PlainEncoder, noise_map
 from denoiser.models.registry import register
 
@@ -34,10 +34,12 @@ class SparseConfig(ModelConfig):
 
     def validate(self) -> None:
         super().validate()
-        require(self.latent_channels >= 1, "latent_channels must be positive")
+        require(is_whole(self.latent_channels) and 1 <= self.latent_channels <= MAX_WIDTH,
+                f"latent_channels must be a whole number from 1 to {MAX_WIDTH}")
         require(self.sparsity in SPARSITY_KINDS, f"sparsity must be one of {', '.join(SPARSITY_KINDS)}")
-        require(self.sparsity_weight >= 0, "sparsity_weight must be >= 0")
-        require(0 < self.k_fraction <= 1, "k_fraction must be in (0, 1]")
+        require(is_finite_number(self.sparsity_weight) and self.sparsity_weight >= 0,
+                "sparsity_weight must be a finite number >= 0")
+        require(is_finite_number(self.k_fraction) and 0 < self.k_fraction <= 1, "k_fraction must be in (0, 1]")
 
 
 @register("sparse", SparseConfig)

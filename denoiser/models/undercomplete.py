@@ -11,7 +11,7 @@ import dataclasses
 import torch
 from torch import nn
 
-from denoiser.config import require
+from denoiser.config import is_whole, require
 from denoiser.models.base import Autoencoder, ModelConfig, zero_penalty
 from denoiser.models.blocks import PlainDecoder, PlainEncoder, noise_map
 from denoiser.models.registry import register
@@ -28,7 +28,7 @@ class UndercompleteConfig(ModelConfig):
         super().validate()
         halvings = len(self.widths) - 1
         require(
-            1 <= self.latent_channels < self.channels * 4**halvings,
+            is_whole(self.latent_channels) and 1 <= self.latent_channels < self.channels * 4**halvings,
             f"latent_channels must be 1 to {self.channels * 4**halvings - 1} to be undercomplete",
         )
 

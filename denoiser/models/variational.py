@@ -12,8 +12,8 @@ import dataclasses
 import torch
 from torch import nn
 
-from denoiser.config import require
-from denoiser.models.base import Autoencoder, ModelConfig
+from denoiser.config import is_finite_number, is_whole, require
+from denoiser.models.base import MAX_WIDTH, Autoencoder, ModelConfig
 from denoiser.models.blocks import PlainDecoder, PlainEncoder, noise_map
 from denoiser.models.registry import register
 
@@ -29,8 +29,9 @@ class VariationalConfig(ModelConfig):
 
     def validate(self) -> None:
         super().validate()
-        require(self.latent_channels >= 1, "latent_channels must be positive")
-        require(self.kl_weight >= 0, "kl_weight must be >= 0")
+        require(is_whole(self.latent_channels) and 1 <= self.latent_channels <= MAX_WIDTH,
+                f"latent_channels must be a whole number from 1 to {MAX_WIDTH}")
+        require(is_finite_number(self.kl_weight) and self.kl_weight >= 0, "kl_weight must be a finite number >= 0")
 
 
 @register("variational", VariationalConfig)

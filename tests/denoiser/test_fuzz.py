@@ -1,0 +1,399 @@
+"""Property-based tests of the readers of untrusted files: images (:func:`~denoiser.io.read_image`) and model files
+(:func:`~denoiser.modelfile.load_model_file`).
+
+Given random bytes, or valid files with a few bytes changed, inserted or cut, or model descriptions with odd
+values, they either read the file or raise the project's typed error naming it (:class:`ImageReadError`,
+:class:`ModelLoadError`): never another exception, never a hang, never gigabytes of memory. The examples are
+derandomized (the same ones on every run) and few, so the whole file takes seconds; ``fuzz/`` holds atheris targets
+for running the same checks for hours (see ``docs/fuzzing.md``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.util
+import io
+import json
+import resource
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import cv2
+import numpy as np
+import pytest
+import tifffile
+import torch
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from PIL import Image as PILImage
+from safetensors.torch import load as safetensors_to_tensors
+from safetensors.torch import save as safetensors_to_bytes
+
+from denoiser.errors import ImageReadError, ModelLoadError
+from denoiser.io import read_image
+from denoiser.modelfile import HEADER_KEY, ModelInfo, load_model_file, read_info, save_model, weights_bytes
+from denoiser.models import create_model, families
+
+FUZZ = settings(
+    max_examples=100,
+    deadline=None,  # the first example pays for imports and warm-up; hangs are caught by time_limit instead
+    derandomize=True,  # the same examples on every run: CI stays stable
+    database=None,  # and nothing is written into the working tree
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+SECONDS_PER_EXAMPLE = 20
+"""Far more than any example takes (milliseconds): only a hang reaches it."""
+MEMORY_GROWTH_LIMIT = 400 * 1024**2
+"""How much the process's peak memory may grow over a whole fuzz test."""
+PIXEL_LIMIT = 4_000_000
+"""Pillow's decompression-bomb limit during the image fuzz: a tampered header may ask for this many pixels, not
+the 89 million of the default, so that memory stays small while the guard itself is still exercised."""
+
+
+class Hang(Exception):
+    """An example ran past :data:`SECONDS_PER_EXAMPLE`."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise :class:`Hang` inside the block after ``seconds`` (where SIGALRM exists; elsewhere no limit)."""
+    if not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise Hang(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def address_space_headroom(extra: int) -> Iterator[None]:
+    """On Linux, let the process map at most ``extra`` more bytes meanwhile, so that code trying to allocate
+    gigabytes fails at once (and the test with it) instead of swapping or being killed; elsewhere, nothing."""
+    if not sys.platform.startswith("linux"):
+        yield
+        return
+    with open("/proc/self/status") as status:
+        size = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = size + extra if hard == resource.RLIM_INFINITY else min(hard, size + extra)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def peak_rss_bytes() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+@pytest.fixture
+def bounded_memory() -> Iterator[None]:
+    """Fail the test when the process's peak memory grew by more than :data:`MEMORY_GROWTH_LIMIT` during it."""
+    before = peak_rss_bytes()
+    yield
+    grown = peak_rss_bytes() - before
+    assert grown < MEMORY_GROWTH_LIMIT, f"peak memory grew by {grown / 1024**2:.0f} MB"
+
+
+# --- mutations ---------------------------------------------------------------------------------------------------
+
+_INTERESTING = (0, 1, 0x7F, 0x80, 0xFF, 0xFFFF, 0x10000, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF)
+"""Values written over a file's fields: the edges where sizes and counts overflow or turn negative."""
+
+
+@st.composite
+def mutated(draw: st.DrawFn, seeds: tuple[bytes, ...]) -> bytes:
+    """One of ``seeds`` with 1 to 6 random changes: bits flipped, bytes set, inserted or deleted, a 2- or 4-byte
+    field overwritten with an edge value, or the file cut short."""
+    data = bytearray(draw(st.sampled_from(seeds)))
+    for _ in range(draw(st.integers(1, 6))):
+        if not data:
+            break
+        at = draw(st.integers(0, len(data) - 1))
+        kind = draw(st.sampled_from(["flip", "set", "insert", "delete", "field", "truncate"]))
+        if kind == "flip":
+            data[at] ^= 1 << draw(st.integers(0, 7))
+        elif kind == "set":
+            data[at] = draw(st.integers(0, 255))
+        elif kind == "insert":
+            data[at:at] = draw(st.binary(min_size=1, max_size=16))
+        elif kind == "delete":
+            del data[at : at + draw(st.integers(1, 16))]
+        elif kind == "field":
+            width = draw(st.sampled_from([2, 4]))
+            value = draw(st.sampled_from(_INTERESTING)) % (1 << (8 * width))
+            data[at : at + width] = value.to_bytes(width, draw(st.sampled_from(["big", "little"])))
+        else:
+            del data[at:]
+    return bytes(data)
+
+
+# --- image reader -------------------------------------------------------------------------------------------------
+
+
+def _encoded(pixels: np.ndarray, fmt: str, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    PILImage.fromarray(pixels).save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+@functools.lru_cache(maxsize=1)
+def image_seeds() -> tuple[bytes, ...]:
+    """Small valid files of every format and bit depth the reader takes (a few hundred bytes each)."""
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    rgba = rng.integers(0, 256, (6, 8, 4), dtype=np.uint8)
+    deep = rng.integers(0, 65536, (6, 8, 3), dtype=np.uint16)
+    tiff16 = io.BytesIO()
+    tifffile.imwrite(tiff16, deep, photometric="rgb", compression="zlib")
+    png16 = cv2.imencode(".png", deep)[1].tobytes()
+    exif = PILImage.Exif()
+    exif[0x0112] = 6  # orientation: the reader turns the pixels upright
+    return (
+        _encoded(rgb, "PNG"),
+        _encoded(rgba, "PNG"),
+        png16,
+        _encoded(rgb, "JPEG", quality=90, exif=exif.tobytes()),
+        _encoded(rgb, "TIFF"),
+        _encoded(rgb, "TIFF", compression="tiff_lzw"),
+        tiff16.getvalue(),
+        _encoded(rgb, "BMP"),
+        _encoded(rgb, "WEBP", lossless=True),
+    )
+
+
+def check_read_image(path: Path, data: bytes) -> None:
+    """``read_image`` on ``data`` gives an upright 8- or 16-bit image or an ImageReadError naming the file."""
+    path.write_bytes(data)
+    try:
+        with time_limit(SECONDS_PER_EXAMPLE), address_space_headroom(1024**3):
+            image = read_image(path)
+    except ImageReadError as err:
+        assert err.path == path and str(path) in str(err)
+    else:
+        assert image.pixels.ndim == 3 and image.pixels.shape[2] in (1, 3, 4)
+        assert image.pixels.dtype in (np.uint8, np.uint16)
+        assert image.pixels.shape[0] * image.pixels.shape[1] <= PIXEL_LIMIT
+
+
+@pytest.fixture
+def small_pixel_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", PIXEL_LIMIT)
+
+
+def test_the_image_seeds_are_valid(tmp_path: Path) -> None:
+    for index, data in enumerate(image_seeds()):
+        path = tmp_path / f"seed{index}"
+        path.write_bytes(data)
+        assert read_image(path).pixels.shape[:2] in ((6, 8), (8, 6))
+
+
+# Pillow warns about some damage it reads past (corrupt EXIF, tags beyond the file): not what these tests are about.
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@FUZZ
+@given(data=st.binary(max_size=1024))
+@example(data=b"")
+@example(data=b"\x89PNG\r\n\x1a\n")
+@example(data=b"II*\x00" + b"\xff" * 60)
+def test_random_bytes_never_raise_anything_but_image_read_error(tmp_path: Path, small_pixel_limit: None,
+                                                                bounded_memory: None, data: bytes) -> None:
+    check_read_image(tmp_path / "random.png", data)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@FUZZ
+@given(data=mutated(image_seeds()))
+def test_damaged_images_never_raise_anything_but_image_read_error(tmp_path: Path, small_pixel_limit: None,
+                                                                  bounded_memory: None, data: bytes) -> None:
+    check_read_image(tmp_path / "damaged.img", data)
+
+
+# --- model loader -------------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def model_seed() -> tuple[bytes, bytes]:
+    """A tiny valid model file (about 4 kB) and its JSON description."""
+    torch.manual_seed(0)
+    model = create_model("unet", {"widths": [4, 8], "blocks": 0})
+    info = ModelInfo(name="seed", family="unet", config=model.config.to_dict(), description="fuzz seed")
+    tensors = {key: value.detach().contiguous() for key, value in model.state_dict().items()}
+    return weights_bytes(tensors, info), (info.to_json_text() + "\n").encode()
+
+
+def check_load_model(path: Path, weights: bytes, description: bytes | None) -> None:
+    """``read_info`` and ``load_model_file`` on these bytes (and this sidecar JSON, if any) give a description and a
+    model with finite weights, or a ModelLoadError naming the file or its JSON."""
+    path.write_bytes(weights)
+    sidecar = path.with_suffix(".json")
+    sidecar.unlink(missing_ok=True)
+    if description is not None:
+        sidecar.write_bytes(description)
+    try:  # what listing the library and `denoiser models info` read
+        with time_limit(SECONDS_PER_EXAMPLE):
+            read_info(path)
+    except ModelLoadError as err:
+        assert err.path in (path, sidecar) and str(err.path) in str(err)
+    try:
+        with time_limit(SECONDS_PER_EXAMPLE), address_space_headroom(1024**3):
+            model, info = load_model_file(path)
+    except ModelLoadError as err:
+        assert err.path in (path, sidecar) and str(err.path) in str(err)
+    else:
+        assert info.family in families()
+        assert all(torch.isfinite(value).all() for value in model.state_dict().values() if value.is_floating_point())
+
+
+def test_the_model_seed_loads(tmp_path: Path) -> None:
+    weights, description = model_seed()
+    (tmp_path / "m.safetensors").write_bytes(weights)
+    load_model_file(tmp_path / "m.safetensors")
+    (tmp_path / "m.json").write_bytes(description)
+    load_model_file(tmp_path / "m.safetensors")
+
+
+@FUZZ
+@given(data=st.binary(max_size=1024))
+@example(data=b"")
+@example(data=(2**64 - 1).to_bytes(8, "little"))
+@example(data=(2).to_bytes(8, "little") + b"{}")
+@example(data=(2).to_bytes(8, "little") + b"[]")
+def test_random_bytes_as_a_model_never_raise_anything_but_model_load_error(tmp_path: Path, bounded_memory: None,
+                                                                           data: bytes) -> None:
+    check_load_model(tmp_path / "random.safetensors", data, None)
+
+
+def with_nan_weight(weights: bytes) -> bytes:
+    """``weights`` with its last float32 value made NaN: what a flipped exponent bit does (the fuzz found this one,
+    which loaded before issue 13: every photo came out black)."""
+    return weights[:-4] + np.array([np.nan], dtype="<f4").tobytes()
+
+
+@FUZZ
+@given(damaged=mutated((model_seed()[0],)), keep_description=st.booleans())
+@example(damaged=with_nan_weight(model_seed()[0]), keep_description=False)
+@example(damaged=with_nan_weight(model_seed()[0]), keep_description=True)
+def test_damaged_model_files_never_raise_anything_but_model_load_error(tmp_path: Path, bounded_memory: None,
+                                                                       damaged: bytes,
+                                                                       keep_description: bool) -> None:
+    description = model_seed()[1] if keep_description else None
+    check_load_model(tmp_path / "damaged.safetensors", damaged, description)
+
+
+@FUZZ
+@given(description=mutated((model_seed()[1],)))
+def test_damaged_descriptions_never_raise_anything_but_model_load_error(tmp_path: Path, bounded_memory: None,
+                                                                        description: bytes) -> None:
+    check_load_model(tmp_path / "described.safetensors", model_seed()[0], description)
+
+
+_JSON_LEAVES = st.one_of(
+    st.none(), st.booleans(),
+    st.integers(-(2**70), 2**70), st.sampled_from([0, 1, 2, 3, 4, 8, 4096, 4097, 10**7, -1]),
+    st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([32.5, 1e7, 1e308, -0.0]),
+    st.text(max_size=8), st.sampled_from(["32", "unet", "l1", "topk", "Infinity"]),
+)
+JSON_VALUES = st.recursive(_JSON_LEAVES, lambda inner: st.one_of(st.lists(inner, max_size=6),
+                                                                 st.dictionaries(st.text(max_size=6), inner,
+                                                                                 max_size=4)),
+                           max_leaves=12)
+"""Any JSON value (NaN and infinities too, as Python's json writes them), with edge-case numbers and texts."""
+WIDTHS = st.one_of(
+    st.lists(st.one_of(st.integers(-2, 5000), st.sampled_from([4, 8, 16]),
+                       st.floats(0.5, 1e8), st.sampled_from([float("nan"), float("inf"), "32", None, True])),
+             max_size=7),
+    JSON_VALUES,
+)
+"""Widths lists as a tampered or hand-written file may hold them: sizes beyond the limit, floats, texts."""
+CONFIG_KEYS = ("widths", "blocks", "channels", "noise_channels", "latent_channels", "version", "sparsity",
+               "sparsity_weight", "k_fraction", "kl_weight", "dropout")
+
+
+@st.composite
+def descriptions(draw: st.DrawFn) -> dict:
+    """A model description whose family and config fields hold arbitrary (often invalid) values."""
+    config: dict = {"widths": [4, 8], "blocks": 0}
+    for key in draw(st.lists(st.sampled_from(CONFIG_KEYS), max_size=4, unique=True)) + ["widths"] * draw(st.booleans()):
+        config[key] = draw(WIDTHS if key == "widths" else st.one_of(JSON_VALUES, st.integers(-5, 5000)))
+    family = draw(st.one_of(st.sampled_from(families()), JSON_VALUES))
+    description: dict = {"format_version": 1, "name": "fuzz", "family": family, "config": config}
+    for key in draw(st.lists(st.sampled_from(["format_version", "name", "training", "validation", "config"]),
+                             max_size=2, unique=True)):
+        description[key] = draw(JSON_VALUES)
+    return description
+
+
+@FUZZ
+@given(description=descriptions(), in_header=st.booleans())
+@example(description={"family": "unet", "config": {"widths": [32, 10**7], "blocks": 1}}, in_header=False)
+@example(description={"family": "unet", "config": {"widths": [2048] * 6, "blocks": 8}}, in_header=True)
+@example(description={"family": "unet", "config": {"widths": [32.5, 64]}}, in_header=False)
+@example(description={"family": "unet", "config": {"widths": [1, 1.5], "blocks": 0}}, in_header=False)  # found
+@example(description={"family": "unet", "config": {"widths": [float("inf"), 64]}}, in_header=True)
+@example(description={"family": "unet", "config": {"widths": [4, 8]}, "format_version": float("inf")},
+         in_header=False)
+@example(description={"family": "sparse", "config": {"widths": [4, 8], "k_fraction": float("nan")}}, in_header=False)
+def test_odd_descriptions_never_raise_anything_but_model_load_error(tmp_path: Path, bounded_memory: None,
+                                                                    description: dict, in_header: bool) -> None:
+    weights, _ = model_seed()
+    text = json.dumps(description)
+    path = tmp_path / "odd.safetensors"
+    if in_header:  # the file alone, its description in the safetensors header
+        check_load_model(path, safetensors_to_bytes(safetensors_to_tensors(weights), metadata={HEADER_KEY: text}),
+                         None)
+    else:
+        check_load_model(path, weights, text.encode())
+
+
+def test_save_model_output_is_what_the_loader_reads(tmp_path: Path) -> None:
+    """The seed the fuzz starts from is what :func:`save_model` writes (not a hand-made look-alike)."""
+    torch.manual_seed(0)
+    model = create_model("unet", {"widths": [4, 8], "blocks": 0})
+    path = save_model(model, tmp_path / "saved", ModelInfo(name="seed", family="", config={}, description="fuzz seed"))
+    assert path.read_bytes() == model_seed()[0]
+
+
+# --- the atheris targets in fuzz/ ---------------------------------------------------------------------------------
+
+FUZZ_FOLDER = Path(__file__).resolve().parents[2] / "fuzz"
+
+
+def fuzz_target(name: str) -> ModuleType:
+    """The atheris target ``fuzz/NAME.py`` as a module (importing it needs no atheris)."""
+    spec = importlib.util.spec_from_file_location(f"fuzz_{name}", FUZZ_FOLDER / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("name", ["fuzz_read_image", "fuzz_load_model"])
+def test_the_atheris_targets_accept_their_seeds_and_damaged_ones(tmp_path: Path, name: str) -> None:
+    """``fuzz/`` stays runnable: its seeds pass its check, and so do damaged copies (refused by a typed error)."""
+    target = fuzz_target(name)
+    target.write_seeds(tmp_path / "corpus")
+    corpus = sorted((tmp_path / "corpus").iterdir())
+    assert len(corpus) >= 5
+    rng = np.random.default_rng(0)
+    for seed in corpus:
+        data = seed.read_bytes()
+        target.check(data, tmp_path)
+        for _ in range(3):
+            damaged = bytearray(data)
+            damaged[int(rng.integers(len(damaged)))] ^= 1 << int(rng.integers(8))
+            target.check(bytes(damaged[: int(rng.integers(1, len(damaged) + 1))]), tmp_path)
