@@ -72,3 +72,10 @@ class SettingsChanged(DenoiserError):
         what = "; ".join(differences) or "other settings"
         super().__init__(f"{len(files)} file(s) in {self.folder} were done before with {what}. Denoise them again "
                          "with this run's settings (--redo; earlier outputs are kept), or choose another output folder")
+
+
+def first_line(err: BaseException, limit: int = 200) -> str:
+    """The first line of an error's message, cut to about ``limit`` characters (PyTorch adds C++ traces)."""
+    lines = str(err).strip().splitlines()
+    text = lines[0].strip() if lines else type(err).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."

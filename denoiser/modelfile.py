@@ -17,8 +17,6 @@ worked out by building the model on PyTorch's ``meta`` device, which allocates n
 from __future__ import annotations
 
 import json
-import math
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,9 +29,11 @@ from safetensors.torch import save as safetensors_to_bytes
 from torch import Tensor
 
 from denoiser.config import ConfigError, is_whole, short
-from denoiser.errors import DenoiserError, ModelLoadError, UnknownNameError, reason
+from denoiser.errors import DenoiserError, ModelLoadError, UnknownNameError, first_line, reason
+from denoiser.formatting import size_text
 from denoiser.io import atomic_write_bytes
 from denoiser.models import Autoencoder, create_model, families
+from denoiser.safetensors_checks import WeightsHeader, read_header, refuse_non_finite
 
 WEIGHTS_SUFFIX = ".safetensors"
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")
@@ -43,16 +43,11 @@ HEADER_KEY = "denoiser"
 MAX_WEIGHT_BYTES = 2 * 1024**3
 """Most bytes of weights a model file may hold (the bundled models hold a few MB): a file, or a description,
 asking for more is refused before anything is allocated."""
-MAX_HEADER_BYTES = 16 * 1024**2
-"""Largest safetensors header read (tensor table and description; a model's is a few kB)."""
 MAX_DESCRIPTION_BYTES = 16 * 1024**2
 """Largest JSON description read (a model's is a few kB)."""
 MAX_DESCRIPTION_DEPTH = 32
 """Deepest nesting of lists and objects a description may have (a model's has 3 or 4 levels)."""
 
-_DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
-                "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
-"""Bytes per value of each safetensors type."""
 _FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
 """Types a floating-point weight may be stored as (it is converted to the model's type on loading)."""
 _TORCH_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.float64: "F64",
@@ -185,7 +180,7 @@ def read_info(path: str | Path, bundled: bool = False) -> ModelInfo:
             raise ModelLoadError(sidecar, f"cannot read the model description ({reason(err)})") from err
     else:
         where = path
-        text = read_header(path).metadata.get(HEADER_KEY, "")
+        text = read_header(path, _DAMAGED).metadata.get(HEADER_KEY, "")
         if not text:
             raise ModelLoadError(path, "safetensors file has no Denoiser description (family, config)")
     try:
@@ -215,99 +210,6 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def first_line(err: BaseException, limit: int = 200) -> str:
-    """The first line of an error's message, cut to about ``limit`` characters (PyTorch adds C++ traces)."""
-    lines = str(err).strip().splitlines()
-    text = lines[0].strip() if lines else type(err).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-@dataclass(frozen=True)
-class TensorEntry:
-    """One tensor as the safetensors header describes it."""
-
-    dtype: str
-    """The safetensors type name: ``F32``, ``F16``, ``I64``..."""
-    shape: tuple[int, ...]
-    nbytes: int
-
-
-@dataclass(frozen=True)
-class WeightsHeader:
-    """What a safetensors file says it holds, read without loading any tensor."""
-
-    tensors: dict[str, TensorEntry]
-    metadata: dict[str, str]
-    data_bytes: int
-    """Bytes of tensor data after the header."""
-
-
-def read_header(path: str | Path, advice: str = _DAMAGED) -> WeightsHeader:
-    """The tensor table and metadata of the safetensors file ``path``, from its first bytes alone.
-
-    The format is an 8-byte little-endian length, that many bytes of JSON, then the tensors' bytes. Every entry
-    is checked (known type, whole non-negative shape, byte range matching the shape, ranges back to back filling
-    the rest of the file exactly), so a truncated or tampered file is refused here, before anything is loaded.
-    Raises :class:`ModelLoadError` naming the file, its message ending with ``advice`` (what the user can do).
-    """
-    path = Path(path)
-
-    def bad(what: str) -> ModelLoadError:
-        return ModelLoadError(path, f"not a valid safetensors file, corrupt or truncated ({what}); {advice}")
-
-    try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            prefix = handle.read(8)
-            if len(prefix) < 8:
-                raise bad(f"{len(prefix)} bytes long, too short to hold a header")
-            length = int.from_bytes(prefix, "little")
-            if length > MAX_HEADER_BYTES:
-                raise bad(f"a header of {length} bytes, more than the {MAX_HEADER_BYTES // 1024**2} MB allowed")
-            if 8 + length > size:
-                raise bad(f"the header needs {length} bytes, the file has {size - 8} after its length")
-            raw = handle.read(length)
-    except OSError as err:
-        raise ModelLoadError(path, f"cannot read the model file ({reason(err)})") from err
-    try:
-        table = json.loads(raw.decode("utf-8"))
-    except (ValueError, RecursionError) as err:
-        raise bad(f"its header is not valid JSON: {first_line(err, 80)}") from err
-    if not isinstance(table, dict):
-        raise bad("its header is not a JSON object")
-    metadata = table.pop("__metadata__", None) or {}
-    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise bad("its header's metadata is not a table of texts")
-    tensors: dict[str, TensorEntry] = {}
-    spans: list[tuple[int, int]] = []
-    for name, entry in table.items():
-        if not isinstance(entry, dict):
-            raise bad(f"tensor {short(name)} is not described by an object")
-        dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
-        if not isinstance(dtype, str) or dtype not in _DTYPE_BYTES:
-            raise bad(f"tensor {short(name)} has an unknown type {short(dtype)}")
-        if not isinstance(shape, list) or not all(is_whole(n) and n >= 0 for n in shape):
-            raise bad(f"tensor {short(name)} has an invalid shape {short(shape)}")
-        if not (isinstance(offsets, list) and len(offsets) == 2 and all(is_whole(n) for n in offsets)
-                and 0 <= offsets[0] <= offsets[1]):
-            raise bad(f"tensor {short(name)} has invalid data offsets {short(offsets)}")
-        nbytes = offsets[1] - offsets[0]
-        if math.prod(shape) * _DTYPE_BYTES[dtype] != nbytes:
-            raise bad(f"tensor {short(name)} holds {nbytes} bytes, not what its shape {short(shape)} needs")
-        tensors[name] = TensorEntry(dtype, tuple(shape), nbytes)
-        spans.append((offsets[0], offsets[1]))
-    end = 0
-    for begin, finish in sorted(spans):
-        if begin != end:
-            raise bad("its tensors' byte ranges overlap or leave gaps")
-        end = finish
-    if 8 + length + end != size:
-        left = size - 8 - length
-        raise bad(f"the tensors need {end} bytes, the file has {left}" if left < end
-                  else f"{left - end} unexpected bytes after the tensors")
-    return WeightsHeader(tensors, metadata, end)
-
-
 def read_weights(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
     """Every tensor in the safetensors file ``path`` and its header's metadata; raises :class:`ModelLoadError`.
 
@@ -322,20 +224,6 @@ def read_weights(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
         raise ModelLoadError(path, f"not a valid safetensors file, corrupt or truncated ({first_line(err)}); "
                                    f"{_DAMAGED}") from err
     return tensors, metadata
-
-
-def refuse_non_finite(path: Path, tensors: dict[str, Tensor], what: str = "model") -> None:
-    """Raise :class:`ModelLoadError` naming ``path`` when a floating-point tensor holds NaN or infinity.
-
-    Such weights make every output NaN (black once saved), so a model holding any is refused outright.
-    """
-    spoilt = [name for name, value in tensors.items()
-              if value.is_floating_point() and not bool(torch.isfinite(value).all())]
-    if spoilt:
-        listed = ", ".join(spoilt[:3]) + (f" and {len(spoilt) - 3} more" if len(spoilt) > 3 else "")
-        raise ModelLoadError(path, f"not a valid {what} file: its weights hold NaN or infinite values ({listed}); "
-                                   "the training that made it diverged or the file was damaged: use another "
-                                   f"{what}, or train it again")
 
 
 @contextmanager
@@ -368,25 +256,21 @@ def _build(path: Path, info: ModelInfo, device: str | None = None) -> Autoencode
                                    f"{_DAMAGED}") from err
 
 
-def _size_text(nbytes: int) -> str:
-    return f"{nbytes / 1024**3:.1f} GB" if nbytes >= 1024**3 else f"{nbytes / 1024**2:.1f} MB"
-
-
 def check_header(path: Path, info: ModelInfo, header: WeightsHeader) -> None:
     """Refuse a file whose tensors (names, shapes, types) are not those its configuration calls for, or that
     holds (or whose configuration asks for) more than :data:`MAX_WEIGHT_BYTES` of weights.
 
     Nothing is allocated: the expected tensors come from the model built on the ``meta`` device.
     """
-    limit = f"the {_size_text(MAX_WEIGHT_BYTES)} a Denoiser model may have"
+    limit = f"the {size_text(MAX_WEIGHT_BYTES)} a Denoiser model may have"
     if header.data_bytes > MAX_WEIGHT_BYTES:
-        raise ModelLoadError(path, f"not a valid model file: it holds {_size_text(header.data_bytes)} of weights, "
+        raise ModelLoadError(path, f"not a valid model file: it holds {size_text(header.data_bytes)} of weights, "
                                    f"more than {limit}")
     expected = _build(path, info, "meta").state_dict()
     wanted = sum(value.numel() * value.element_size() for value in expected.values())
     if wanted > MAX_WEIGHT_BYTES:
         raise ModelLoadError(path, f"not a valid model file: its configuration describes "
-                                   f"{_size_text(wanted)} of weights, more than {limit}")
+                                   f"{size_text(wanted)} of weights, more than {limit}")
     mismatch = f"weights do not match the {info.family} configuration"
     missing = sorted(set(expected) - set(header.tensors))
     unexpected = sorted(set(header.tensors) - set(expected))
@@ -417,7 +301,7 @@ def load_model_file(path: str | Path, bundled: bool = False) -> tuple[Autoencode
     path = Path(path)
     with _as_model_file_problem(path):
         info = read_info(path, bundled)
-        check_header(path, info, read_header(path))
+        check_header(path, info, read_header(path, _DAMAGED))
         state, _header = read_weights(path)
         refuse_non_finite(path, state)
         model = _build(path, info)

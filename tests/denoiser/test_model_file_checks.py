@@ -32,13 +32,13 @@ from denoiser.modelfile import (
     MAX_WEIGHT_BYTES,
     ModelInfo,
     load_model_file,
-    read_header,
     read_info,
     save_model,
     weights_bytes,
 )
 from denoiser.models import Autoencoder, create_model
 from denoiser.modelstore import import_model, user_models_dir
+from denoiser.safetensors_checks import read_header
 
 TINY = {"widths": [4, 8], "blocks": 1}
 
@@ -205,8 +205,8 @@ def test_a_batch_records_a_photo_as_failed_when_the_model_gives_nan(tmp_path: Pa
     [
         ({"widths": [32, 10_000_000], "blocks": 1}, "width"),  # 5 GB of weights at today's build
         ({"widths": [32, 1e7], "blocks": 1}, "width"),  # as JSON writes 1e7: a float
-        ({"widths": [2048] * 6, "blocks": 8}, "GB of weights"),  # passes every bound, 3+ GB of weights
-        ({"widths": [4096] * 6, "blocks": 8}, "GB of weights"),
+        ({"widths": [2048] * 6, "blocks": 8}, "GiB of weights"),  # passes every bound, 3+ GB of weights
+        ({"widths": [4096] * 6, "blocks": 8}, "GiB of weights"),
         ({"widths": [32, 64], "blocks": 1, "latent_channels": 10**9}, "latent_channels"),
     ],
     ids=["int-1e7", "float-1e7", "2048x6-8-blocks", "4096x6-8-blocks", "huge-latent"],
@@ -228,7 +228,7 @@ def test_a_description_asking_for_a_huge_network_is_refused_fast_and_small(tmp_p
 def test_a_file_holding_more_than_the_limit_is_refused_from_its_header(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     path = save_model(tiny(), tmp_path / "big")
-    assert read_header(path).data_bytes < MAX_WEIGHT_BYTES
+    assert read_header(path, "").data_bytes < MAX_WEIGHT_BYTES
     monkeypatch.setattr(modelfile, "MAX_WEIGHT_BYTES", 1024)  # the tiny model holds a few kB
     with pytest.raises(ModelLoadError, match="big.safetensors.*holds .* of weights, more than"):
         load_model_file(path)
