@@ -1,4 +1,4 @@
-"""Where the bundled files (default model, sample images) live, installed or in a checkout."""
+"""Where the bundled files (default model, sample images, the app icon) live, installed or in a checkout."""
 
 from __future__ import annotations
 
@@ -23,3 +23,8 @@ def bundled_models_dir() -> Path:
 def sample_images_dir() -> Path:
     """Folder of the sample noisy photos shipped with the app."""
     return resources_dir() / "samples"
+
+
+def app_icon_path() -> Path:
+    """The app's icon (a 128 x 128 PNG)."""
+    return resources_dir() / "icons" / "denoiser.png"

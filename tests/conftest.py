@@ -17,9 +17,11 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 @pytest.fixture(autouse=True)
 def private_user_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets an empty model library, so nothing touches the real user's data folder."""
+    """Every test gets an empty model library and its own log folder, so nothing touches the real user's data
+    or log folders."""
     home = tmp_path_factory.mktemp("denoiser-home")
     monkeypatch.setenv("DENOISER_HOME", str(home))
+    monkeypatch.setenv("DENOISER_LOG_DIR", str(home / "logs"))
     return home
 
 

@@ -1,6 +1,7 @@
 """The ``denoiser-gui`` entry point: ``denoiser-gui [PHOTO_OR_FOLDER ...]``.
 
-With no argument the window reopens the last folder, or the bundled sample photos on a first run.
+A folder opens with its first photo; a photo opens with its folder listed. With no argument the window reopens
+the last folder, or the bundled sample photos on a first run.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from pathlib import Path
 from PySide6.QtWidgets import QApplication
 
 from denoiser.resources import sample_images_dir
+from ui.icon import app_icon
+from ui.logging_setup import setup_logging
 from ui.main_window import MainWindow
+from ui.preflight import missing_xcb_libraries, xcb_advice
 from ui.style import apply_dark_style
 
 
@@ -23,19 +27,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("paths", nargs="*", type=Path, help="photos or a folder to open")
     parser.add_argument("--samples", action="store_true", help="open the bundled sample photos")
     args = parser.parse_args(list(argv) if argv is not None else sys.argv[1:])
+    setup_logging()  # tracebacks of failed jobs go to a file: a desktop start has no terminal
+    if not QApplication.instance():
+        missing = missing_xcb_libraries()
+        if missing:  # Qt would abort with a cryptic message: say which packages to install instead
+            print(xcb_advice(missing), file=sys.stderr)
+            return 1
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Denoiser")
     app.setOrganizationName("Denoiser")
+    app.setWindowIcon(app_icon())
     apply_dark_style(app)
     window = MainWindow()
     window.show()
+    # What is asked for here wins over the last folder, which the window reopens only when nothing else was.
     if args.paths:
         window.open_paths(args.paths)
     elif args.samples or not window.settings.value("last_folder"):
-        window.open_folder(sample_images_dir())
-        first = sorted(p for p in sample_images_dir().glob("*.png"))
-        if first:
-            window.open_photo(first[0])
+        window.open_folder(sample_images_dir())  # and its first photo
     return app.exec()
 
 

@@ -17,6 +17,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QColor, QDragEnterEvent, QDropEv
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -31,6 +32,7 @@ from denoiser.display import (
     LatentView,
     blend,
     compose_views,
+    histogram,
     latent_view,
     noise_map_image,
     noise_map_legend,
@@ -40,6 +42,7 @@ from denoiser.errors import DenoiserError
 from denoiser.findings import Finding, assess
 from denoiser.inference import TileSettings, available_devices, extract_latent, resolve_device
 from denoiser.io import SUPPORTED_EXTENSIONS, Image, is_image_path, read_image, write_image
+from denoiser.io.metadata import exif_facts
 from denoiser.models import Autoencoder
 from denoiser.modelstore import DEFAULT_MODEL, describe, list_models, load_model
 from denoiser.noise import MAX_SIGMA
@@ -48,16 +51,29 @@ from denoiser.progress import Progress
 from denoiser.strength import NoiseEstimate, Strength, estimate_noise_map, levels_for
 from ui.batch_dialog import BatchDialog
 from ui.folder_pane import FolderPane
+from ui.help import ShortcutsDialog, about_text, open_log, shortcut_rows
+from ui.icon import app_icon
+from ui.info_panel import InfoPanel
+from ui.logging_setup import LoggingBridge, log_file
 from ui.model_manager import ModelManager
-from ui.panel import SidePanel
+from ui.panel import PanelScrollArea, SidePanel
+from ui.progress_text import ProgressClock, progress_text
 from ui.qimage import array_to_qimage
 from ui.train_dialog import TrainDialog
-from ui.viewer import MODES, ImageViewer, display_levels
-from ui.worker import WorkerBridge
+from ui.viewer import MODES, VIEWER_KEYS, ImageViewer, display_levels
+from ui.zoom_readout import ZoomReadout
 
 MODE_TITLES = {"side": "Side by side", "split": "Split", "toggle": "Toggle", "residual": "Residual",
                "noise": "Noise map"}
 MAX_RECENT = 8
+TITLE_DASH = "\u2014"
+"""Separates the photo, its folder and the app's name in the window title."""
+LOSSY_FORMATS = ("JPEG", "WEBP")
+"""Formats written with a quality setting (WebP at 100 is lossless)."""
+DEFAULT_SAVE_QUALITY = 95
+"""The JPEG/WebP quality until the user chooses one (the engine's default too)."""
+FORMAT_TITLES = {"PNG": "PNG", "JPEG": "JPEG", "TIFF": "TIFF", "WEBP": "WebP", "BMP": "BMP"}
+"""How the Save As filters name each format."""
 
 
 @dataclass
@@ -69,6 +85,10 @@ class OpenedPhoto:
     estimate: NoiseEstimate
     display: QImage
     levels: list[QImage]
+    facts: list[tuple[str, str]] = field(default_factory=list)
+    """What the EXIF says (camera, lens, exposure...), for the info panel."""
+    histogram: np.ndarray | None = None
+    """The photo's per-channel histogram (channels x bins, tallest 1), for the info panel."""
 
     @property
     def sigma(self) -> float:
@@ -120,6 +140,35 @@ def _stored_amount(settings: QSettings, key: str) -> float:
         return 1.0
 
 
+def _stored_quality(settings: QSettings) -> int:
+    """The remembered JPEG/WebP quality (1-100); a missing or hand-mangled value reads the default."""
+    try:
+        return min(100, max(1, int(str(settings.value("save_quality", DEFAULT_SAVE_QUALITY)))))
+    except ValueError:
+        return DEFAULT_SAVE_QUALITY
+
+
+def save_filters() -> dict[str, str]:
+    """The Save As dialog's filters keyed by format, one per format with all its extensions
+    (``JPEG (*.jpg *.jpeg)``)."""
+    extensions: dict[str, list[str]] = {}
+    for ext, fmt in SUPPORTED_EXTENSIONS.items():
+        extensions.setdefault(fmt, []).append(f"*{ext}")
+    return {fmt: f"{FORMAT_TITLES.get(fmt, fmt)} ({' '.join(found)})" for fmt, found in extensions.items()}
+
+
+def window_title(photo: Path | None, folder: Path | None) -> str:
+    """``photo.jpg — folder — Denoiser`` for an open photo (its own folder), ``folder — Denoiser`` for a listed
+    folder with no photo open yet, else ``Denoiser``."""
+    if photo is not None:
+        parts = [photo.name, photo.parent.name or str(photo.parent)]
+    elif folder is not None:
+        parts = [folder.name or str(folder)]
+    else:
+        parts = []
+    return f" {TITLE_DASH} ".join([*parts, "Denoiser"])
+
+
 def default_settings() -> QSettings:
     """The app's persistent settings (an INI file in the user's config folder)."""
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "Denoiser", "Denoiser")
@@ -131,10 +180,11 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings | None = None, auto_denoise: bool = True) -> None:
         super().__init__()
         self.setWindowTitle("Denoiser")
+        self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
         self.settings = settings or default_settings()
         self.auto_denoise = auto_denoise
-        self.bridge = WorkerBridge(self)
+        self.bridge = LoggingBridge(self)  # a failed job's traceback goes to the log file
         self.model: Autoencoder | None = None
         self.model_name: str | None = None
         self.photo: OpenedPhoto | None = None
@@ -144,6 +194,11 @@ class MainWindow(QMainWindow):
         self._noise_map_of: OpenedPhoto | None = None  # the photo whose noise map is shown or being drawn
         self._closing = False
         self._busy = False
+        self._restore_folder: Path | None = None  # the remembered folder, until something else is opened
+        self._opening: Path | None = None  # the photo an "open" job is reading
+        self._progress_clock = ProgressClock()  # percent and time left of the running denoise
+        self._denoising: Path | None = None  # the photo the running denoise is for
+        self._batch_dialogs: list[BatchDialog] = []  # top-level windows of their own: closed with this one
 
         self.viewer = ImageViewer()
         self.setCentralWidget(self.viewer)
@@ -151,18 +206,29 @@ class MainWindow(QMainWindow):
         self.folder_pane.image_activated.connect(self._photo_activated)
         self.folder_pane.folder_changed.connect(self._remember_folder)
         self.panel = SidePanel()
+        # The panel scrolls rather than squeezing its wrapped texts (model note, warnings) into clipped lines
+        # when the window is short.
+        self.panel_scroll = PanelScrollArea(self.panel)
+        self.info_panel = InfoPanel()
+        self.docks: dict[str, QDockWidget] = {}
         for dock_title, widget, area in (("Photos", self.folder_pane, Qt.DockWidgetArea.LeftDockWidgetArea),
-                                         ("Denoise", self.panel, Qt.DockWidgetArea.RightDockWidgetArea)):
+                                         ("Denoise", self.panel_scroll, Qt.DockWidgetArea.RightDockWidgetArea),
+                                         ("Info", self.info_panel, Qt.DockWidgetArea.RightDockWidgetArea)):
             dock = QDockWidget(dock_title, self)
             dock.setObjectName(f"dock-{dock_title}")
             dock.setWidget(widget)
             dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                              | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
             self.addDockWidget(area, dock)
+            self.docks[dock_title] = dock
+        # The info panel shares the right-hand column with the controls, as a tab behind them.
+        self.tabifyDockWidget(self.docks["Denoise"], self.docks["Info"])
+        self.docks["Denoise"].raise_()
 
         self.status_label = QLabel("Open a photo or a folder (or drop one here).")
         self.progress_bar = QProgressBar()
         self.progress_bar.setMaximumWidth(220)
+        self.progress_bar.setFormat("%p %")
         self.progress_bar.setVisible(False)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setVisible(False)
@@ -179,7 +245,10 @@ class MainWindow(QMainWindow):
         self.panel.detail_changed.connect(lambda _: self._refresh_display())
         self.panel.strength_changed.connect(self._strength_changed)
         self.panel.device_changed.connect(lambda _: self._device_changed())
+        self.panel.latents_expanded_changed.connect(
+            lambda expanded: self.settings.setValue("latents_expanded", "true" if expanded else "false"))
         self.viewer.mode_changed.connect(self._mode_changed)
+        self.viewer.step_requested.connect(self.step_photo)
 
         self.bridge.succeeded.connect(self._on_succeeded)
         self.bridge.failed.connect(self._on_failed)
@@ -232,23 +301,82 @@ class MainWindow(QMainWindow):
             act.setCheckable(True)
             self.mode_actions[mode] = act
         toolbar.addSeparator()
-        action("Fit", self.viewer.zoom_to_fit, "Ctrl+0", (view_menu, toolbar))
-        action("100 %", self.viewer.zoom_100, "Ctrl+1", (view_menu, toolbar))
+        self.fit_action = action("Fit", self.viewer.zoom_to_fit, "Ctrl+0", (view_menu, toolbar))
+        self.fit_action.setToolTip("Zoom to fit the whole photo (Ctrl+0)")
+        self.zoom_100_action = action("1:1", self.viewer.zoom_100, "Ctrl+1", (view_menu, toolbar))
+        self.zoom_100_action.setToolTip("Zoom to 100 %: one photo pixel per screen pixel (Ctrl+1)")
+        self.zoom_readout = ZoomReadout(self.viewer)
+        toolbar.addWidget(self.zoom_readout)
+        view_menu.addSeparator()
+        # Keys of the viewer only (a list or a text field keeps its own PgUp/PgDn/Space): added to the viewer,
+        # not to the window.
+        self.next_action = QAction("Next Photo", self)
+        self.next_action.setShortcuts([QKeySequence(Qt.Key.Key_PageDown), QKeySequence(Qt.Key.Key_Space)])
+        self.next_action.triggered.connect(lambda: self.step_photo(1))
+        self.previous_action = QAction("Previous Photo", self)
+        self.previous_action.setShortcut(QKeySequence(Qt.Key.Key_PageUp))
+        self.previous_action.triggered.connect(lambda: self.step_photo(-1))
+        for act in (self.previous_action, self.next_action):
+            act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            self.viewer.addAction(act)
+            view_menu.addAction(act)
         tools = self.menuBar().addMenu("&Tools")
         action("Batch Denoise...", self.open_batch_dialog, "Ctrl+B", (tools,))
         action("Train a Model...", self.open_train_dialog, "Ctrl+T", (tools,))
         action("Manage Models...", self.open_model_manager, "Ctrl+M", (tools,))
         tools.addSeparator()
         action("Compare with a Clean Reference...", self.choose_reference, None, (tools,))
+        help_menu = self.menuBar().addMenu("&Help")
+        action("Keyboard Shortcuts...", self.show_shortcuts, QKeySequence.StandardKey.HelpContents, (help_menu,))
+        action("Show Log", self.show_log, None, (help_menu,))
+        help_menu.addSeparator()
+        action("About Denoiser", self.show_about, None, (help_menu,))
+
+    # ----- help ---------------------------------------------------------------------------------------------
+    def shortcut_rows(self) -> list[tuple[str, str]]:
+        """Every keyboard shortcut the window has, read from its actions (the window's and the viewer's), then
+        the keys and gestures the viewer handles itself."""
+        return shortcut_rows([*self.actions(), *self.viewer.actions()]) + list(VIEWER_KEYS)
+
+    def show_shortcuts(self) -> ShortcutsDialog:
+        """Help > Keyboard Shortcuts: a dialog listing them (non-modal)."""
+        dialog = ShortcutsDialog(self.shortcut_rows(), self)
+        dialog.show()
+        self.shortcuts_dialog = dialog
+        return dialog
+
+    def about_text(self) -> str:
+        """Help > About's text: versions and the device in use."""
+        return about_text(self._device_text())
+
+    def show_about(self) -> None:
+        """Help > About Denoiser."""
+        QMessageBox.about(self, "About Denoiser", self.about_text())
+
+    def show_log(self) -> None:
+        """Help > Show Log: the log file (or its folder, until something was logged) in the desktop's viewer."""
+        path = log_file()
+        if not open_log(path):
+            self._say(f"Could not open the log; it is {path}", error=True)
 
     # ----- models ---------------------------------------------------------------------------------------
     def refresh_models(self) -> None:
-        """Re-read the bundled and saved models into the chooser."""
+        """Re-read the bundled and saved models into the chooser. When the model in use is no longer listed
+        (deleted), the one the chooser falls back to is loaded, so that what is used is what the chooser says."""
         entries = [(info.name, describe(info)) for info in list_models()]
         if not entries:
             entries = [(DEFAULT_MODEL, "bundled default model (missing)")]
         wanted = self.model_name or str(self.settings.value("model", DEFAULT_MODEL))
         self.panel.set_models(entries, wanted)
+        if self.model_name is not None and self.model_name not in {name for name, _ in entries}:
+            self.choose_model(self.panel.model_name())
+
+    def _model_renamed(self, old: str, new: str) -> None:
+        """A library model was renamed: the model in use (and the remembered one) follows its new name."""
+        if self.model_name == old:
+            self.model_name = new
+        if str(self.settings.value("model", "")) == old:
+            self.settings.setValue("model", new)
 
     def choose_model(self, name: str) -> None:
         """Load model ``name`` in the background; the loaded one stays in use until it succeeds."""
@@ -278,8 +406,7 @@ class MainWindow(QMainWindow):
         start = str(self.settings.value("last_folder", str(Path.home())))
         path, _ = QFileDialog.getOpenFileName(self, "Open Photo", start, f"Images ({patterns})")
         if path:
-            self.folder_pane.add_files([Path(path)])
-            self.open_photo(Path(path))
+            self.show_photo(Path(path))
 
     def open_folder_dialog(self) -> None:
         """Ask for a folder and list its photos."""
@@ -288,21 +415,76 @@ class MainWindow(QMainWindow):
         if folder:
             self.open_folder(Path(folder))
 
-    def open_folder(self, folder: Path) -> None:
-        """List the photos of ``folder`` in the folder pane (thumbnails fill in lazily)."""
+    def open_folder(self, folder: Path, photo: Path | None = None, *, open_first: bool = True) -> None:
+        """List the photos of ``folder`` in the folder pane (thumbnails fill in lazily) and open ``photo``, or
+        else (with ``open_first``) the folder's first photo unless one of its photos is open already."""
+        folder = Path(folder)
+        self._restore_folder = None  # what the user opens wins over the remembered folder
         self.folder_pane.open_folder(folder)
+        if self.folder_pane.folder() is None:  # could not be listed: the pane's header says why
+            self._say(f"Could not list {folder}: {self.folder_pane.title.text()}", error=True)
+            return
         self._remember_folder(folder)
+        paths = self.folder_pane.paths()
+        if photo is not None and Path(photo) in paths:
+            target: Path | None = Path(photo)
+        elif self.photo is not None and self.photo.path in paths:
+            target = self.photo.path  # the open photo stays open (and selected) when its folder is re-listed
+        else:
+            target = paths[0] if paths and open_first else None
+        if target is not None:
+            self.folder_pane.select(target)
+            self._photo_activated(target)
+        elif not paths:
+            self._say(f"No photos in {folder} (supported: {', '.join(SUPPORTED_EXTENSIONS)}).")
+        self._update_title()
+
+    def show_photo(self, path: Path) -> None:
+        """Open ``path`` with its folder listed in the folder pane (listing that folder when the pane shows
+        another), so a photo from elsewhere never joins the current folder's list."""
+        path = Path(path)
+        if self.folder_pane.folder() != path.parent:
+            self.open_folder(path.parent, photo=path)
+            if path in self.folder_pane.paths():
+                return
+            self.folder_pane.add_files([path])  # e.g. hidden (leading dot), which a folder listing skips
+        self.folder_pane.select(path)
+        self._photo_activated(path)
 
     def _photo_activated(self, path: Path) -> None:
-        """A click in the folder pane: open the photo unless it is the one already open."""
-        if self.photo is None or self.photo.path != Path(path):
+        """A click in the folder pane: open the photo unless it is the one already open (or being opened)."""
+        path = Path(path)
+        if path != self._opening and (self.photo is None or self.photo.path != path):
             self.open_photo(path)
+
+    def step_photo(self, delta: int) -> None:
+        """Open the photo ``delta`` places after (negative: before) the open one in the folder pane, selecting it
+        there as a click would; at either end the status bar says so."""
+        paths = self.folder_pane.paths()
+        if not paths:
+            return
+        current = self._opening or (self.photo.path if self.photo is not None else None)
+        if current in paths:
+            index = paths.index(current) + delta  # type: ignore[arg-type]
+        else:
+            index = 0 if delta > 0 else len(paths) - 1
+        if not 0 <= index < len(paths):
+            self._say(f"{'Last' if delta > 0 else 'First'} photo of the folder.")
+            return
+        target = paths[index]
+        self.folder_pane.select(target)
+        self._photo_activated(target)
 
     def open_photo(self, path: Path) -> None:
         """Read ``path`` in the background; the viewer keeps the current photo until it is read."""
         path = Path(path)
-
+        self._restore_folder = None
+        self._opening = path
         self._start("open", f"Opening {path.name}...", lambda stop, progress: self._read_photo(path), lane="display")
+
+    def _update_title(self) -> None:
+        self.setWindowTitle(window_title(self.photo.path if self.photo is not None else None,
+                                         self.folder_pane.folder()))
 
     @staticmethod
     def _read_photo(path: Path) -> OpenedPhoto:
@@ -311,7 +493,8 @@ class MainWindow(QMainWindow):
         pixels = image.color_pixels()
         estimate = estimate_noise_map(pixels)
         shown = array_to_qimage(to_uint8(pixels if pixels.shape[2] == 3 else pixels[:, :, 0]))
-        return OpenedPhoto(path, image, estimate, shown, display_levels(shown))
+        return OpenedPhoto(path, image, estimate, shown, display_levels(shown), exif_facts(image.exif),
+                           histogram(pixels))
 
     def _show_noise_map(self) -> None:
         """In noise map mode, draw the open photo's noise map in the background (once per photo)."""
@@ -366,7 +549,10 @@ class MainWindow(QMainWindow):
             latents = latent_view(extract_latent(pixels, model, sigma, device=device), model.family)
             return DenoiseOutcome(photo.path, denoised, sigma, latents, strength, levels, findings)
 
+        self._progress_clock.reset()
+        self._denoising = photo.path
         self._start("denoise", f"Denoising {photo.path.name} at {strength.describe()}...", job)
+        self.viewer.set_working("Denoising...")
 
     def cancel(self) -> None:
         """Stop the running denoise (within one tile batch); the previous result stays on screen."""
@@ -385,9 +571,10 @@ class MainWindow(QMainWindow):
         denoised = preview if preview is not None else self.outcome.denoised  # type: ignore[union-attr]
         detail = self.panel.settings().detail
 
-        def job(should_stop: Any, on_progress: Any) -> tuple[tuple[QImage, list[QImage]], ...]:
-            shown, removed = (array_to_qimage(view) for view in compose_views(original, denoised, detail))
-            return (shown, display_levels(shown)), (removed, display_levels(removed))
+        def job(should_stop: Any, on_progress: Any) -> tuple[Any, ...]:
+            shown_pixels, removed_pixels = compose_views(original, denoised, detail)
+            shown, removed = array_to_qimage(shown_pixels), array_to_qimage(removed_pixels)
+            return (shown, display_levels(shown)), (removed, display_levels(removed)), histogram(shown_pixels)
 
         self._start("display", "", job, lane="display")
 
@@ -410,35 +597,63 @@ class MainWindow(QMainWindow):
         return candidate
 
     def save(self) -> None:
-        """Save beside the photo under a new name (never over the original)."""
+        """Save beside the photo under a new name (never over the original); JPEG and WebP at the remembered
+        quality."""
         target = self.suggested_path()
         if target is not None:
-            self.save_to(target)
+            self.save_to(target, quality=_stored_quality(self.settings))
 
     def save_as(self) -> None:
-        """Ask where to save; format follows the extension; the original needs an explicit confirmation."""
+        """Ask where to save (the filter shown is the proposed name's format); format follows the extension;
+        JPEG and WebP ask for a quality (remembered); the original needs an explicit confirmation."""
         suggestion = self.suggested_path()
         if suggestion is None:
             return
-        patterns = ";;".join(f"{fmt} (*{ext})" for ext, fmt in SUPPORTED_EXTENSIONS.items())
-        path, _ = QFileDialog.getSaveFileName(self, "Save As", str(suggestion), patterns)
-        if path:
-            target = Path(path)
-            if self.photo is not None and target.resolve() == self.photo.path.resolve():
-                answer = QMessageBox.warning(
-                    self, "Overwrite the original?",
-                    f"{target.name} is the original photo. Replace it with the denoised result? "
-                    "The original cannot be recovered.",
-                    QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-                    QMessageBox.StandardButton.Cancel)
-                if answer != QMessageBox.StandardButton.Yes:
-                    return
-                self.save_to(target, replace_original=True)
-            else:
-                self.save_to(target, overwrite=target.exists())  # the dialog already asked about replacing
+        filters = save_filters()
+        fmt = SUPPORTED_EXTENSIONS.get(suggestion.suffix.lower(), "PNG")
+        path, chosen = QFileDialog.getSaveFileName(self, "Save As", str(suggestion), ";;".join(filters.values()),
+                                                   filters.get(fmt, ""))
+        if not path:
+            return
+        target = Path(path)
+        if target.suffix.lower() not in SUPPORTED_EXTENSIONS:  # some dialogs leave the filter's extension off
+            chosen_format = next((name for name, text in filters.items() if text == chosen), fmt)
+            extension = next(ext for ext, name in SUPPORTED_EXTENSIONS.items() if name == chosen_format)
+            target = target.with_name(target.name + extension)
+        quality = _stored_quality(self.settings)
+        target_format = SUPPORTED_EXTENSIONS[target.suffix.lower()]
+        if target_format in LOSSY_FORMATS:
+            asked = self.ask_quality(target_format, quality)
+            if asked is None:
+                return
+            quality = asked
+            self.settings.setValue("save_quality", quality)
+        if self.photo is not None and target.resolve() == self.photo.path.resolve():
+            answer = QMessageBox.warning(
+                self, "Overwrite the original?",
+                f"{target.name} is the original photo. Replace it with the denoised result? "
+                "The original cannot be recovered.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Cancel)
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+            self.save_to(target, replace_original=True, quality=quality)
+        else:
+            self.save_to(target, overwrite=target.exists(), quality=quality)  # the dialog already asked
 
-    def save_to(self, target: Path, overwrite: bool = False, replace_original: bool = False) -> None:
-        """Write the result (blended with the detail setting, full bit depth, metadata kept) in the background."""
+    def ask_quality(self, fmt: str, current: int) -> int | None:
+        """Ask for the JPEG or WebP quality (1-100) to write at; None when cancelled. (Tests replace it.)"""
+        name = FORMAT_TITLES.get(fmt, fmt)
+        lossless = " WebP at 100 is lossless." if fmt == "WEBP" else ""
+        value, ok = QInputDialog.getInt(
+            self, f"{name} quality", f"{name} quality (1-100): higher keeps more detail in a larger file.{lossless}\n"
+            "Save uses it too until you choose another.", current, 1, 100)
+        return value if ok else None
+
+    def save_to(self, target: Path, overwrite: bool = False, replace_original: bool = False,
+                quality: int = DEFAULT_SAVE_QUALITY) -> None:
+        """Write the result (blended with the detail setting, full bit depth, metadata kept) in the background;
+        ``quality`` (1-100) applies to JPEG and WebP."""
         result = self._result_image()
         if result is None:
             return
@@ -447,22 +662,41 @@ class MainWindow(QMainWindow):
             result = dataclasses.replace(result, source=None)
 
         def job(should_stop: Any, on_progress: Any) -> Path:
-            return write_image(target, result, protected=protected, overwrite=overwrite or replace_original)
+            return write_image(target, result, quality=quality, protected=protected,
+                               overwrite=overwrite or replace_original)
 
         self._start("save", f"Saving {target.name}...", job, lane="io", replace=False)
 
     # ----- tools: batch, training, model library, reference -----------------------------------------------
     def open_batch_dialog(self) -> BatchDialog:
-        """Batch-denoise folders (non-modal: the window stays usable)."""
+        """Batch-denoise folders (non-modal: the window stays usable).
+
+        The dialog is a window of its own, not a child kept above this one: a result opened from its table
+        brings this window to the front, in front of the dialog. The window keeps it (and closes it on close).
+        """
         names = [info.name for info in list_models()] or [DEFAULT_MODEL]
         settings = self.panel.settings()
-        dialog = BatchDialog(self.bridge, names, self.model_name or DEFAULT_MODEL, self, passes=settings.passes)
+        dialog = BatchDialog(self.bridge, names, self.model_name or DEFAULT_MODEL, None, passes=settings.passes)
         dialog.set_strength(settings.auto_strength, settings.strength, settings.amount, settings.luminance,
                             settings.color)
-        dialog.open_pair.connect(self.open_pair)
+        dialog.open_pair.connect(self._open_batch_pair)
+        # Closed dialogs with no batch left running are let go; a running one stays referenced until it ends.
+        self._batch_dialogs = [d for d in self._batch_dialogs if d.isVisible() or d.is_running()] + [dialog]
         dialog.show()
         self.batch_dialog = dialog
         return dialog
+
+    def _open_batch_pair(self, source: Path, output: Path) -> None:
+        """A batch result row was activated: show it here, and bring this window in front of the dialog."""
+        self.open_pair(source, output)
+        self.bring_to_front()
+
+    def bring_to_front(self) -> None:
+        """Un-minimise, raise and activate the window (as far as the window manager allows)."""
+        if self.isMinimized():
+            self.showNormal()
+        self.raise_()
+        self.activateWindow()
 
     def open_train_dialog(self) -> TrainDialog:
         """Train or fine-tune a model; a saved model appears in the chooser."""
@@ -475,6 +709,7 @@ class MainWindow(QMainWindow):
     def open_model_manager(self) -> ModelManager:
         """The model library: rename, delete, import, export."""
         dialog = ModelManager(self.bridge, self)
+        dialog.model_renamed.connect(self._model_renamed)
         dialog.models_changed.connect(self.refresh_models)
         dialog.show()
         self.model_manager = dialog
@@ -559,6 +794,8 @@ class MainWindow(QMainWindow):
             reference, figures, note = result
             self.panel.set_reference_text(reference_text(reference, figures, note))
         elif kind == "open":
+            if self._opening == result.path:
+                self._opening = None
             self.photo, self.outcome = result, None
             self.panel.set_reference_text("")
             self.viewer.prime(result.display, result.levels)
@@ -569,7 +806,9 @@ class MainWindow(QMainWindow):
             self.panel.set_findings([])
             self.panel.latents.clear()
             image = result.image
-            self.setWindowTitle(f"{result.path.name} - Denoiser")
+            self.info_panel.set_photo(result.path, image.width, image.height, image.bit_depth, image.channels,
+                                      image.format, result.facts, result.histogram)
+            self._update_title()
             self._say(f"{result.path.name}: {image.width}x{image.height}, {image.bit_depth}-bit, "
                       f"noise found: {result.estimate.summary()}.")
             if self.auto_denoise and self.model is not None and not force:
@@ -595,10 +834,13 @@ class MainWindow(QMainWindow):
                 self.viewer.prime(image, levels)
                 self.viewer.set_noise_map(image, legend, noise_map_key())
         elif kind == "display":
-            (shown, shown_levels), (removed, removed_levels) = result
+            (shown, shown_levels), (removed, removed_levels), shown_histogram = result
             self.viewer.prime(shown, shown_levels)
             self.viewer.prime(removed, removed_levels)
             self.viewer.set_result(shown, removed)
+            self.info_panel.set_result_histogram(shown_histogram)
+            if not self.bridge.is_busy("model", "denoise"):  # the whole result, not a preview, is on screen
+                self.viewer.set_working("")
         elif kind == "save":
             self._say(f"Saved {result}.")
             if self.folder_pane.folder() == result.parent:
@@ -613,18 +855,36 @@ class MainWindow(QMainWindow):
             kept = f" Still using {self.model_name}." if self.model_name else ""
             self._say(f"Could not load the model: {message}.{kept}", error=True)
         elif kind == "open":
+            self._opening = None
             self._say(f"Could not open the photo: {message}", error=True)
         elif kind == "save":
             self._say(f"Not saved: {message}", error=True)
         elif kind == "noisemap":
             self._noise_map_of = None  # choosing the mode again tries again
             self._say(f"Could not draw the noise map: {message}", error=True)
+        elif kind in ("denoise", "display"):
+            self.viewer.set_working("")
+            self._say(f"{kind.capitalize()} failed: {message}", error=True)
         else:
             self._say(f"{kind.capitalize()} failed: {message}", error=True)
 
     def _on_cancelled(self, job_id: int, kind: str) -> None:
-        if kind == "denoise" and self._current(job_id, kind):
-            self._say("Denoise cancelled; the previous result is kept.")
+        if not self._current(job_id, kind):
+            return
+        if kind == "open":
+            self._opening = None
+        elif kind == "denoise":
+            self.viewer.set_working("")
+            # A preview of the cancelled run may be on screen: show again exactly what Save writes.
+            if self.outcome is not None:
+                self._refresh_display()
+                how = f" ({self.outcome.strength.describe()})" if self.outcome.strength is not None else ""
+                self._say(f"Denoise cancelled; the previous result{how} is shown again, and Save writes it.")
+            else:
+                self._jobs.pop("display", None)  # a preview still being drawn is not shown
+                self.viewer.set_result(None)
+                self.info_panel.set_result_histogram(None)
+                self._say("Denoise cancelled; there is no result to save yet.")
 
     def _on_progress(self, job_id: int, kind: str, event: Progress) -> None:
         if not self._current(job_id, kind):
@@ -635,6 +895,11 @@ class MainWindow(QMainWindow):
         elif event.total:
             self.progress_bar.setRange(0, event.total)
             self.progress_bar.setValue(event.done)
+            if kind == "denoise":
+                percent, left = self._progress_clock.update(event.done, event.total)
+                name = self._denoising.name if self._denoising is not None else "the photo"
+                self._say(progress_text(f"Denoising {name}", percent, left))
+                self.viewer.set_working(f"Denoising... {percent} %")
         elif event.message:
             self._say(event.message)
 
@@ -703,10 +968,19 @@ class MainWindow(QMainWindow):
             self.panel.set_passes(int(str(self.settings.value("passes", 1))))
         except ValueError:
             pass  # a hand-edited settings file: keep the default quality
+        self.panel.set_latents_expanded(str(self.settings.value("latents_expanded", "false")).lower() == "true")
         self._fill_recent_menu()
         last = self.settings.value("last_folder")
         if last and Path(str(last)).is_dir():
-            QTimer.singleShot(0, lambda: self.folder_pane.open_folder(Path(str(last))))
+            # Reopened once the event loop runs, unless something was opened first (a command-line argument).
+            self._restore_folder = Path(str(last))
+            QTimer.singleShot(0, self._restore_last_folder)
+
+    def _restore_last_folder(self) -> None:
+        """Reopen the remembered folder (and its first photo), unless a folder or photo was opened since."""
+        folder, self._restore_folder = self._restore_folder, None
+        if folder is not None and not self._closing:
+            self.open_folder(folder)
 
     def save_settings(self) -> None:
         """Remember geometry, view mode, model, strength (and its amounts) and device for the next run."""
@@ -734,20 +1008,30 @@ class MainWindow(QMainWindow):
         event.acceptProposedAction()
 
     def open_paths(self, paths: list[Path]) -> None:
-        """What a drop does: a folder opens in the pane; photos are added and the first one opens."""
+        """What a drop or the command line does: a folder opens in the pane with its first photo; a photo opens
+        with its folder listed (further photos from elsewhere are added to the list); with both, the photos are
+        added to the folder's list and the first one opens."""
+        paths = [Path(p).absolute() for p in paths]
         folders = [p for p in paths if p.is_dir()]
         files = [p for p in paths if p.is_file() and is_image_path(p)]
         if folders:
-            self.open_folder(folders[0])
-        if files:
-            self.folder_pane.add_files(files)
-            self.open_photo(files[0])
+            self.open_folder(folders[0], open_first=not files)
+            if files:
+                self.folder_pane.add_files(files)
+                self.folder_pane.select(files[0])
+                self._photo_activated(files[0])
+        elif files:
+            self.show_photo(files[0])
+            self.folder_pane.add_files(files[1:])
         if not folders and not files:
             self._say("Nothing to open in what was dropped (no folder or supported photo).", error=True)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         self._closing = True
         self.save_settings()
+        for dialog in self._batch_dialogs:
+            dialog.close()  # cancels its batch; what is written stays
+        self._batch_dialogs.clear()
         self.bridge.shutdown()
         event.accept()
 

@@ -37,16 +37,9 @@ from PySide6.QtWidgets import (
 )
 
 from denoiser.errors import DenoiserError
-from denoiser.modelstore import (
-    WEIGHTS_SUFFIX,
-    ModelInfo,
-    export_model,
-    import_model,
-    list_models,
-    model_size_bytes,
-    remove_model,
-    rename_model,
-)
+from denoiser.formatting import duration_text, size_text
+from denoiser.modelfile import WEIGHTS_SUFFIX, ModelInfo
+from denoiser.modelstore import export_model, import_model, list_models, model_size_bytes, remove_model, rename_model
 from ui.worker import WorkerBridge
 
 COLUMNS = ("Name", "Family", "Trained on", "Validation", "Size", "Modified", "Bundled")
@@ -77,40 +70,51 @@ class _PendingJob:
     before: list[str]  # library names when it was submitted, to tell whether a cancelled import still landed
 
 
-def validation_text(validation: dict[str, Any]) -> str:
-    """The validation figure a table cell shows: PSNR when the model has one, else its metric's best value."""
+NOT_COMPARABLE = "Figures measured on different validation sets are not comparable with one another."
+
+
+def validation_set(validation: dict[str, Any], training: dict[str, Any] | None = None) -> tuple[str, str]:
+    """What a model's validation figure was measured on, from what its file records: a short tag for the table
+    (``σ25 synthetic``, ``camera pairs``; "" when not recorded) and a sentence for the tooltip and details.
+
+    Synthetic noise records its ``sigma`` (and the ``protocols``: ``clipped`` 8-bit, ``float`` unclipped);
+    held-out noisy/clean pairs record no sigma and the training ``mode`` "pairs"; noisy-only data a loss.
+    """
+    training = training or {}
+    split = validation.get("split")
+    held = f" ({split})" if isinstance(split, str) and split else ""
+    sigma = validation.get("sigma")
+    if validation.get("metric") == "val_loss":
+        return ("noisy photos" if training.get("mode") == "noisy" else "",
+                f"Self-supervised loss on held-out noisy photos{held}, with no clean references: lower is better; "
+                "not a PSNR.")
+    if isinstance(sigma, (int, float)):
+        protocols = [p for p in validation.get("protocols") or [] if p in ("clipped", "float")]
+        how = {("clipped",): ", rounded and clipped to 8 bits",
+               ("float",): ", unclipped",
+               ("clipped", "float"): ", averaged over rounded-and-clipped 8-bit and unclipped noise"}.get(
+                   tuple(sorted(protocols)), "")
+        return (f"\u03c3{sigma:g} synthetic",
+                f"PSNR on held-out clean photos{held} with synthetic Gaussian noise at sigma {sigma:g}{how}.")
+    if training.get("mode") == "pairs":
+        return "camera pairs", f"PSNR on held-out noisy/clean camera pairs{held}: real camera noise."
+    return "", "What this figure was measured on is not recorded in the model file."
+
+
+def validation_text(validation: dict[str, Any], training: dict[str, Any] | None = None) -> str:
+    """The validation figure a table cell shows: PSNR when the model has one, else its metric's best value,
+    followed by what it was measured on when the file records it (``30.86 dB (σ25 synthetic)``)."""
     psnr = validation.get("psnr")
-    if isinstance(psnr, (int, float)):
-        return f"{psnr:.2f} dB"
     best = validation.get("best")
     metric = validation.get("metric")
-    if isinstance(best, (int, float)):
-        return f"{metric or 'best'} {best:.4g}"
-    return "-"
-
-
-def size_text(size: int | None) -> str:
-    """A byte count as people read it (binary units, as file managers mostly show model files)."""
-    if size is None:
-        return "?"
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"  # pragma: no cover - the loop always returns
-
-
-def duration_text(seconds: float) -> str:
-    """Training time as hours, minutes and seconds."""
-    seconds = max(0.0, float(seconds))
-    hours, rest = divmod(int(round(seconds)), 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min {secs:02d} s"
-    if minutes:
-        return f"{minutes} min {secs:02d} s"
-    return f"{seconds:.1f} s"
+    if isinstance(psnr, (int, float)):
+        figure = f"{psnr:.2f} dB"
+    elif isinstance(best, (int, float)):
+        figure = f"{metric or 'best'} {best:.4g}"
+    else:
+        return "-"
+    tag, _sentence = validation_set(validation, training)
+    return f"{figure} ({tag})" if tag else figure
 
 
 def _row_for(info: ModelInfo) -> ModelRow:
@@ -172,7 +176,8 @@ def describe_row(row: ModelRow) -> str:
     lines.append("")
     validation = info.validation
     if validation:
-        lines.append(f"Validation: {validation_text(validation)}")
+        lines.append(f"Validation: {validation_text(validation, info.training)}")
+        lines.append(f"  {validation_set(validation, info.training)[1]} {NOT_COMPARABLE}")
         gain = validation.get("gain")
         start = validation.get("start")
         best = validation.get("best")
@@ -190,12 +195,15 @@ class ModelManager(QDialog):
 
     Created with the main window's :class:`~ui.worker.WorkerBridge`; import and export jobs run on its ``io``
     lane (never replacing other io work). :attr:`models_changed` is emitted after every rename, delete and
-    import so the main window can refresh its model chooser. The question dialogs go through :meth:`confirm`,
-    :meth:`ask_name`, :meth:`ask_import_path` and :meth:`ask_export_path`, which tests replace.
+    import so the main window can refresh its model chooser (after :attr:`model_renamed` for a rename). The
+    question dialogs go through :meth:`confirm`, :meth:`ask_name`, :meth:`ask_import_path` and
+    :meth:`ask_export_path`, which tests replace.
     """
 
     models_changed = Signal()
     """The library changed (a model renamed, deleted or imported)."""
+    model_renamed = Signal(str, str)
+    """(old name, new name): emitted before :attr:`models_changed`, so the model in use can follow its name."""
     operation_done = Signal(str, bool, str)
     """(operation: "rename", "delete", "import" or "export"; whether it worked; the message shown)"""
 
@@ -211,6 +219,9 @@ class ModelManager(QDialog):
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.horizontalHeaderItem(COLUMNS.index("Validation")).setToolTip(
+            "The model's best validation figure and, in brackets, what it was measured on (its tooltip says more). "
+            + NOT_COMPARABLE)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -282,11 +293,13 @@ class ModelManager(QDialog):
         for index, row in enumerate(self._rows):
             info = row.info
             modified = row.modified.strftime("%Y-%m-%d %H:%M") if row.modified else "?"
-            cells = (row.name, info.family, info.trained_on or "-", validation_text(info.validation),
+            cells = (row.name, info.family, info.trained_on or "-", validation_text(info.validation, info.training),
                      size_text(row.size), modified, "yes" if info.bundled else "")
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(info.trained_on if COLUMNS[column] == "Trained on" and info.trained_on else text)
+                if COLUMNS[column] == "Validation" and info.validation:
+                    item.setToolTip(f"{text}\n{validation_set(info.validation, info.training)[1]}\n{NOT_COMPARABLE}")
                 if COLUMNS[column] in ("Validation", "Size"):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(index, column, item)
@@ -332,6 +345,7 @@ class ModelManager(QDialog):
         self.refresh()
         self.select(new)
         self._succeed("rename", f"Renamed {old!r} to {new!r}.")
+        self.model_renamed.emit(old, new)
         self.models_changed.emit()
         return True
 

@@ -14,14 +14,17 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QSlider,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -50,6 +53,10 @@ SETTLE_MS = 300
 """A key or wheel change of a strength slider re-denoises once the slider has been still this long."""
 LEFTOVER_MIN_HEIGHT = 150
 """The latent thumbnails' box never gets less: its caption and about a row of thumbnails."""
+LATENTS_TITLE = "What the model sees (bottleneck)"
+LATENTS_LEGEND = ("PCA: the bottleneck's three main directions as colour; then single channels, most active first "
+                  "(click one to enlarge).")
+"""The one-line legend over the latent thumbnails."""
 
 
 @dataclass
@@ -113,9 +120,12 @@ class LatentGrid(QWidget):
         self._images.clear()
 
     def set_thumbnails(self, caption: str, colour: QImage, channels: list[tuple[str, QImage]]) -> None:
-        """Show the PCA colour thumbnail first, then the channel thumbnails in the order given."""
+        """Show the PCA colour thumbnail first, then the channel thumbnails in the order given; with no channels
+        (a saved result, whose latents are not known) only the caption, no PCA tile of nothing."""
         self.clear()
         self.caption.setText(caption)
+        if not channels:
+            return
         for index, (label, image) in enumerate([("PCA", colour), *channels]):
             item = QListWidgetItem(QPixmap.fromImage(image).scaled(56, 56, Qt.AspectRatioMode.KeepAspectRatio), label)
             item.setData(Qt.ItemDataRole.UserRole, index)
@@ -149,13 +159,18 @@ class _LeftoverBox(QGroupBox):
 
     Word-wrapped labels make a layout size everything by height-for-width, where a size policy alone cannot
     make one item give way first: without this, warnings would squeeze the labels above them into clipped lines
-    on a small screen instead of shortening the thumbnail list, which scrolls.
+    on a small screen instead of shortening the thumbnail list, which scrolls. Its preferred height is its
+    minimum, so the panel's height-for-width counts it: the scroll area the window puts the panel in then
+    scrolls when even that does not fit, instead of the layout clipping the wrapped labels.
     """
 
     def __init__(self, title: str, parent: QWidget | None = None) -> None:
         super().__init__(title, parent)
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Ignored)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
         self.setMinimumHeight(LEFTOVER_MIN_HEIGHT)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return QSize(super().sizeHint().width(), LEFTOVER_MIN_HEIGHT)
 
     def hasHeightForWidth(self) -> bool:  # noqa: N802 - Qt's name
         return False
@@ -171,6 +186,8 @@ class SidePanel(QWidget):
     device_changed = Signal(str)
     detail_changed = Signal(float)
     strength_changed = Signal()
+    latents_expanded_changed = Signal(bool)
+    """The user opened (True) or closed the latent thumbnails' section."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -256,16 +273,32 @@ class SidePanel(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.save_button)
         buttons.addWidget(self.save_as_button)
-        latent_box = _LeftoverBox("What the model sees (bottleneck)")
+        # Collapsed by default: a header that opens the latent thumbnails (the window remembers the choice).
+        self.latents_toggle = QToolButton()
+        self.latents_toggle.setText(LATENTS_TITLE)
+        self.latents_toggle.setCheckable(True)
+        self.latents_toggle.setAutoRaise(True)
+        self.latents_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.latents_toggle.setToolTip("Show or hide the latent thumbnails: what the model's bottleneck holds")
+        self.latents_toggle.toggled.connect(self._latents_toggled)
+        self.latents_legend = QLabel(LATENTS_LEGEND)
+        self.latents_legend.setWordWrap(True)
+        self.latents_legend.setStyleSheet("color: #888; font-size: 11px;")
+        latent_box = _LeftoverBox("")
         latent_layout = QVBoxLayout(latent_box)
+        latent_layout.addWidget(self.latents_legend)
         latent_layout.addWidget(self.latents)
+        self.latent_box = latent_box
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.denoise_button)
         layout.addLayout(buttons)
         layout.addWidget(self.warnings_label)
         layout.addWidget(self.reference_label)
+        layout.addWidget(self.latents_toggle)
         layout.addWidget(latent_box, 1)
+        self._collapsed_space = layout.count()
+        layout.addStretch(0)  # takes the box's share of the height while the box is closed
         honesty = QLabel("Autoencoders are lossy and data-specific: fine detail that looks like noise can go "
                          "with it. Compare with the original (split view, residual) before you keep a result.")
         honesty.setWordWrap(True)
@@ -273,6 +306,29 @@ class SidePanel(QWidget):
         layout.addWidget(honesty)
         self._show_strength_slider()
         self.setMinimumWidth(280)
+        self.set_latents_expanded(False)
+
+    def set_latents_expanded(self, expanded: bool) -> None:
+        """Open or close the latent thumbnails' section (no signal: used when restoring settings)."""
+        self.latents_toggle.blockSignals(True)
+        self.latents_toggle.setChecked(expanded)
+        self.latents_toggle.blockSignals(False)
+        self._show_latents(expanded)
+
+    def latents_expanded(self) -> bool:
+        """Whether the latent thumbnails' section is open."""
+        return self.latents_toggle.isChecked()
+
+    def _latents_toggled(self, expanded: bool) -> None:
+        self._show_latents(expanded)
+        self.latents_expanded_changed.emit(expanded)
+
+    def _show_latents(self, expanded: bool) -> None:
+        self.latents_toggle.setArrowType(Qt.ArrowType.DownArrow if expanded else Qt.ArrowType.RightArrow)
+        self.latent_box.setVisible(expanded)
+        layout = self.layout()
+        if isinstance(layout, QVBoxLayout):
+            layout.setStretch(self._collapsed_space, 0 if expanded else 1)
 
     def set_models(self, entries: list[tuple[str, str]], current: str | None = None) -> None:
         """Fill the chooser with (name, description) pairs, keeping ``current`` selected when present."""
@@ -442,3 +498,30 @@ class SidePanel(QWidget):
     def _detail_moved(self, value: int) -> None:
         self.detail_label.setText(f"{value} %")
         self.detail_changed.emit(value / 100.0)
+
+
+class PanelScrollArea(QScrollArea):
+    """The side panel in a vertical scroll area, for the window's dock: when the window is too short for the
+    panel it scrolls, instead of its layout squeezing wrapped texts (the model note, the warnings) into clipped
+    lines. It is never narrower than the panel's minimum plus the scroll bar, so the bar never narrows the panel
+    below the width its texts were wrapped for (there is no horizontal scrolling)."""
+
+    def __init__(self, panel: SidePanel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWidget(panel)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+    def _extra_width(self) -> int:
+        return self.verticalScrollBar().sizeHint().width() + 2 * self.frameWidth()
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        panel = self.widget()
+        width = panel.minimumSizeHint().width() if panel is not None else 0
+        return QSize(width + self._extra_width(), super().minimumSizeHint().height())
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        panel = self.widget()
+        hint = panel.sizeHint() if panel is not None else QSize()
+        return QSize(hint.width() + self._extra_width(), hint.height())

@@ -42,6 +42,17 @@ SPLIT_GRAB_PX = 6  # how close (screen px) to the divider a press grabs it inste
 SIDE_GAP_PX = 2  # the dark seam between the two panes of side mode
 KEY_PAN_FRACTION = 0.1  # an arrow key pans a tenth of the view (Shift: half)
 
+VIEWER_KEYS = (
+    ("Wheel, + / -", "Zoom in and out (about the cursor, or the centre)"),
+    ("Double-click", "Switch between fit and 100 % at the clicked point"),
+    ("Drag", "Pan (or move the split divider)"),
+    ("Arrow keys", "Pan (Shift: faster)"),
+    ("Left / Right", "Previous / next photo when the photo fits the view's width (nothing to pan)"),
+    ("Hold O", "Show the original (toggle mode)"),
+)
+"""The keys and mouse gestures the viewer handles itself (its keyPressEvent and the canvases' mouse events),
+for the Help menu's shortcut list."""
+
 BACKGROUND = QColor("#202020")
 SEAM = QColor("#0c0c0c")
 NOT_DENOISED_HINT = "not denoised yet"
@@ -129,14 +140,20 @@ class ViewState(QObject):
 
     def set_view(self, zoom: float | None = None, center: QPointF | None = None) -> None:
         """Zoom and/or pan as the user asked (leaves fit mode); zoom is clamped and the view kept on the image."""
-        self._fitting = False
-        self._apply(self._zoom if zoom is None else zoom, self._center if center is None else QPointF(center))
+        left_fit, self._fitting = self._fitting, False
+        # Leaving fit mode is news (the zoom readout drops its "fit") even when zoom and centre stay.
+        self._apply(self._zoom if zoom is None else zoom, self._center if center is None else QPointF(center),
+                    force=left_fit)
 
     def fit(self) -> None:
         """Show the whole image, centred, and keep doing so when the viewport changes size."""
-        self._fitting = True
+        entered_fit, self._fitting = not self._fitting, True
         size = self._image_size
-        self._apply(self.fit_zoom(), QPointF(size.width() / 2, size.height() / 2))
+        self._apply(self.fit_zoom(), QPointF(size.width() / 2, size.height() / 2), force=entered_fit)
+
+    def can_pan_horizontally(self) -> bool:
+        """Whether the image is wider than the view at the current zoom (Left/Right then pan)."""
+        return not self._image_size.isEmpty() and self._image_size.width() * self._zoom > self._viewport.width() + 0.5
 
     def fit_zoom(self) -> float:
         """The zoom at which the whole image just fits the viewport (1.0 when either is empty)."""
@@ -597,13 +614,16 @@ class ImageViewer(QWidget):
     Side mode shows two panes of exactly equal size (placed by hand rather than by a layout, which would make
     them differ by a pixel on odd widths and so lock them a pixel apart). The other modes show one canvas.
     Keys while the viewer has focus: Ctrl+0 fit, Ctrl+1 100 %, +/- zoom about the centre, arrows pan
-    (Shift: faster), and holding O shows the original in toggle mode.
+    (Shift: faster), Left/Right ask for the previous/next photo (:attr:`step_requested`) when there is nothing to
+    pan sideways, and holding O shows the original in toggle mode (:data:`VIEWER_KEYS` lists them for Help).
     """
 
     mode_changed = Signal(str)
     zoom_changed = Signal(float)
     split_changed = Signal(float)
     view_changed = Signal()  # zoom, pan or the visible region changed
+    step_requested = Signal(int)
+    """Left/Right with nothing to pan sideways: -1 for the previous photo, +1 for the next."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -630,6 +650,7 @@ class ImageViewer(QWidget):
         self._split = 0.5
         self._showing_original = False
         self._o_held = False  # the O key (not the main window's key) is holding the original
+        self._working = ""  # what the result pane says while a result is being made
         self._last_zoom = self._state.zoom
         self._state.changed.connect(self._on_state_changed)
         self._apply_mode()
@@ -707,6 +728,18 @@ class ImageViewer(QWidget):
     def noise_map(self) -> QImage | None:
         """The noise map image of the current photo, once it is set."""
         return self._noise_map
+
+    def set_working(self, text: str) -> None:
+        """Say ``text`` (e.g. ``Denoising... 42 %``) over the result pane while a result is being made; "" to
+        stop. It replaces the pane's usual note ("not denoised yet") in every mode."""
+        if text == self._working:
+            return
+        self._working = text
+        self._refresh()
+
+    def working(self) -> str:
+        """What the result pane says about the work in progress ("" when none)."""
+        return self._working
 
     # -- mode, split, toggle --------------------------------------------------------------------------------
 
@@ -822,21 +855,23 @@ class ImageViewer(QWidget):
             for canvas in (self._left, self._right):
                 canvas.set_content(None)
             return
-        pending = "" if result is not None else NOT_DENOISED_HINT
+        pending = self._working or ("" if result is not None else NOT_DENOISED_HINT)
+        working = self._working
         if self._mode == "side":
             self._left.set_content(original, labels=("Original", ""))
             self._right.set_content(result or original, labels=("", "Denoised" if result else "Original"), hint=pending)
         elif self._mode == "split" and result is not None:
-            self._right.set_content(result, under=original, split=self._split, labels=("Original", "Denoised"))
+            self._right.set_content(result, under=original, split=self._split, labels=("Original", "Denoised"),
+                                    hint=working)
         elif self._mode == "toggle" and result is not None and not self._showing_original:
-            self._right.set_content(result, labels=("Denoised", ""))
+            self._right.set_content(result, labels=("Denoised", ""), hint=working)
         elif self._mode == "residual" and residual is not None:
-            self._right.set_content(residual, labels=("Residual (what was removed)", ""))
+            self._right.set_content(residual, labels=("Residual (what was removed)", ""), hint=working)
         elif self._mode == "noise" and self._noise_map is not None:
             self._right.set_content(self._noise_map, labels=(NOISE_MAP_LABEL, ""), legend=self._noise_legend,
-                                    key=self._noise_key)
+                                    key=self._noise_key, hint=working)
         else:
-            hint = {"residual": RESIDUAL_HINT, "noise": NOISE_MAP_HINT}.get(self._mode, pending)
+            hint = working or {"residual": RESIDUAL_HINT, "noise": NOISE_MAP_HINT}.get(self._mode, pending)
             self._right.set_content(original, labels=("Original", ""), hint=hint)
 
     def _on_state_changed(self) -> None:
@@ -875,6 +910,9 @@ class ImageViewer(QWidget):
             self.set_zoom(_stepped_zoom(self.zoom(), ZOOM_STEP))
         elif key in (Qt.Key.Key_Minus, Qt.Key.Key_Underscore):
             self.set_zoom(_stepped_zoom(self.zoom(), 1 / ZOOM_STEP))
+        elif (key in (Qt.Key.Key_Left, Qt.Key.Key_Right) and self._original is not None
+              and not event.modifiers() and not self._state.can_pan_horizontally()):
+            self.step_requested.emit(-1 if key == Qt.Key.Key_Left else 1)
         elif key in pans and self._original is not None:
             self._pan_by_view(*pans[key])
         else:

@@ -17,6 +17,7 @@ __all__ = [
     "ORIENTATION_TAG",
     "Metadata",
     "apply_orientation",
+    "exif_facts",
     "exif_for_tiff",
     "icc_profile",
     "read_exif",
@@ -164,3 +165,80 @@ def tiff16_text_tags(raw: bytes | None) -> list[tuple[int, int, int, str, bool]]
         if isinstance(value, str) and value and value.isascii():
             tags.append((tag, 2, 0, value, True))
     return tags
+
+
+# Photo-describing tags for people (exif_facts): IFD0 and the Exif sub-IFD.
+_MAKE, _MODEL, _DATETIME = 271, 272, 306
+_EXPOSURE_TIME, _F_NUMBER, _ISO, _DATETIME_ORIGINAL = 33434, 33437, 34855, 36867
+_FOCAL_LENGTH, _FOCAL_LENGTH_35MM, _LENS_MAKE, _LENS_MODEL = 37386, 41989, 42035, 42036
+
+
+def _number(value: object) -> float | None:
+    """A float from an EXIF rational, integer or one-element tuple; None for anything else or a zero denominator."""
+    if isinstance(value, (tuple, list)) and value:
+        value = value[0]
+    try:
+        number = float(value)  # type: ignore[arg-type]  # IFDRational, int, float
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return number if np.isfinite(number) else None
+
+
+def _text(value: object) -> str:
+    """An EXIF text value, trimmed of padding and NULs ("" when it is not text)."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return value.replace("\x00", "").strip() if isinstance(value, str) else ""
+
+
+def _exposure(seconds: float) -> str:
+    if seconds <= 0:
+        return ""
+    if seconds < 0.5:
+        return f"1/{round(1 / seconds)} s"
+    return f"{seconds:.1f}".rstrip("0").rstrip(".") + " s"
+
+
+def exif_facts(raw: bytes | None) -> list[tuple[str, str]]:
+    """What a photographer reads off the EXIF block ``raw``, as (label, text) pairs in a fixed order: Camera
+    (make and model), Lens, ISO, Exposure (``1/250 s``), Aperture (``f/2.8``), Focal length (``50 mm``, with the
+    35 mm equivalent when recorded) and Date (``2024-05-01 12:00:00``). Tags that are missing or unreadable are
+    left out; no or broken EXIF gives an empty list (never raises)."""
+    if not raw:
+        return []
+    try:
+        exif = PILImage.Exif()
+        exif.load(raw)
+        main = dict(exif)
+        sub = dict(exif.get_ifd(EXIF_IFD_TAG))
+    except Exception:  # malformed EXIF: nothing to tell
+        return []
+    facts: list[tuple[str, str]] = []
+    make, model = _text(main.get(_MAKE)), _text(main.get(_MODEL))
+    if make and model.lower().startswith(make.lower().split()[0]):
+        make = ""  # "Canon" + "Canon EOS R5" reads "Canon EOS R5"
+    camera = " ".join(part for part in (make, model) if part)
+    if camera:
+        facts.append(("Camera", camera))
+    lens = _text(sub.get(_LENS_MODEL)) or _text(sub.get(_LENS_MAKE))
+    if lens:
+        facts.append(("Lens", lens))
+    iso = _number(sub.get(_ISO))
+    if iso:
+        facts.append(("ISO", f"{iso:.0f}"))
+    exposure = _number(sub.get(_EXPOSURE_TIME))
+    if exposure and _exposure(exposure):
+        facts.append(("Exposure", _exposure(exposure)))
+    f_number = _number(sub.get(_F_NUMBER))
+    if f_number:
+        facts.append(("Aperture", f"f/{f_number:.1f}".replace(".0", "")))
+    focal = _number(sub.get(_FOCAL_LENGTH))
+    if focal:
+        equivalent = _number(sub.get(_FOCAL_LENGTH_35MM))
+        extra = f" ({equivalent:.0f} mm equivalent)" if equivalent and round(equivalent) != round(focal) else ""
+        facts.append(("Focal length", f"{focal:.0f} mm{extra}"))
+    date = _text(sub.get(_DATETIME_ORIGINAL)) or _text(main.get(_DATETIME))
+    if date:
+        day, _, clock = date.partition(" ")
+        facts.append(("Date", f"{day.replace(':', '-')} {clock}".strip()))
+    return facts

@@ -15,3 +15,12 @@ def bridge() -> Iterator[WorkerBridge]:
     worker = WorkerBridge()
     yield worker
     assert worker.shutdown(10_000)
+
+
+@pytest.fixture(autouse=True)
+def no_log_file_left_behind() -> Iterator[None]:
+    """``ui.app.main`` installs the app's log file handler (in the test's private log folder): remove it after."""
+    yield
+    from ui.logging_setup import teardown_logging
+
+    teardown_logging()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image as PILImage
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
@@ -51,3 +53,66 @@ def test_a_path_on_the_command_line_is_opened(monkeypatch: pytest.MonkeyPatch, q
     photo = sorted(sample_images_dir().glob("*.png"))[-1]
     window = run_main_and_capture(monkeypatch, qtbot, [str(photo)])
     assert window.photo.path == photo
+
+
+# --- issue 14: what the command line names wins over the remembered folder --------------------------------------
+
+
+def run_main_until_denoised(monkeypatch: pytest.MonkeyPatch, qtbot: QtBot, argv: list[str]) -> MainWindow:
+    """Run ``main`` with the event loop replaced by a wait for the first photo's result (and the restore timer)."""
+    seen: dict[str, MainWindow] = {}
+
+    def fake_exec(self: QApplication) -> int:
+        (window,) = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+        seen["window"] = window
+        try:
+            qtbot.waitUntil(lambda: window.outcome is not None, timeout=20000)
+            qtbot.wait(100)  # anything still scheduled (the last folder's restore) has had its turn
+        finally:
+            window.close()
+        return 0
+
+    monkeypatch.setattr(QApplication, "exec", fake_exec)
+    assert app_module.main(argv) == 0
+    return seen["window"]
+
+
+def photo_folder(folder: Path, names: list[str]) -> list[Path]:
+    folder.mkdir(parents=True)
+    paths = []
+    for seed, name in enumerate(names):
+        pixels = np.random.default_rng(seed).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+        PILImage.fromarray(pixels).save(folder / name)
+        paths.append(folder / name)
+    return paths
+
+
+def test_a_folder_on_the_command_line_wins_and_its_first_photo_opens(
+        monkeypatch: pytest.MonkeyPatch, qtbot: QtBot, private_settings: QSettings, tmp_path: Path) -> None:
+    photo_folder(tmp_path / "last", ["old.png"])
+    private_settings.setValue("last_folder", str(tmp_path / "last"))
+    wanted = photo_folder(tmp_path / "shoot", ["a.png", "b.png"])
+    window = run_main_until_denoised(monkeypatch, qtbot, [str(tmp_path / "shoot")])
+    assert window.folder_pane.folder() == tmp_path / "shoot"
+    assert window.folder_pane.paths() == wanted
+    assert window.photo.path == wanted[0] and window.outcome.path == wanted[0]  # opened and denoised
+    assert window.windowTitle() == "a.png \u2014 shoot \u2014 Denoiser"
+
+
+def test_a_photo_on_the_command_line_opens_with_its_folder(
+        monkeypatch: pytest.MonkeyPatch, qtbot: QtBot, private_settings: QSettings, tmp_path: Path) -> None:
+    photo_folder(tmp_path / "last", ["old.png"])
+    private_settings.setValue("last_folder", str(tmp_path / "last"))
+    wanted = photo_folder(tmp_path / "shoot", ["a.png", "b.png"])
+    window = run_main_until_denoised(monkeypatch, qtbot, [str(wanted[1])])
+    assert window.photo.path == wanted[1]
+    assert window.folder_pane.folder() == tmp_path / "shoot" and window.folder_pane.paths() == wanted
+    assert window.windowTitle() == "b.png \u2014 shoot \u2014 Denoiser"
+
+
+def test_with_no_argument_the_last_folder_opens_with_its_first_photo(
+        monkeypatch: pytest.MonkeyPatch, qtbot: QtBot, private_settings: QSettings, tmp_path: Path) -> None:
+    last = photo_folder(tmp_path / "last", ["old.png"])
+    private_settings.setValue("last_folder", str(tmp_path / "last"))
+    window = run_main_until_denoised(monkeypatch, qtbot, [])
+    assert window.folder_pane.folder() == tmp_path / "last" and window.photo.path == last[0]

@@ -21,6 +21,7 @@ from denoiser.errors import Cancelled
 from denoiser.findings import Finding
 from denoiser.models import create_model
 from denoiser.modelstore import save_to_library
+from denoiser.progress import Progress
 from denoiser.strength import NoiseEstimate, Strength
 from ui.main_window import MainWindow
 from ui.qimage import qimage_to_array
@@ -436,3 +437,187 @@ def test_quality_passes_redenoise_and_are_remembered(qtbot: QtBot, window: MainW
     np.testing.assert_allclose(window.outcome.denoised, np.clip(expected, 0, 1), atol=1e-5)
     window.save_settings()
     assert int(settings.value("passes")) == 8
+
+
+# --- issue 14: the app as a new user meets it ------------------------------------------------------------------
+
+
+def shown_result(win: MainWindow) -> np.ndarray | None:
+    """The denoised image the viewer shows in side-by-side mode (None: only the original is shown)."""
+    win.viewer.set_mode("side")
+    canvas = win.viewer.canvases()[-1]
+    return qimage_to_array(canvas.image()) if win.viewer.has_result() else None
+
+
+def previewing_denoise_patch(monkeypatch: pytest.MonkeyPatch, value: float = 0.5) -> threading.Event:
+    """A denoise job that shows a preview (a flat grey image, unlike any real result) and then runs until it is
+    cancelled: a large photo's full pass, stopped by Esc."""
+    started = threading.Event()
+
+    def previewing(pixels, model, sigma, visible, *, zoom=1.0, device="auto", on_progress=None, should_stop=None,
+                   tiles=None):
+        on_progress(Progress("preview", 0, 0, extra={"preview": np.full(pixels.shape, value, np.float32)}))
+        started.set()
+        while True:
+            if should_stop():
+                raise Cancelled()
+            time.sleep(0.005)
+
+    monkeypatch.setattr(main_window_module, "denoise_visible_first", previewing)
+    return started
+
+
+def wait_idle(qtbot: QtBot, win: MainWindow) -> None:
+    qtbot.waitUntil(lambda: not any(win.bridge.is_busy(lane) for lane in ("model", "display", "io")), timeout=10000)
+
+
+def test_after_a_cancel_the_viewer_shows_what_save_writes(qtbot: QtBot, window: MainWindow, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    photo = noisy_photo(tmp_path / "p.png")
+    open_and_denoise(qtbot, window, photo)
+    previous = window.outcome
+    started = previewing_denoise_patch(monkeypatch)
+    window.panel.auto_box.setChecked(False)  # a new strength: a new denoise, which shows its preview first
+    qtbot.waitUntil(started.is_set, timeout=10000)
+    qtbot.waitUntil(lambda: shown_result(window) is not None and np.ptp(shown_result(window)) == 0, timeout=10000)
+    window.cancel_action.trigger()  # Esc
+    wait_idle(qtbot, window)
+    assert window.outcome is previous
+    said = window.status_label.text()
+    window.save()
+    saved_path = tmp_path / "p_denoised.png"
+    qtbot.waitUntil(saved_path.is_file, timeout=10000)
+    saved = np.asarray(PILImage.open(saved_path))
+    np.testing.assert_array_equal(shown_result(window), saved)  # on screen is exactly what Save wrote
+    assert "cancelled" in said and "Save writes it" in said
+
+
+def test_a_cancelled_first_denoise_leaves_no_preview_on_screen(qtbot: QtBot, window: MainWindow, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    started = previewing_denoise_patch(monkeypatch)
+    window.open_photo(noisy_photo(tmp_path / "p.png"))
+    qtbot.waitUntil(started.is_set, timeout=10000)
+    qtbot.waitUntil(window.viewer.has_result, timeout=10000)  # the preview
+    window.cancel_action.trigger()
+    wait_idle(qtbot, window)
+    assert window.outcome is None and not window.panel.save_button.isEnabled()
+    assert not window.viewer.has_result()  # nothing shown that Save could not write
+    assert "no result to save" in window.status_label.text()
+
+
+def test_renaming_the_model_in_use_keeps_it_chosen_under_its_new_name(qtbot: QtBot, window: MainWindow,
+                                                                      settings: QSettings) -> None:
+    assert window.model_name == "tiny-unet" and window.panel.model_name() == "tiny-unet"
+    manager = window.open_model_manager()
+    assert manager.rename("tiny-unet", "my-unet")
+    assert window.panel.model_name() == "my-unet"  # the chooser follows the rename
+    assert window.model_name == "my-unet"
+    assert settings.value("model") == "my-unet"
+    window.save_settings()
+    assert settings.value("model") == "my-unet"
+    assert not window.bridge.is_busy("model", "model")  # the same weights: nothing to load again
+    manager.close()
+
+
+def test_deleting_the_model_in_use_loads_the_one_the_chooser_shows(qtbot: QtBot, window: MainWindow) -> None:
+    manager = window.open_model_manager()
+    manager.confirm = lambda *_args: True  # type: ignore[method-assign]
+    assert manager.delete("tiny-unet")
+    chosen = window.panel.model_name()
+    assert chosen != "tiny-unet"
+    qtbot.waitUntil(lambda: window.model_name == chosen, timeout=10000)
+    manager.close()
+
+
+def test_a_batch_result_shows_no_empty_latent_tile(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    source = noisy_photo(tmp_path / "in.png", seed=4)
+    output = tmp_path / "out.png"
+    PILImage.fromarray(np.full((48, 64, 3), 128, np.uint8)).save(output)
+    window.open_pair(source, output)
+    qtbot.waitUntil(lambda: window.outcome is not None and window.viewer.has_result(), timeout=10000)
+    assert window.panel.latents.count() == 0  # no black "PCA" tile of latents nobody computed
+    assert "not shown" in window.panel.latents.caption.text()
+
+
+def test_open_photo_from_another_folder_lists_that_folder(qtbot: QtBot, window: MainWindow, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    here = [noisy_photo(tmp_path / "here" / f"{name}.png", seed=i) for i, name in enumerate("ab")]
+    there = noisy_photo(tmp_path / "there" / "c.png", seed=5)
+    window.open_folder(here[0].parent)
+    window.folder_pane.select(here[0])
+    qtbot.waitUntil(lambda: window.photo is not None and window.photo.path == here[0], timeout=10000)
+    monkeypatch.setattr(main_window_module.QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *args, **kwargs: (str(there), "")))
+    window.open_photo_dialog()
+    qtbot.waitUntil(lambda: window.photo.path == there, timeout=10000)
+    assert window.folder_pane.folder() == there.parent  # the pane follows the photo ...
+    assert window.folder_pane.paths() == [there]  # ... and the first folder's list was not added to
+    assert window.windowTitle() == "c.png \u2014 there \u2014 Denoiser"
+    window.open_folder(here[0].parent)
+    assert window.folder_pane.paths() == here
+
+
+def test_save_as_proposes_the_photos_format_and_asks_its_quality(qtbot: QtBot, window: MainWindow,
+                                                                 settings: QSettings, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    photo = noisy_photo(tmp_path / "shot.jpg")
+    open_and_denoise(qtbot, window, photo)
+    asked: dict[str, object] = {}
+
+    def fake_save_dialog(parent, caption, start, filters, selected="", *rest):
+        asked.update(start=start, filters=filters.split(";;"), selected=selected)
+        return str(tmp_path / "out.jpg"), selected
+
+    written: list[int] = []
+    real_write = main_window_module.write_image
+
+    def recording_write(target, image, **kwargs):
+        written.append(kwargs.get("quality", 95))
+        return real_write(target, image, **kwargs)
+
+    monkeypatch.setattr(main_window_module.QFileDialog, "getSaveFileName", staticmethod(fake_save_dialog))
+    monkeypatch.setattr(main_window_module, "write_image", recording_write)
+    window.ask_quality = lambda fmt, current: 70  # type: ignore[method-assign]
+    window.save_as()
+    assert Path(str(asked["start"])).suffix == ".jpg"
+    assert asked["selected"] == "JPEG (*.jpg *.jpeg)" and asked["selected"] in asked["filters"]
+    qtbot.waitUntil((tmp_path / "out.jpg").is_file, timeout=10000)
+    assert written == [70] and int(settings.value("save_quality")) == 70
+    assert PILImage.open(tmp_path / "out.jpg").format == "JPEG"
+    window.save()  # Save writes JPEGs at the remembered quality too
+    qtbot.waitUntil((tmp_path / "shot_denoised.jpg").is_file, timeout=10000)
+    assert written == [70, 70]
+    # A PNG photo proposes the PNG filter; PNG asks no quality.
+    window.ask_quality = lambda fmt, current: pytest.fail("PNG has no quality")  # type: ignore[method-assign]
+    open_and_denoise(qtbot, window, noisy_photo(tmp_path / "flat.png"))
+    monkeypatch.setattr(main_window_module.QFileDialog, "getSaveFileName",
+                        staticmethod(lambda parent, caption, start, filters, selected="", *rest:
+                                     (asked.update(selected=selected) or "", "")))
+    window.save_as()
+    assert asked["selected"] == "PNG (*.png)"
+
+
+def test_side_panel_texts_wrap_unclipped_with_the_full_text_in_a_tooltip(qtbot: QtBot, window: MainWindow) -> None:
+    from PySide6.QtWidgets import QLabel
+
+    note = ("unet; 432 clean photos (CBSD432) with synthetic noise, and 61 real camera noisy/clean pairs (PolyU); "
+            "13 photos and 7 pairs held out")
+    findings = [Finding("beyond_range", "The noise here (sigma up to 80) is beyond what the model was trained on "
+                        "(sigma up to 75): some noise will stay and artefacts are likely.",
+                        "Try a model trained on noise this strong, or denoise a downscaled copy."),
+                Finding("detail_removed", "Some of what was removed is picture detail, not noise (the residual "
+                        "follows the edges: correlation 0.31).",
+                        "Lower the strength or the luminance amount, and check the residual view.")]
+    window.panel.set_model_note(note)
+    window.panel.set_findings(findings)
+    for size in ((1280, 800), (1024, 600)):
+        window.resize(*size)
+        qtbot.wait(50)
+        for label in window.panel.findChildren(QLabel):
+            if not label.isVisibleTo(window.panel) or not label.text():
+                continue
+            needed = label.heightForWidth(label.width()) if label.wordWrap() else label.sizeHint().height()
+            assert label.height() >= needed, (size, label.text()[:40], label.height(), needed)
+            assert label.width() >= label.minimumSizeHint().width(), (size, label.text()[:40])
+    assert window.panel.model_note.toolTip() == note  # shortened on the panel, whole in the tooltip
+    assert all(finding.text() in window.panel.warnings_label.toolTip() for finding in findings)

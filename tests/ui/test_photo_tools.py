@@ -1,0 +1,550 @@
+"""Issue 14's "missing, that every photo tool has": the zoom readout, next/previous photo from the viewer, progress
+with percent and time left, the log file, the Help menu."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image as PILImage
+from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+import ui.help as help_module
+import ui.main_window as main_window_module
+from denoiser.errors import Cancelled
+from denoiser.models import create_model
+from denoiser.modelstore import save_to_library
+from denoiser.progress import Progress
+from ui.logging_setup import LOG_DIR_ENV, LoggingBridge, log_dir, log_file, setup_logging, teardown_logging
+from ui.main_window import MainWindow
+from ui.progress_text import ProgressClock, progress_text
+from ui.viewer import VIEWER_KEYS
+from ui.zoom_readout import zoom_text
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> QSettings:
+    torch.manual_seed(0)
+    save_to_library(create_model("unet", {"widths": [4, 8], "blocks": 1}), "tiny-unet")
+    store = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    store.setValue("model", "tiny-unet")
+    return store
+
+
+@pytest.fixture
+def window(qtbot: QtBot, settings: QSettings) -> Iterator[MainWindow]:
+    win = MainWindow(settings=settings, auto_denoise=False)
+    qtbot.addWidget(win)
+    win.resize(1100, 700)
+    win.show()
+    qtbot.waitUntil(lambda: win.model is not None, timeout=10000)
+    yield win
+    win.close()
+
+
+def photos(folder: Path, count: int, size: tuple[int, int] = (64, 48)) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for seed in range(count):
+        pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+        paths.append(folder / f"p{seed}.png")
+        PILImage.fromarray(pixels).save(paths[-1])
+    return paths
+
+
+def key(qtbot: QtBot, win: MainWindow, which: Qt.Key) -> None:
+    """Press ``which`` with the viewer focused, as the user would after clicking the photo."""
+    win.viewer.setFocus()
+    qtbot.keyClick(win.viewer, which)
+
+
+# --- 1. zoom readout ----------------------------------------------------------------------------------------------
+
+
+def test_zoom_text() -> None:
+    assert zoom_text(1.0) == "100 %"
+    assert zoom_text(0.3412, fitting=True) == "34 % (fit)"
+    assert zoom_text(0.025) == "2.5 %" and zoom_text(0.02) == "2 %"
+    assert zoom_text(32.0) == "3200 %"
+
+
+def test_the_zoom_readout_follows_fit_wheel_keys_and_actions(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    readout = window.zoom_readout
+    assert readout.text() == "\u2013 %"  # no photo yet
+    (photo,) = photos(tmp_path, 1, size=(3000, 2000))
+    window.open_photo(photo)
+    qtbot.waitUntil(lambda: window.photo is not None, timeout=10000)
+    fit = window.viewer.view_state().fit_zoom()
+    assert fit < 1.0
+    assert readout.text() == zoom_text(fit, fitting=True) and readout.text().endswith("(fit)")
+    window.zoom_100_action.trigger()
+    assert readout.text() == "100 %"
+    key(qtbot, window, Qt.Key.Key_Plus)
+    assert readout.text() == "125 %"
+    canvas = window.viewer.canvases()[-1]
+    pos = QPointF(canvas.width() / 2, canvas.height() / 2)
+    QApplication.sendEvent(canvas, QWheelEvent(pos, QPointF(canvas.mapToGlobal(pos)), QPoint(), QPoint(0, 120),
+                                               Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                                               Qt.ScrollPhase.NoScrollPhase, False))
+    assert window.viewer.zoom() == pytest.approx(1.5625)
+    assert readout.text() == "156 %"
+    window.fit_action.trigger()
+    assert window.viewer.zoom() == pytest.approx(fit) and readout.text() == zoom_text(fit, fitting=True)
+
+
+def test_the_readout_drops_fit_when_the_user_zooms_to_the_same_level(qtbot: QtBot, window: MainWindow,
+                                                                       tmp_path: Path) -> None:
+    (photo,) = photos(tmp_path, 1, size=(40, 30))  # fits at 100 %... and beyond: fit zoom is larger
+    window.open_photo(photo)
+    qtbot.waitUntil(lambda: window.photo is not None, timeout=10000)
+    state = window.viewer.view_state()
+    state.set_view(zoom=state.zoom)  # same zoom, same centre: only fit mode ends
+    assert not window.zoom_readout.text().endswith("(fit)")
+    window.viewer.zoom_to_fit()
+    assert window.zoom_readout.text().endswith("(fit)")
+
+
+# --- 2. next / previous photo -------------------------------------------------------------------------------------
+
+
+def test_keys_in_the_viewer_step_through_the_folder(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    paths = photos(tmp_path / "shoot", 3)
+    window.open_folder(tmp_path / "shoot")
+    qtbot.waitUntil(lambda: window.photo is not None and window.photo.path == paths[0], timeout=10000)
+
+    def step(which: Qt.Key, expected: Path) -> None:
+        key(qtbot, window, which)
+        qtbot.waitUntil(lambda: window.photo.path == expected, timeout=10000)
+        assert window.folder_pane.view.currentIndex().row() == paths.index(expected)  # selected, as a click does
+
+    step(Qt.Key.Key_Right, paths[1])  # the photo fits: nothing to pan, so Right is "next"
+    step(Qt.Key.Key_Space, paths[2])
+    step(Qt.Key.Key_PageUp, paths[1])
+    step(Qt.Key.Key_Left, paths[0])
+    step(Qt.Key.Key_PageDown, paths[1])
+    step(Qt.Key.Key_PageDown, paths[2])
+    key(qtbot, window, Qt.Key.Key_Space)  # the end: stays, and says so
+    qtbot.wait(50)
+    assert window.photo.path == paths[2] and "Last photo" in window.status_label.text()
+
+
+def test_left_and_right_pan_while_there_is_something_to_pan(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    paths = photos(tmp_path / "shoot", 2, size=(400, 300))
+    window.open_folder(tmp_path / "shoot")
+    qtbot.waitUntil(lambda: window.photo is not None and window.photo.path == paths[0], timeout=10000)
+    window.viewer.set_zoom(8.0)
+    before = window.viewer.view_state().center
+    key(qtbot, window, Qt.Key.Key_Right)
+    qtbot.wait(50)
+    assert window.viewer.view_state().center.x() > before.x()  # panned ...
+    assert window.photo.path == paths[0] and window._opening is None  # ... and stayed on the photo
+
+
+def test_page_keys_belong_to_the_viewer_not_the_whole_window(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    paths = photos(tmp_path / "shoot", 2)
+    window.open_folder(tmp_path / "shoot")
+    qtbot.waitUntil(lambda: window.photo is not None and window.photo.path == paths[0], timeout=10000)
+    window.panel.model_box.setFocus()
+    qtbot.keyClick(window.panel.model_box, Qt.Key.Key_Space)
+    qtbot.wait(50)
+    assert window.photo.path == paths[0] and window._opening is None
+
+
+# --- 9. progress with percent and time left -----------------------------------------------------------------------
+
+
+def test_progress_clock_measures_each_stage_from_its_first_report() -> None:
+    now = [0.0]
+    clock = ProgressClock(lambda: now[0])
+    assert clock.update(0, 10) == (0, None)
+    now[0] = 2.0
+    assert clock.update(2, 10) == (20, pytest.approx(8.0))  # 1 per second, 8 to go
+    now[0] = 3.0
+    assert clock.update(0, 4) == (0, None)  # a new stage (new total): measured afresh
+    now[0] = 4.0
+    assert clock.update(1, 4) == (25, pytest.approx(3.0))
+    assert progress_text("Denoising a.png", 25, 3.0) == "Denoising a.png: 25 %, about 3 s left"
+    assert progress_text("Denoising a.png", 0, None).endswith("estimating the time left...")
+
+
+def test_a_long_denoise_shows_percent_time_left_and_a_working_result_pane(
+        qtbot: QtBot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (photo,) = photos(tmp_path, 1)
+    window.open_photo(photo)
+    qtbot.waitUntil(lambda: window.photo is not None, timeout=10000)
+    go = threading.Event()
+
+    def tiles(pixels, model, sigma, visible, *, zoom=1.0, device="auto", on_progress=None, should_stop=None,
+              tiles=None):
+        for done in range(5):
+            on_progress(Progress("denoise", done, 4))
+            deadline = time.monotonic() + 10
+            while not go.is_set() and time.monotonic() < deadline:
+                if should_stop():
+                    raise Cancelled()
+                time.sleep(0.005)
+            go.clear()
+            time.sleep(0.02)
+        return pixels.astype(np.float32) / 255.0
+
+    monkeypatch.setattr(main_window_module, "denoise_visible_first", tiles)
+    window.denoise()
+    assert window.viewer.working().startswith("Denoising")
+    assert window.viewer.canvases()[-1].hint().startswith("Denoising")  # the result pane says it is working
+    qtbot.waitUntil(lambda: "0 %" in window.status_label.text(), timeout=10000)
+    go.set()
+    qtbot.waitUntil(lambda: "25 %" in window.status_label.text(), timeout=10000)
+    text = window.status_label.text()
+    assert text.startswith(f"Denoising {photo.name}: 25 %, about ") and text.endswith(" left")
+    assert window.viewer.working() == "Denoising... 25 %"
+    assert window.progress_bar.isVisible() and window.progress_bar.value() == 1 and window.progress_bar.maximum() == 4
+    for _ in range(4):
+        go.set()
+        time.sleep(0.05)
+    qtbot.waitUntil(lambda: window.viewer.has_result() and window.viewer.working() == "", timeout=10000)
+    assert window.viewer.canvases()[-1].hint() == ""
+
+
+def test_a_cancelled_denoise_stops_saying_it_is_working(qtbot: QtBot, window: MainWindow, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    (photo,) = photos(tmp_path, 1)
+    window.open_photo(photo)
+    qtbot.waitUntil(lambda: window.photo is not None, timeout=10000)
+
+    def endless(pixels, model, sigma, visible, *, zoom=1.0, device="auto", on_progress=None, should_stop=None,
+                tiles=None):
+        while not should_stop():
+            time.sleep(0.005)
+        raise Cancelled()
+
+    monkeypatch.setattr(main_window_module, "denoise_visible_first", endless)
+    window.denoise()
+    assert window.viewer.working()
+    window.cancel()
+    qtbot.waitUntil(lambda: window.viewer.working() == "", timeout=10000)
+    assert window.viewer.canvases()[-1].hint() == "not denoised yet"
+
+
+# --- 6. the log file ----------------------------------------------------------------------------------------------
+
+
+def test_the_log_folder_is_redirected_in_tests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(LOG_DIR_ENV, str(tmp_path / "here"))
+    assert log_dir() == tmp_path / "here" and log_file() == tmp_path / "here" / "denoiser.log"
+
+
+def test_a_failed_jobs_traceback_goes_to_the_rotating_log_file(qtbot: QtBot, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(LOG_DIR_ENV, str(tmp_path / "logs"))
+    path = setup_logging()
+    try:
+        assert path == tmp_path / "logs" / "denoiser.log"
+        bridge = LoggingBridge()
+        try:
+            def broken(should_stop, on_progress):
+                raise ZeroDivisionError("a bug deep in a job")
+
+            with qtbot.waitSignal(bridge.failed, timeout=10000) as failed:
+                bridge.submit("denoise", broken)
+            assert failed.args[2] == "unexpected ZeroDivisionError: a bug deep in a job"  # the bridge as before
+            with qtbot.waitSignal(bridge.cancelled, timeout=10000):
+                bridge.submit("quiet", lambda stop, progress: (_ for _ in ()).throw(Cancelled()))
+        finally:
+            assert bridge.shutdown(10_000)
+        text = path.read_text(encoding="utf-8")
+        assert "job 'denoise' failed with an unexpected error" in text
+        assert "Traceback (most recent call last)" in text and "ZeroDivisionError: a bug deep in a job" in text
+        assert "'quiet'" not in text  # a cancel is no failure
+        handler = next(h for h in logging.getLogger().handlers if getattr(h, "baseFilename", "") == str(path))
+        assert isinstance(handler, logging.handlers.RotatingFileHandler) and handler.backupCount >= 1
+        assert handler.maxBytes > 0
+    finally:
+        teardown_logging()
+    assert not any(getattr(h, "baseFilename", "") == str(path) for h in logging.getLogger().handlers)
+
+
+def test_the_window_logs_through_its_bridge(window: MainWindow) -> None:
+    assert isinstance(window.bridge, LoggingBridge)
+
+
+# --- 5. the Help menu ----------------------------------------------------------------------------------------------
+
+
+def test_the_shortcuts_list_comes_from_the_actions(qtbot: QtBot, window: MainWindow) -> None:
+    rows = dict(window.shortcut_rows())
+    assert rows["Open Photo"] == window.open_action.shortcut().toString()
+    assert rows["Next Photo"] == "PgDown, Space" and rows["Previous Photo"] == "PgUp"
+    assert rows["Fit"] == "Ctrl+0" and rows["Batch Denoise"] == "Ctrl+B"
+    for keys, what in VIEWER_KEYS:
+        assert rows[keys] == what
+    window.save_action.setShortcut("Ctrl+Alt+S")  # change an action: the list follows
+    dialog = window.show_shortcuts()
+    qtbot.addWidget(dialog)
+    shown = {dialog.table.item(r, 0).text(): dialog.table.item(r, 1).text() for r in range(dialog.table.rowCount())}
+    assert shown["Save"] == "Ctrl+Alt+S"
+    help_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Help")
+    assert [a.text() for a in help_menu.actions() if a.text()] == ["Keyboard Shortcuts...", "Show Log",
+                                                                    "About Denoiser"]
+
+
+def test_about_names_the_versions_and_the_device(window: MainWindow) -> None:
+    import PySide6
+
+    text = window.about_text()
+    for needle in ("Denoiser 0.", f"PySide6 {PySide6.__version__}", f"PyTorch {torch.__version__}", "Python 3.",
+                   "Qt 6.", "Device in use: cpu"):
+        assert needle in text
+
+
+def test_show_log_opens_the_log_file_or_its_folder(window: MainWindow, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    opened = []
+    monkeypatch.setattr(help_module.QDesktopServices, "openUrl", staticmethod(lambda url: opened.append(url) or True))
+    monkeypatch.setenv(LOG_DIR_ENV, str(tmp_path / "logs"))
+    window.show_log()
+    assert Path(opened[-1].toLocalFile()) == tmp_path / "logs" and (tmp_path / "logs").is_dir()
+    (tmp_path / "logs" / "denoiser.log").write_text("x")
+    window.show_log()
+    assert Path(opened[-1].toLocalFile()) == tmp_path / "logs" / "denoiser.log"
+
+
+def test_uncaught_errors_are_logged_and_still_reach_the_previous_hook(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    seen = []
+    monkeypatch.setattr(sys, "excepthook", lambda kind, value, tb: seen.append(value))
+    path = setup_logging(tmp_path / "logs")
+    try:
+        error = ValueError("a slot broke")
+        sys.excepthook(ValueError, error, None)
+        assert seen == [error]
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        assert "uncaught ValueError" in path.read_text(encoding="utf-8")
+        assert "ValueError: a slot broke" in path.read_text(encoding="utf-8")
+    finally:
+        teardown_logging()
+    assert not getattr(sys.excepthook, "_denoiser_logs", False)
+
+
+def test_the_app_logs_to_the_redirected_folder(monkeypatch: pytest.MonkeyPatch, qtbot: QtBot, tmp_path: Path) -> None:
+    import ui.app as app_module
+
+    store = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    monkeypatch.setattr(main_window_module, "default_settings", lambda: store)
+    monkeypatch.setenv(LOG_DIR_ENV, str(tmp_path / "logs"))
+    (photo,) = photos(tmp_path / "shoot", 1)
+
+    def fake_exec(self: QApplication) -> int:
+        (win,) = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+        qtbot.waitUntil(lambda: win.photo is not None, timeout=15000)
+        win.close()
+        return 0
+
+    monkeypatch.setattr(QApplication, "exec", fake_exec)
+    try:
+        assert app_module.main([str(photo)]) == 0
+        assert any(getattr(h, "baseFilename", "") == str(tmp_path / "logs" / "denoiser.log")
+                   for h in logging.getLogger().handlers)
+    finally:
+        teardown_logging()
+
+
+# --- 4. the photo info panel --------------------------------------------------------------------------------------
+
+
+def test_the_info_panel_shows_exif_size_depth_and_histograms(qtbot: QtBot, window: MainWindow,
+                                                            tmp_path: Path) -> None:
+    from PIL.TiffImagePlugin import IFDRational
+
+    from denoiser.io.metadata import EXIF_IFD_TAG
+
+    exif = PILImage.Exif()
+    exif[271], exif[272] = "FUJIFILM", "X-T4"
+    sub = exif.get_ifd(EXIF_IFD_TAG)
+    sub[33434], sub[33437], sub[34855], sub[37386] = IFDRational(1, 60), IFDRational(4, 1), 3200, IFDRational(23, 1)
+    sub[36867] = "2023:11:05 18:00:00"
+    path = tmp_path / "night.jpg"
+    pixels = np.zeros((48, 64, 3), np.uint8)
+    pixels[:, :, 0] = 250
+    PILImage.fromarray(pixels).save(path, exif=exif.tobytes(), quality=95)
+    assert window.info_panel.rows() == [("File", "no photo open")]
+    window.open_photo(path)
+    qtbot.waitUntil(lambda: window.photo is not None, timeout=10000)
+    rows = dict(window.info_panel.rows())
+    assert rows["File"] == "night.jpg" and rows["Size"] == "64 x 48 (0.0 MP)"
+    assert rows["Depth"] == "8-bit RGB" and rows["Format"] == "JPEG"
+    assert rows["Camera"] == "FUJIFILM X-T4" and rows["ISO"] == "3200" and rows["Exposure"] == "1/60 s"
+    assert rows["Aperture"] == "f/4" and rows["Focal length"] == "23 mm" and rows["Date"] == "2023-11-05 18:00:00"
+    counts = window.info_panel.photo_histogram.histogram()
+    assert counts is not None and counts.shape[0] == 3 and counts[0].argmax() >= counts.shape[1] - 2  # red is high
+    assert window.info_panel.result_histogram.histogram() is None
+    window.info_panel.grab()  # paints without error
+    window.denoise()
+    qtbot.waitUntil(lambda: window.info_panel.result_histogram.histogram() is not None, timeout=15000)
+    assert window.info_panel.result_histogram.histogram().shape == counts.shape
+    window.info_panel.grab()
+    (other,) = photos(tmp_path / "other", 1)
+    window.open_photo(other)
+    qtbot.waitUntil(lambda: window.photo.path == other, timeout=10000)
+    assert dict(window.info_panel.rows())["Camera"] == "no EXIF"
+    assert window.info_panel.result_histogram.histogram() is None  # the old result's is gone
+
+
+def test_the_info_panel_is_a_dock_beside_the_controls(window: MainWindow) -> None:
+    assert window.docks["Info"].widget() is window.info_panel
+    assert window.tabifiedDockWidgets(window.docks["Denoise"]) == [window.docks["Info"]]
+
+
+# --- 3. the folder pane as a thumbnail grid -----------------------------------------------------------------------
+
+
+def test_the_folder_pane_is_a_multi_column_grid_with_full_names_on_hover(qtbot: QtBot, window: MainWindow,
+                                                                         tmp_path: Path) -> None:
+    from PySide6.QtWidgets import QListView
+
+    folder = tmp_path / "shoot"
+    paths = photos(folder, 4)
+    long_name = folder / ("a_very_long_file_name_that_cannot_fit_under_a_thumbnail_" + "x" * 30 + ".png")
+    paths[3].rename(long_name)
+    window.open_folder(folder)
+    qtbot.waitUntil(lambda: window.photo is not None, timeout=10000)
+    pane = window.folder_pane
+    pane.resize(420, 400)
+    qtbot.waitUntil(lambda: all(pane.thumbnail_loaded(p) for p in pane.paths()), timeout=10000)
+    view = pane.view
+    assert view.viewMode() == QListView.ViewMode.IconMode and view.isWrapping()
+    first, second = (view.visualRect(pane.model.index(row, 0)) for row in (0, 1))
+    assert first.top() == second.top() and second.left() > first.left()  # side by side: columns
+    row = pane.paths().index(long_name)
+    item = pane.model.item(row)
+    assert item.toolTip() == str(long_name) and long_name.name in item.toolTip()  # the whole name on hover
+    assert view.textElideMode() == Qt.TextElideMode.ElideMiddle
+    assert view.currentIndex().row() == pane.paths().index(window.photo.path)  # the open photo is selected
+    window.step_photo(1)
+    qtbot.waitUntil(lambda: window.photo.path == pane.paths()[1], timeout=10000)
+    assert view.currentIndex().row() == 1 and view.selectionModel().isSelected(pane.model.index(1, 0))
+
+
+# --- 8. the latent thumbnails, collapsed by default -----------------------------------------------------------------
+
+
+def test_latents_are_collapsed_by_default_with_a_legend_and_the_choice_is_remembered(
+        qtbot: QtBot, window: MainWindow, settings: QSettings, tmp_path: Path) -> None:
+    from ui.panel import LATENTS_LEGEND
+
+    panel = window.panel
+    assert not panel.latents_expanded() and not panel.latent_box.isVisibleTo(panel)
+    assert panel.latents_toggle.isVisibleTo(panel) and panel.latents_toggle.arrowType() == Qt.ArrowType.RightArrow
+    qtbot.mouseClick(panel.latents_toggle, Qt.MouseButton.LeftButton)
+    assert panel.latents_expanded() and panel.latent_box.isVisibleTo(panel)
+    assert panel.latents_legend.isVisibleTo(panel) and panel.latents_legend.text() == LATENTS_LEGEND
+    assert "\n" not in LATENTS_LEGEND
+    assert str(settings.value("latents_expanded")) == "true"
+    (photo,) = photos(tmp_path, 1)
+    window.open_photo(photo)
+    qtbot.waitUntil(lambda: window.photo is not None, timeout=10000)
+    window.denoise()
+    qtbot.waitUntil(lambda: panel.latents.count() > 0, timeout=15000)  # still made and shown when open
+    again = MainWindow(settings=settings, auto_denoise=False)
+    qtbot.addWidget(again)
+    try:
+        assert again.panel.latents_expanded()
+        qtbot.mouseClick(again.panel.latents_toggle, Qt.MouseButton.LeftButton)
+        assert str(settings.value("latents_expanded")) == "false" and not again.panel.latent_box.isVisibleTo(
+            again.panel)
+    finally:
+        again.close()
+
+
+# --- 10. the batch dialog -------------------------------------------------------------------------------------------
+
+
+def test_a_batch_result_comes_up_in_front_of_the_dialog(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    dialog = window.open_batch_dialog()
+    qtbot.waitExposed(dialog)
+    assert dialog.windowHandle().transientParent() is None  # not kept above the main window
+    dialog.activateWindow()
+    qtbot.waitUntil(lambda: dialog.isActiveWindow(), timeout=5000)
+    (source,) = photos(tmp_path / "in", 1)
+    output = tmp_path / "out.png"
+    PILImage.fromarray(np.full((48, 64, 3), 128, np.uint8)).save(output)
+    dialog.open_pair.emit(source, output)
+    qtbot.waitUntil(lambda: window.isActiveWindow(), timeout=5000)
+    qtbot.waitUntil(lambda: window.photo is not None and window.viewer.has_result(), timeout=10000)
+    assert window.photo.path == source
+    window.close()
+    assert not dialog.isVisible()  # the dialog goes with the window
+
+
+def test_the_per_file_bar_follows_the_tiles(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    photos(tmp_path / "in", 1, size=(1400, 1000))  # above a megapixel: several 512 tiles on the CPU
+    dialog = window.open_batch_dialog()
+    dialog.auto_box.setChecked(False)
+    dialog.input_edit.setText(str(tmp_path / "in"))
+    dialog.output_edit.setText(str(tmp_path / "out"))
+    dialog.device_box.setCurrentIndex(dialog.device_box.findData("cpu"))
+    seen: list[tuple[int, int]] = []
+    dialog.file_bar.valueChanged.connect(lambda value: seen.append((value, dialog.file_bar.maximum())))
+    assert dialog.start()
+    qtbot.waitUntil(lambda: not dialog.is_running(), timeout=30000)
+    assert dialog.report is not None and dialog.report.done == 1
+    tiles = max(maximum for _, maximum in seen)
+    assert tiles > 1  # the photo is several tiles ...
+    assert {value for value, maximum in seen if maximum == tiles} >= set(range(1, tiles + 1))  # ... each one shown
+    dialog.close()
+
+
+# --- 7. the window icon and the missing-library advice --------------------------------------------------------------
+
+
+def test_the_window_has_the_bundled_icon(window: MainWindow) -> None:
+    from denoiser.resources import app_icon_path
+
+    assert app_icon_path().is_file() and app_icon_path().parent.parent.name in ("resources", "_resources")
+    assert not window.windowIcon().isNull()
+    assert window.windowIcon().pixmap(32, 32).width() == 32
+
+
+def test_missing_xcb_libraries_only_where_qt_will_use_xcb() -> None:
+    from ui.preflight import SKIP_ENV, XCB_PACKAGES, missing_xcb_libraries
+
+    x11 = {"DISPLAY": ":0"}
+    nothing = lambda name: None  # noqa: E731 - a stand-in for find_library
+    only_cursor_missing = lambda name: None if name == "xcb-cursor" else f"lib{name}.so.0"  # noqa: E731
+    assert missing_xcb_libraries("linux", x11, nothing) == list(XCB_PACKAGES)
+    assert missing_xcb_libraries("linux", x11, only_cursor_missing) == ["libxcb-cursor0"]
+    assert missing_xcb_libraries("linux", {**x11, "QT_QPA_PLATFORM": "xcb"}, only_cursor_missing) == ["libxcb-cursor0"]
+    for platform, env in (("win32", x11), ("darwin", x11), ("linux", {}),  # no X display: no xcb
+                          ("linux", {**x11, "QT_QPA_PLATFORM": "offscreen"}),
+                          ("linux", {**x11, "WAYLAND_DISPLAY": "wayland-0"}),
+                          ("linux", {**x11, SKIP_ENV: "1"})):
+        assert missing_xcb_libraries(platform, env, nothing) == [], (platform, env)
+    assert missing_xcb_libraries("linux", x11, lambda name: f"lib{name}.so") == []
+
+
+def test_the_gui_explains_missing_libraries_instead_of_aborting(monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    import ui.app as app_module
+
+    monkeypatch.setattr(app_module, "missing_xcb_libraries", lambda: ["libxcb-cursor0"])
+    monkeypatch.setattr(app_module.QApplication, "instance", staticmethod(lambda: None))
+    built = []
+    monkeypatch.setattr(app_module, "MainWindow", lambda *a, **k: built.append(1))
+    assert app_module.main([]) == 1
+    err = capsys.readouterr().err
+    assert "libxcb-cursor0" in err and "sudo apt-get install libxcb-cursor0 libxkbcommon-x11-0" in err
+    for package in ("libxcb-icccm4", "libxcb-keysyms1", "libxcb-image0", "libxcb-render-util0", "libxcb-xinerama0",
+                    "libxcb-shape0"):
+        assert package in err
+    assert built == []  # no window, no Qt abort

@@ -1,0 +1,103 @@
+"""The Help menu's contents: the keyboard shortcuts (read from the window's actual actions, so the list stays
+true), About (versions and the device in use) and opening the log file."""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import PySide6
+from PySide6.QtCore import QUrl, qVersion
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QHeaderView,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+import denoiser
+
+__all__ = ["ShortcutsDialog", "about_text", "open_log", "shortcut_rows", "versions"]
+
+
+def _action_name(action: QAction) -> str:
+    """The action's text as a person reads it: no ``&`` mnemonics, no trailing dots."""
+    return action.text().replace("&&", "\0").replace("&", "").replace("\0", "&").rstrip(".").strip()
+
+
+def shortcut_rows(actions: Iterable[QAction]) -> list[tuple[str, str]]:
+    """(what, keys) for every action with a keyboard shortcut, in the order given, each action once; the keys
+    as the platform writes them (``Ctrl+O``; several joined with ``, ``)."""
+    rows: list[tuple[str, str]] = []
+    seen: set[int] = set()
+    for action in actions:
+        if id(action) in seen:
+            continue
+        seen.add(id(action))
+        keys = [shortcut.toString(QKeySequence.SequenceFormat.NativeText) for shortcut in action.shortcuts()
+                if not shortcut.isEmpty()]
+        if keys and action.text():
+            rows.append((_action_name(action), ", ".join(keys)))
+    return rows
+
+
+class ShortcutsDialog(QDialog):
+    """A two-column table of what each key does: the window's actions, then the viewer's own keys."""
+
+    def __init__(self, rows: Sequence[tuple[str, str]], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard Shortcuts")
+        self.rows = list(rows)
+        self.table = QTableWidget(len(self.rows), 2)
+        self.table.setHorizontalHeaderLabels(["Action", "Keys"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        for row, (what, keys) in enumerate(self.rows):
+            self.table.setItem(row, 0, QTableWidgetItem(what))
+            self.table.setItem(row, 1, QTableWidgetItem(keys))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table)
+        layout.addWidget(buttons)
+        self.resize(560, 520)
+
+
+def versions() -> dict[str, str]:
+    """The versions About reports: the app, PySide6 and the Qt it runs on, PyTorch, Python."""
+    try:
+        import torch
+
+        torch_version = str(torch.__version__)
+    except ImportError:  # pragma: no cover - torch is a dependency
+        torch_version = "not installed"
+    return {"Denoiser": denoiser.__version__, "PySide6": PySide6.__version__, "Qt": qVersion(),
+            "PyTorch": torch_version, "Python": platform.python_version()}
+
+
+def about_text(device: str) -> str:
+    """About's text: what the app is, the versions, and the device denoising runs on."""
+    lines = [f"{name} {version}" for name, version in versions().items()]
+    return ("Denoiser cleans noisy photos with denoising autoencoders.\n\n" + "\n".join(lines)
+            + f"\nDevice in use: {device}")
+
+
+def open_log(file: Path) -> bool:
+    """Open the log ``file`` with the desktop's viewer, or its folder while the file does not exist yet (the folder
+    is made if need be). False when the desktop could not open it."""
+    target = Path(file)
+    if not target.is_file():
+        target = target.parent
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return False
+    return QDesktopServices.openUrl(QUrl.fromLocalFile(str(target)))
