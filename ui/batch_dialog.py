@@ -44,7 +44,7 @@ from denoiser.noise import MAX_SIGMA
 from denoiser.progress import Progress
 from denoiser.strength import MAX_AMOUNT
 from ui.panel import AMOUNT_TOOLTIP, COLOUR_TOOLTIP, LUMINANCE_TOOLTIP, QUALITY_CHOICES, SIGMA_TOOLTIP
-from ui.worker import WorkerBridge
+from ui.worker import JobHandle, WorkerBridge
 
 FORMATS = [("Same as input", "same"), ("PNG", "png"), ("JPEG", "jpeg"), ("WebP", "webp"),
            ("TIFF 16-bit", "tiff16")]
@@ -81,7 +81,7 @@ class BatchDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Denoise a Folder")
         self.bridge = bridge
-        self._job_id: int | None = None
+        self._job: JobHandle | None = None
         self._results: list[FileResult] = []
         self.report: BatchReport | None = None
         """The last batch that ran to its end."""
@@ -202,12 +202,6 @@ class BatchDialog(QDialog):
         self.resize(760, 640)
         self._format_changed()
 
-        bridge.progress.connect(self._on_progress)
-        bridge.started.connect(self._on_started)
-        bridge.succeeded.connect(self._on_succeeded)
-        bridge.failed.connect(self._on_failed)
-        bridge.cancelled.connect(self._on_cancelled)
-
     @staticmethod
     def _row(*widgets: QWidget, packed: bool = False) -> QWidget:
         """``widgets`` in a row; ``packed``: at their natural sizes, from the left."""
@@ -298,7 +292,7 @@ class BatchDialog(QDialog):
     # ----- running ------------------------------------------------------------------------------------------------
     def is_running(self) -> bool:
         """Whether a batch started here has not ended yet (running, or waiting for the lane)."""
-        return self._job_id is not None
+        return self._job is not None
 
     def results(self) -> list[FileResult]:
         """The results of the current or last batch, in the table's order."""
@@ -357,15 +351,20 @@ class BatchDialog(QDialog):
         self.eta_label.setText("")
         self.file_label.setText("")
         # replace=False: a batch waits for the window's current job instead of silently cancelling it.
-        self._job_id = self.bridge.submit("batch", job, lane="model", replace=False)
+        self._job = handle = self.bridge.submit("batch", job, lane="model", replace=False)
+        handle.started.connect(self._on_started)
+        handle.progress.connect(self._on_progress)
+        handle.succeeded.connect(self._on_succeeded)
+        handle.failed.connect(self._on_failed)
+        handle.cancelled.connect(self._on_cancelled)
         self._set_running(True)
         self._say("Waiting for the current job to finish...")
         return True
 
     def cancel(self) -> None:
         """Stop the batch within one tile batch; files already written stay, and Start finishes the rest."""
-        if self.is_running():
-            self.bridge.cancel("model", "batch")
+        if self._job is not None:
+            self._job.cancel()
             self._say("Cancelling...")
 
     def _set_running(self, running: bool) -> None:
@@ -374,20 +373,14 @@ class BatchDialog(QDialog):
         self.cancel_button.setEnabled(running)
 
     def _finish(self) -> None:
-        self._job_id = None
+        self._job = None
         self._set_running(False)
         self.file_label.setText("")
 
-    def _ours(self, job_id: int) -> bool:
-        return self._job_id is not None and job_id == self._job_id
+    def _on_started(self) -> None:
+        self._say(f"Loading {self.model_name()} and looking for photos...")
 
-    def _on_started(self, job_id: int, _name: str) -> None:
-        if self._ours(job_id):
-            self._say(f"Loading {self.model_name()} and looking for photos...")
-
-    def _on_progress(self, job_id: int, _name: str, event: Progress) -> None:
-        if not self._ours(job_id):
-            return
+    def _on_progress(self, event: Progress) -> None:
         if event.stage == "files":
             self.overall_bar.setRange(0, max(1, event.total))
             self.overall_bar.setValue(event.done)
@@ -409,8 +402,8 @@ class BatchDialog(QDialog):
         if "eta" in event.extra:
             self.eta_label.setText(eta_text(event.extra["eta"]))
 
-    def _on_succeeded(self, job_id: int, _name: str, report: object) -> None:
-        if self._ours(job_id) and isinstance(report, SettingsChanged):
+    def _on_succeeded(self, report: object) -> None:
+        if isinstance(report, SettingsChanged):
             self._finish()
             self.overall_bar.setRange(0, 1)
             if self._confirm_redo(report):
@@ -418,7 +411,7 @@ class BatchDialog(QDialog):
             else:
                 self._say("Not started: the photos done before with other settings were left as they are.")
             return
-        if not self._ours(job_id) or not isinstance(report, BatchReport):
+        if not isinstance(report, BatchReport):
             return
         self._finish()
         self.report = report
@@ -440,19 +433,17 @@ class BatchDialog(QDialog):
                       error=report.failed > 0)
         self.batch_finished.emit(report)
 
-    def _on_failed(self, job_id: int, _name: str, message: str) -> None:
-        if self._ours(job_id):
-            self._finish()
-            self.eta_label.setText("")
-            self._say(f"The batch stopped: {message}", error=True)
+    def _on_failed(self, message: str) -> None:
+        self._finish()
+        self.eta_label.setText("")
+        self._say(f"The batch stopped: {message}", error=True)
 
-    def _on_cancelled(self, job_id: int, _name: str) -> None:
-        if self._ours(job_id):
-            self._finish()
-            self.eta_label.setText("")
-            done = sum(1 for r in self._results if r.status == "done")
-            self._say(f"Cancelled after {done} denoised; their files are complete. Start again to finish the rest "
-                      "(files already done are skipped).")
+    def _on_cancelled(self) -> None:
+        self._finish()
+        self.eta_label.setText("")
+        done = sum(1 for r in self._results if r.status == "done")
+        self._say(f"Cancelled after {done} denoised; their files are complete. Start again to finish the rest "
+                  "(files already done are skipped).")
 
     # ----- the results table -----------------------------------------------------------------------------------
     def _add_row(self, result: FileResult) -> None:

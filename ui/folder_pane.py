@@ -33,7 +33,7 @@ from denoiser.errors import Cancelled, DenoiserError, ImageReadError
 from denoiser.io import find_images, is_image_path, read_thumbnail
 from denoiser.progress import Progress
 from ui.qimage import array_to_qimage
-from ui.worker import WorkerBridge
+from ui.worker import JobHandle, WorkerBridge
 
 __all__ = ["FolderPane"]
 
@@ -53,7 +53,7 @@ ThumbnailResults = list[tuple[Path, QImage | None, str | None]]
 class _ThumbnailJob:
     """The one outstanding thumbnail job: which files it reads, for which listing, and how to stop it."""
 
-    job_id: int
+    handle: JobHandle
     paths: list[Path]
     generation: int
     stop: threading.Event = field(default_factory=threading.Event)
@@ -128,9 +128,6 @@ class FolderPane(QWidget):
         self._placeholder_icon = _placeholder_icon(self.palette().mid().color())
         self._broken_icon = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
 
-        bridge.succeeded.connect(self._on_job_succeeded)
-        bridge.failed.connect(self._on_job_failed)
-        bridge.cancelled.connect(self._on_job_cancelled)
         self._update_header()
 
     # ----- public API --------------------------------------------------------------------------------------
@@ -257,11 +254,15 @@ class FolderPane(QWidget):
         stop = threading.Event()
         side = max(ICON_SIZE, round(ICON_SIZE * self.devicePixelRatioF()))
         try:
-            job_id = self._bridge.submit(JOB_NAME, _thumbnail_job(chunk, side, stop), lane="io", replace=False)
+            handle = self._bridge.submit(JOB_NAME, _thumbnail_job(chunk, side, stop), lane="io", replace=False)
         except RuntimeError:  # the bridge is shut down: the window is closing
             return
         self._pending.difference_update(chunk)
-        self._job = _ThumbnailJob(job_id, chunk, self._generation, stop)
+        job = _ThumbnailJob(handle, chunk, self._generation, stop)
+        self._job = job
+        handle.succeeded.connect(lambda result: self._on_job_succeeded(job, result))
+        handle.failed.connect(lambda message: self._on_job_failed(job, message))
+        handle.cancelled.connect(lambda: self._on_job_cancelled(job))
 
     def _next_chunk(self) -> list[Path]:
         """Up to CHUNK_SIZE pending paths: those on screen first, then those below, then those above."""
@@ -292,39 +293,31 @@ class FolderPane(QWidget):
                 high = middle
         return min(low, count - 1)
 
-    def _on_job_succeeded(self, job_id: int, name: str, result: object) -> None:
-        job = self._finish(job_id)
-        if job is None:
-            return
+    def _on_job_succeeded(self, job: _ThumbnailJob, result: object) -> None:
+        self._finish(job)
         if job.generation == self._generation and isinstance(result, list):
             for path, image, error in result:
                 self._apply(path, image, error)
         self._schedule()
 
-    def _on_job_failed(self, job_id: int, name: str, message: str) -> None:
-        job = self._finish(job_id)
-        if job is None:
-            return
+    def _on_job_failed(self, job: _ThumbnailJob, message: str) -> None:
+        self._finish(job)
         if job.generation == self._generation:  # the job itself broke: mark its files, keep going
             for path in job.paths:
                 self._apply(path, None, message)
         self._schedule()
 
-    def _on_job_cancelled(self, job_id: int, name: str) -> None:
-        job = self._finish(job_id)
-        if job is None:
-            return
+    def _on_job_cancelled(self, job: _ThumbnailJob) -> None:
+        self._finish(job)
         if job.generation == self._generation:
             # Someone else cancelled the io lane: read these files again, after whatever replaced them.
             self._pending.update(path for path in job.paths if path in self._rows)
         QTimer.singleShot(0, self, self._schedule)  # not from inside the bridge's own cancel call
 
-    def _finish(self, job_id: int) -> _ThumbnailJob | None:
-        """The outstanding job if ``job_id`` is it (now finished), else None: another widget's job."""
-        if self._job is None or self._job.job_id != job_id:
-            return None
-        job, self._job = self._job, None
-        return job
+    def _finish(self, job: _ThumbnailJob) -> None:
+        """``job`` has ended: it is no longer outstanding."""
+        if self._job is job:
+            self._job = None
 
     def _apply(self, path: Path, image: QImage | None, error: str | None) -> None:
         row = self._rows.get(path)

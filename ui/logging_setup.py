@@ -2,9 +2,8 @@
 user's log folder, because an app started from a desktop has no terminal to print them to.
 
 The folder is ``platformdirs.user_log_dir("denoiser")`` unless the ``DENOISER_LOG_DIR`` environment variable
-names another (tests point it at a temporary folder). :class:`LoggingBridge` is the window's worker bridge with
-every job wrapped so that a failure's traceback is logged on the worker thread where it happens, before the
-bridge turns it into a one-line message.
+names another (tests point it at a temporary folder). A failed background job is logged by the worker bridge
+itself (logger ``denoiser.worker``, see :mod:`ui.worker`), on the worker thread where it happens.
 """
 
 from __future__ import annotations
@@ -20,16 +19,11 @@ from typing import Any
 
 import platformdirs
 
-from denoiser.errors import Cancelled, DenoiserError
-from ui.worker import JobFn, WorkerBridge
-
 __all__ = [
     "LOG_DIR_ENV",
-    "LoggingBridge",
     "install_excepthooks",
     "log_dir",
     "log_file",
-    "log_job_failures",
     "setup_logging",
     "teardown_logging",
 ]
@@ -128,31 +122,3 @@ def install_excepthooks() -> None:
     thread_hook._denoiser_logs = True  # type: ignore[attr-defined]
     sys.excepthook = hook
     threading.excepthook = thread_hook
-
-
-def log_job_failures(name: str, fn: JobFn) -> JobFn:
-    """``fn`` wrapped so that a failure is logged where it happens (on the worker thread): an unexpected error
-    with its traceback, a :class:`~denoiser.errors.DenoiserError` (a bad file, a wrong setting) as one line.
-    The exception still propagates, so the bridge reports it as before; a cancel is not logged."""
-
-    def job(should_stop: Any, on_progress: Any) -> Any:
-        try:
-            return fn(should_stop, on_progress)
-        except Cancelled:
-            raise
-        except DenoiserError as err:
-            log.warning("job %r failed: %s", name, err)
-            raise
-        except Exception:
-            log.exception("job %r failed with an unexpected error", name)
-            raise
-
-    return job
-
-
-class LoggingBridge(WorkerBridge):
-    """The worker bridge with every job's failure logged (see :func:`log_job_failures`)."""
-
-    def submit(self, name: str, fn: JobFn, *, lane: str = "model", replace: bool = True) -> int:
-        """As :meth:`WorkerBridge.submit`, with ``fn``'s failures logged."""
-        return super().submit(name, log_job_failures(name, fn), lane=lane, replace=replace)

@@ -7,7 +7,8 @@ wires widgets to jobs and jobs' results back to widgets. The jobs themselves cal
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,41 +27,42 @@ from PySide6.QtWidgets import (
     QToolBar,
 )
 
-from denoiser.batch import find_reference, reference_metrics, typical_level
+from denoiser.batch import find_reference, reference_metrics
 from denoiser.display import (
     NOISE_MAP_KEY,
-    LatentView,
     blend,
-    compose_views,
-    histogram,
-    latent_view,
-    noise_map_image,
-    noise_map_legend,
-    to_uint8,
 )
-from denoiser.errors import DenoiserError
-from denoiser.findings import Finding, assess
-from denoiser.inference import TileSettings, available_devices, extract_latent, resolve_device
+from denoiser.inference import TileSettings, available_devices, resolve_device
 from denoiser.io import SUPPORTED_EXTENSIONS, Image, is_image_path, read_image, write_image
-from denoiser.io.metadata import exif_facts
 from denoiser.models import Autoencoder
 from denoiser.modelstore import DEFAULT_MODEL, describe, list_models, load_model
-from denoiser.noise import MAX_SIGMA
-from denoiser.preview import Region, denoise_visible_first
+from denoiser.preview import Region
 from denoiser.progress import Progress
-from denoiser.strength import NoiseEstimate, Strength, estimate_noise_map, levels_for
+from denoiser.strength import Strength
 from ui.batch_dialog import BatchDialog
 from ui.folder_pane import FolderPane
 from ui.help import ShortcutsDialog, about_text, open_log, shortcut_rows
 from ui.icon import app_icon
 from ui.info_panel import InfoPanel
-from ui.logging_setup import LoggingBridge, log_file
+from ui.logging_setup import log_file
 from ui.model_manager import ModelManager
 from ui.panel import PanelScrollArea, SidePanel
+from ui.photo_jobs import (
+    DenoiseOutcome,
+    OpenedPhoto,
+    Views,
+    compose_display,
+    denoise_photo,
+    draw_noise_map,
+    read_pair,
+    read_photo,
+)
 from ui.progress_text import ProgressClock, progress_text
 from ui.qimage import array_to_qimage
+from ui.state import Session
 from ui.train_dialog import TrainDialog
-from ui.viewer import MODES, VIEWER_KEYS, ImageViewer, display_levels
+from ui.viewer import MODES, VIEWER_KEYS, ImageViewer
+from ui.worker import JobHandle, WorkerBridge
 from ui.zoom_readout import ZoomReadout
 
 MODE_TITLES = {"side": "Side by side", "split": "Split", "toggle": "Toggle", "residual": "Residual",
@@ -74,43 +76,6 @@ DEFAULT_SAVE_QUALITY = 95
 """The JPEG/WebP quality until the user chooses one (the engine's default too)."""
 FORMAT_TITLES = {"PNG": "PNG", "JPEG": "JPEG", "TIFF": "TIFF", "WEBP": "WebP", "BMP": "BMP"}
 """How the Save As filters name each format."""
-
-
-@dataclass
-class OpenedPhoto:
-    """A photo read by a job: the image, what auto found in it and what the viewer shows."""
-
-    path: Path
-    image: Image
-    estimate: NoiseEstimate
-    display: QImage
-    levels: list[QImage]
-    facts: list[tuple[str, str]] = field(default_factory=list)
-    """What the EXIF says (camera, lens, exposure...), for the info panel."""
-    histogram: np.ndarray | None = None
-    """The photo's per-channel histogram (channels x bins, tallest 1), for the info panel."""
-
-    @property
-    def sigma(self) -> float:
-        """The typical noise level auto found (0-255 units, luminance and colour together)."""
-        return typical_level(self.estimate.levels)
-
-
-@dataclass
-class DenoiseOutcome:
-    """A finished denoise: the float result, the strength used, the latent thumbnails and the warnings."""
-
-    path: Path
-    denoised: np.ndarray
-    sigma: float
-    """The typical level of the noise map the model was given (0-255 units)."""
-    latents: LatentView
-    strength: Strength | None = None
-    """The setting it was made with (None: not made here, e.g. a batch result shown beside its input)."""
-    levels: np.ndarray | None = None
-    """The noise map the model was given (covering the photo, 1 x 1 x 2 when flat; luminance and colour sigma)."""
-    findings: list[Finding] = field(default_factory=list)
-    """Warnings about the result (noise beyond the model's range, detail removed)."""
 
 
 def reference_text(reference: Path, figures: dict[str, float | None], note: str) -> str:
@@ -184,13 +149,12 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.settings = settings or default_settings()
         self.auto_denoise = auto_denoise
-        self.bridge = LoggingBridge(self)  # a failed job's traceback goes to the log file
+        self.bridge = WorkerBridge(self)  # it logs a failed job's traceback to the log file
         self.model: Autoencoder | None = None
-        self.model_name: str | None = None
-        self.photo: OpenedPhoto | None = None
-        self.outcome: DenoiseOutcome | None = None
+        self.session = Session()
+        """The open photo, the model in use, the last result and the strength it was made with."""
         self.last_error = ""
-        self._jobs: dict[str, int] = {}  # job kind -> id of the latest one; older results are ignored
+        self._jobs: dict[str, JobHandle] = {}  # job kind -> the latest one; older ones reach no widget
         self._noise_map_of: OpenedPhoto | None = None  # the photo whose noise map is shown or being drawn
         self._closing = False
         self._busy = False
@@ -250,17 +214,24 @@ class MainWindow(QMainWindow):
         self.viewer.mode_changed.connect(self._mode_changed)
         self.viewer.step_requested.connect(self.step_photo)
 
-        self.bridge.succeeded.connect(self._on_succeeded)
-        self.bridge.failed.connect(self._on_failed)
-        self.bridge.cancelled.connect(self._on_cancelled)
-        self.bridge.progress.connect(self._on_progress)
-        self.bridge.started.connect(lambda *_: self._update_busy())
-        for signal in (self.bridge.succeeded, self.bridge.failed, self.bridge.cancelled):
-            signal.connect(lambda *_: self._update_busy())
-
         self._restore_settings()
         self.refresh_models()
         self.choose_model(self.panel.model_name())
+
+    @property
+    def photo(self) -> OpenedPhoto | None:
+        """The open photo (the session's)."""
+        return self.session.photo
+
+    @property
+    def outcome(self) -> DenoiseOutcome | None:
+        """The last result for the open photo: what Save writes (the session's)."""
+        return self.session.result
+
+    @property
+    def model_name(self) -> str | None:
+        """The model in use (the session's)."""
+        return self.session.model_name
 
     # ----- building -------------------------------------------------------------------------------------
     def _build_actions(self) -> None:
@@ -373,8 +344,7 @@ class MainWindow(QMainWindow):
 
     def _model_renamed(self, old: str, new: str) -> None:
         """A library model was renamed: the model in use (and the remembered one) follows its new name."""
-        if self.model_name == old:
-            self.model_name = new
+        self.session.model_renamed(old, new)
         if str(self.settings.value("model", "")) == old:
             self.settings.setValue("model", new)
 
@@ -386,7 +356,7 @@ class MainWindow(QMainWindow):
         def job(should_stop: Any, on_progress: Any) -> tuple[Autoencoder, Any]:
             return load_model(name)
 
-        self._start("model", f"Loading model {name}...", job)
+        self._start("model", f"Loading model {name}...", job, succeeded=self._model_loaded, failed=self._model_failed)
 
     def _device_changed(self) -> None:
         self.panel.device_label.setText(self._device_text())
@@ -480,21 +450,12 @@ class MainWindow(QMainWindow):
         path = Path(path)
         self._restore_folder = None
         self._opening = path
-        self._start("open", f"Opening {path.name}...", lambda stop, progress: self._read_photo(path), lane="display")
+        self._start("open", f"Opening {path.name}...", lambda stop, progress: read_photo(path), lane="display",
+                    succeeded=self._photo_opened, failed=self._open_failed, cancelled=self._open_cancelled)
 
     def _update_title(self) -> None:
         self.setWindowTitle(window_title(self.photo.path if self.photo is not None else None,
                                          self.folder_pane.folder()))
-
-    @staticmethod
-    def _read_photo(path: Path) -> OpenedPhoto:
-        """Read a photo, find its noise map (what auto uses) and make its display images (runs in a worker)."""
-        image = read_image(path)
-        pixels = image.color_pixels()
-        estimate = estimate_noise_map(pixels)
-        shown = array_to_qimage(to_uint8(pixels if pixels.shape[2] == 3 else pixels[:, :, 0]))
-        return OpenedPhoto(path, image, estimate, shown, display_levels(shown), exif_facts(image.exif),
-                           histogram(pixels))
 
     def _show_noise_map(self) -> None:
         """In noise map mode, draw the open photo's noise map in the background (once per photo)."""
@@ -502,14 +463,11 @@ class MainWindow(QMainWindow):
         if photo is None or self.viewer.mode() != "noise" or self._noise_map_of is photo:
             return
         self._noise_map_of = photo
-        estimate, size = photo.estimate, (photo.image.height, photo.image.width)
+        def job(_stop: Any, _progress: Any) -> tuple[OpenedPhoto, QImage, list[QImage], list[str]]:
+            return draw_noise_map(photo)
 
-        def job(should_stop: Any, on_progress: Any) -> tuple[OpenedPhoto, QImage, list[QImage], list[str]]:
-            image = array_to_qimage(noise_map_image(estimate.levels, size, MAX_SIGMA))
-            legend = noise_map_legend(estimate.levels, MAX_SIGMA, estimate.method)
-            return photo, image, display_levels(image), legend
-
-        self._start("noisemap", "", job, lane="display")
+        self._start("noisemap", "", job, lane="display", succeeded=self._noise_map_drawn,
+                    failed=self._noise_map_failed)
 
     # ----- denoising ---------------------------------------------------------------------------------------
     def _strength(self) -> Strength:
@@ -531,27 +489,14 @@ class MainWindow(QMainWindow):
         visible = Region(int(rect.left()), int(rect.top()), int(rect.width()) + 1, int(rect.height()) + 1)
         zoom = self.viewer.zoom()
 
-        def job(should_stop: Any, on_progress: Any) -> DenoiseOutcome:
-            pixels = photo.image.color_pixels()
-            levels, _ = levels_for(pixels, strength, photo.estimate)
-            sigma = typical_level(levels)
-
-            def report(event: Progress) -> None:
-                if event.stage == "preview":
-                    event.extra["path"] = photo.path
-                on_progress(event)
-
-            denoised = denoise_visible_first(pixels, model, levels, visible, zoom=zoom, tiles=tiles, device=device,
-                                             on_progress=report, should_stop=should_stop)
-            # The photo's estimate goes in for a fixed strength too: noise beyond the model's range is the
-            # photo's, whatever strength was asked for.
-            findings = assess(pixels, denoised, photo.estimate)
-            latents = latent_view(extract_latent(pixels, model, sigma, device=device), model.family)
-            return DenoiseOutcome(photo.path, denoised, sigma, latents, strength, levels, findings)
+        job = partial(denoise_photo, photo, model, strength, visible, zoom, tiles, device)
 
         self._progress_clock.reset()
         self._denoising = photo.path
-        self._start("denoise", f"Denoising {photo.path.name} at {strength.describe()}...", job)
+        self.session.start_denoise(strength)
+        self._start("denoise", f"Denoising {photo.path.name} at {strength.describe()}...", job,
+                    succeeded=self._denoised, failed=lambda text: self._view_job_failed("denoise", text),
+                    cancelled=self._denoise_cancelled)
         self.viewer.set_working("Denoising...")
 
     def cancel(self) -> None:
@@ -571,12 +516,11 @@ class MainWindow(QMainWindow):
         denoised = preview if preview is not None else self.outcome.denoised  # type: ignore[union-attr]
         detail = self.panel.settings().detail
 
-        def job(should_stop: Any, on_progress: Any) -> tuple[Any, ...]:
-            shown_pixels, removed_pixels = compose_views(original, denoised, detail)
-            shown, removed = array_to_qimage(shown_pixels), array_to_qimage(removed_pixels)
-            return (shown, display_levels(shown)), (removed, display_levels(removed)), histogram(shown_pixels)
+        def job(_stop: Any, _progress: Any) -> Views:
+            return compose_display(original, denoised, detail)
 
-        self._start("display", "", job, lane="display")
+        self._start("display", "", job, lane="display", succeeded=self._display_ready,
+                    failed=lambda text: self._view_job_failed("display", text))
 
     # ----- saving -------------------------------------------------------------------------------------------
     def _result_image(self) -> Image | None:
@@ -665,7 +609,8 @@ class MainWindow(QMainWindow):
             return write_image(target, result, quality=quality, protected=protected,
                                overwrite=overwrite or replace_original)
 
-        self._start("save", f"Saving {target.name}...", job, lane="io", replace=False)
+        self._start("save", f"Saving {target.name}...", job, lane="io", replace=False, succeeded=self._saved,
+                    failed=lambda text: self._say(f"Not saved: {text}", error=True))
 
     # ----- tools: batch, training, model library, reference -----------------------------------------------
     def open_batch_dialog(self) -> BatchDialog:
@@ -740,155 +685,161 @@ class MainWindow(QMainWindow):
             figures, note = reference_metrics(photo, result, read_image(reference))
             return reference, figures, note
 
-        self._start("reference", "", job, lane="io", replace=False)
+        self._start("reference", "", job, lane="io", replace=False,
+                    succeeded=lambda result: self.panel.set_reference_text(reference_text(*result)))
 
     def open_pair(self, source: Path, output: Path) -> None:
         """Show a batch output beside its input: the input as the original, the output as the result."""
 
-        def job(should_stop: Any, on_progress: Any) -> tuple[OpenedPhoto, DenoiseOutcome]:
-            opened = self._read_photo(source)
-            result = read_image(output)
-            if (result.width, result.height) != (opened.image.width, opened.image.height):
-                raise DenoiserError(f"{output}: its size differs from {source.name}'s")
-            denoised = result.color()
-            if denoised.shape[2] != opened.image.color_pixels().shape[2]:
-                denoised = denoised.mean(axis=2, keepdims=True) if denoised.shape[2] == 3 else np.repeat(
-                    denoised, 3, axis=2)
-            empty = LatentView(f"latents are not shown for a saved result ({output.name})", np.zeros((1, 1, 3),
-                               np.uint8), [])
-            return opened, DenoiseOutcome(source, denoised, opened.sigma, empty)
+        def job(_stop: Any, _progress: Any) -> tuple[OpenedPhoto, DenoiseOutcome]:
+            return read_pair(source, output)
 
-        self._start("pair", f"Opening {source.name} and {output.name}...", job, lane="display")
+        self._start("pair", f"Opening {source.name} and {output.name}...", job, lane="display",
+                    succeeded=self._pair_opened)
 
     # ----- job plumbing ---------------------------------------------------------------------------------------
-    def _start(self, kind: str, message: str, fn: Any, lane: str = "model", replace: bool = True) -> None:
+    def _start(self, kind: str, message: str, fn: Any, lane: str = "model", replace: bool = True, *,
+               succeeded: Callable[[Any], None] | None = None, failed: Callable[[str], None] | None = None,
+               cancelled: Callable[[], None] | None = None) -> None:
+        """Submit ``fn`` as the window's job of ``kind`` and wire its handle: only the latest job of each kind
+        reaches the widgets; a failure is said in the status bar (after ``failed``, when given)."""
         if self._closing:
             return
-        self._jobs[kind] = self.bridge.submit(kind, fn, lane=lane, replace=replace)
+        handle = self.bridge.submit(kind, fn, lane=lane, replace=replace)
+        self._jobs[kind] = handle
+
+        def latest(slot: Callable[..., None]) -> Callable[..., None]:
+            return lambda *args: slot(*args) if self._jobs.get(kind) is handle else None
+
+        def on_failed(text: str) -> None:
+            self.last_error = text
+            if failed is not None:
+                failed(text)
+            else:
+                self._say(f"{kind.capitalize()} failed: {text}", error=True)
+
+        if succeeded is not None:
+            handle.succeeded.connect(latest(succeeded))
+        handle.failed.connect(latest(on_failed))
+        if cancelled is not None:
+            handle.cancelled.connect(latest(cancelled))
+        handle.progress.connect(latest(lambda event: self._on_progress(kind, event)))
+        handle.started.connect(self._update_busy)
+        handle.finished.connect(self._update_busy)
         self._update_busy()
         if message:
             self._say(message)
 
-    def _current(self, job_id: int, kind: str) -> bool:
-        return self._jobs.get(kind) == job_id
+    def _model_loaded(self, result: tuple[Autoencoder, Any]) -> None:
+        self.model, info = result
+        self.session.model_loaded(info.name)
+        self.panel.set_models([(i.name, describe(i)) for i in list_models()] or [(info.name, "")], info.name)
+        self.panel.set_model_note(f"{info.family}; {info.trained_on or 'trained on unknown data'}")
+        self.panel.device_label.setText(self._device_text())
+        self._say(f"Model {info.name} ready.")
+        self._show_noise()
+        if self.photo is not None and self.auto_denoise:
+            self.denoise()
 
-    def _on_succeeded(self, job_id: int, kind: str, result: Any, force: bool = False) -> None:
-        if not force and not self._current(job_id, kind):
-            return
-        if kind == "model":
-            self.model, info = result
-            self.model_name = info.name
-            self.panel.set_models([(i.name, describe(i)) for i in list_models()] or [(info.name, "")], info.name)
-            self.panel.set_model_note(f"{info.family}; {info.trained_on or 'trained on unknown data'}")
-            self.panel.device_label.setText(self._device_text())
-            self._say(f"Model {info.name} ready.")
-            self._show_noise()
-            if self.photo is not None and self.auto_denoise:
-                self.denoise()
-        elif kind == "pair":
-            opened, outcome = result
-            self._on_succeeded(job_id, "open", opened, force=True)
-            self._on_succeeded(job_id, "denoise", outcome, force=True)
-            self._say(f"{outcome.path.name} beside the saved result.")
-        elif kind == "reference":
-            reference, figures, note = result
-            self.panel.set_reference_text(reference_text(reference, figures, note))
-        elif kind == "open":
-            if self._opening == result.path:
-                self._opening = None
-            self.photo, self.outcome = result, None
-            self.panel.set_reference_text("")
-            self.viewer.prime(result.display, result.levels)
-            self.viewer.set_original(result.display)
-            self._show_noise()
-            self._show_noise_map()
-            self.panel.set_has_result(False)
-            self.panel.set_findings([])
-            self.panel.latents.clear()
-            image = result.image
-            self.info_panel.set_photo(result.path, image.width, image.height, image.bit_depth, image.channels,
-                                      image.format, result.facts, result.histogram)
-            self._update_title()
-            self._say(f"{result.path.name}: {image.width}x{image.height}, {image.bit_depth}-bit, "
-                      f"noise found: {result.estimate.summary()}.")
-            if self.auto_denoise and self.model is not None and not force:
-                self.denoise()
-        elif kind == "denoise":
-            self.outcome = result
-            self.panel.set_has_result(True)
-            self.panel.set_findings(result.findings)
-            self.panel.latents.set_thumbnails(
-                result.latents.caption, array_to_qimage(result.latents.colour),
-                [(label, array_to_qimage(image)) for label, image in result.latents.channels])
+    def _model_failed(self, message: str) -> None:
+        self.panel.set_models([(i.name, describe(i)) for i in list_models()], self.model_name)
+        kept = f" Still using {self.model_name}." if self.model_name else ""
+        self._say(f"Could not load the model: {message}.{kept}", error=True)
+
+    def _pair_opened(self, result: tuple[OpenedPhoto, DenoiseOutcome]) -> None:
+        opened, outcome = result
+        self._photo_opened(opened, auto_denoise=False)
+        self._denoised(outcome)
+        self._say(f"{outcome.path.name} beside the saved result.")
+
+    def _photo_opened(self, result: OpenedPhoto, auto_denoise: bool = True) -> None:
+        if self._opening == result.path:
+            self._opening = None
+        self.session.open(result)
+        self.panel.set_reference_text("")
+        self.viewer.prime(result.display, result.levels)
+        self.viewer.set_original(result.display)
+        self._show_noise()
+        self._show_noise_map()
+        self.panel.set_has_result(False)
+        self.panel.set_findings([])
+        self.panel.latents.clear()
+        image = result.image
+        self.info_panel.set_photo(result.path, image.width, image.height, image.bit_depth, image.channels,
+                                  image.format, result.facts, result.histogram)
+        self._update_title()
+        self._say(f"{result.path.name}: {image.width}x{image.height}, {image.bit_depth}-bit, "
+                  f"noise found: {result.estimate.summary()}.")
+        if auto_denoise and self.auto_denoise and self.model is not None:
+            self.denoise()
+
+    def _open_failed(self, message: str) -> None:
+        self._opening = None
+        self._say(f"Could not open the photo: {message}", error=True)
+
+    def _open_cancelled(self) -> None:
+        self._opening = None
+
+    def _denoised(self, result: DenoiseOutcome) -> None:
+        self.session.finish_denoise(result)
+        self.panel.set_has_result(True)
+        self.panel.set_findings(result.findings)
+        self.panel.latents.set_thumbnails(
+            result.latents.caption, array_to_qimage(result.latents.colour),
+            [(label, array_to_qimage(image)) for label, image in result.latents.channels])
+        self._refresh_display()
+        self.compare_with_reference()
+        how = f"{result.strength.describe()}, " if result.strength is not None else ""
+        message = f"Denoised {result.path.name} at {how}typical sigma {result.sigma:.1f}."
+        if result.findings:
+            count = len(result.findings)
+            message += f" {count} warning{'s' if count > 1 else ''}: see the side panel."
+        self._say(message)
+
+    def _view_job_failed(self, kind: str, message: str) -> None:
+        """A denoise or a display job failed: the viewer stops saying it works."""
+        self.viewer.set_working("")
+        self._say(f"{kind.capitalize()} failed: {message}", error=True)
+
+    def _denoise_cancelled(self) -> None:
+        self.viewer.set_working("")
+        # A preview of the cancelled run may be on screen: show again exactly what Save writes.
+        if self.session.cancel_denoise() is not None:
             self._refresh_display()
-            self.compare_with_reference()
-            how = f"{result.strength.describe()}, " if result.strength is not None else ""
-            message = f"Denoised {result.path.name} at {how}typical sigma {result.sigma:.1f}."
-            if result.findings:
-                count = len(result.findings)
-                message += f" {count} warning{'s' if count > 1 else ''}: see the side panel."
-            self._say(message)
-        elif kind == "noisemap":
-            photo, image, levels, legend = result
-            if photo is self.photo:
-                self.viewer.prime(image, levels)
-                self.viewer.set_noise_map(image, legend, noise_map_key())
-        elif kind == "display":
-            (shown, shown_levels), (removed, removed_levels), shown_histogram = result
-            self.viewer.prime(shown, shown_levels)
-            self.viewer.prime(removed, removed_levels)
-            self.viewer.set_result(shown, removed)
-            self.info_panel.set_result_histogram(shown_histogram)
-            if not self.bridge.is_busy("model", "denoise"):  # the whole result, not a preview, is on screen
-                self.viewer.set_working("")
-        elif kind == "save":
-            self._say(f"Saved {result}.")
-            if self.folder_pane.folder() == result.parent:
-                self.folder_pane.add_files([result])
-
-    def _on_failed(self, job_id: int, kind: str, message: str) -> None:
-        if not self._current(job_id, kind):
-            return
-        self.last_error = message
-        if kind == "model":
-            self.panel.set_models([(i.name, describe(i)) for i in list_models()], self.model_name)
-            kept = f" Still using {self.model_name}." if self.model_name else ""
-            self._say(f"Could not load the model: {message}.{kept}", error=True)
-        elif kind == "open":
-            self._opening = None
-            self._say(f"Could not open the photo: {message}", error=True)
-        elif kind == "save":
-            self._say(f"Not saved: {message}", error=True)
-        elif kind == "noisemap":
-            self._noise_map_of = None  # choosing the mode again tries again
-            self._say(f"Could not draw the noise map: {message}", error=True)
-        elif kind in ("denoise", "display"):
-            self.viewer.set_working("")
-            self._say(f"{kind.capitalize()} failed: {message}", error=True)
+            made_with = self.session.result_strength()
+            how = f" ({made_with.describe()})" if made_with is not None else ""
+            self._say(f"Denoise cancelled; the previous result{how} is shown again, and Save writes it.")
         else:
-            self._say(f"{kind.capitalize()} failed: {message}", error=True)
+            self._jobs.pop("display", None)  # a preview still being drawn is not shown
+            self.viewer.set_result(None)
+            self.info_panel.set_result_histogram(None)
+            self._say("Denoise cancelled; there is no result to save yet.")
 
-    def _on_cancelled(self, job_id: int, kind: str) -> None:
-        if not self._current(job_id, kind):
-            return
-        if kind == "open":
-            self._opening = None
-        elif kind == "denoise":
+    def _noise_map_drawn(self, result: tuple[OpenedPhoto, QImage, list[QImage], list[str]]) -> None:
+        photo, image, levels, legend = result
+        if photo is self.photo:
+            self.viewer.prime(image, levels)
+            self.viewer.set_noise_map(image, legend, noise_map_key())
+
+    def _noise_map_failed(self, message: str) -> None:
+        self._noise_map_of = None  # choosing the mode again tries again
+        self._say(f"Could not draw the noise map: {message}", error=True)
+
+    def _display_ready(self, result: tuple[Any, ...]) -> None:
+        (shown, shown_levels), (removed, removed_levels), shown_histogram = result
+        self.viewer.prime(shown, shown_levels)
+        self.viewer.prime(removed, removed_levels)
+        self.viewer.set_result(shown, removed)
+        self.info_panel.set_result_histogram(shown_histogram)
+        if not self.bridge.is_busy("model", "denoise"):  # the whole result, not a preview, is on screen
             self.viewer.set_working("")
-            # A preview of the cancelled run may be on screen: show again exactly what Save writes.
-            if self.outcome is not None:
-                self._refresh_display()
-                how = f" ({self.outcome.strength.describe()})" if self.outcome.strength is not None else ""
-                self._say(f"Denoise cancelled; the previous result{how} is shown again, and Save writes it.")
-            else:
-                self._jobs.pop("display", None)  # a preview still being drawn is not shown
-                self.viewer.set_result(None)
-                self.info_panel.set_result_histogram(None)
-                self._say("Denoise cancelled; there is no result to save yet.")
 
-    def _on_progress(self, job_id: int, kind: str, event: Progress) -> None:
-        if not self._current(job_id, kind):
-            return
+    def _saved(self, path: Path) -> None:
+        self._say(f"Saved {path}.")
+        if self.folder_pane.folder() == path.parent:
+            self.folder_pane.add_files([path])
+
+    def _on_progress(self, kind: str, event: Progress) -> None:
         if event.stage == "preview" and self.photo is not None and event.extra.get("path") == self.photo.path:
             self._refresh_display(preview=event.extra["preview"])
             self._say("Preview of the visible region; the whole photo follows...")

@@ -40,7 +40,7 @@ from denoiser.errors import DenoiserError
 from denoiser.formatting import duration_text, size_text
 from denoiser.modelfile import WEIGHTS_SUFFIX, ModelInfo
 from denoiser.modelstore import export_model, import_model, list_models, model_size_bytes, remove_model, rename_model
-from ui.worker import WorkerBridge
+from ui.worker import JobHandle, WorkerBridge
 
 COLUMNS = ("Name", "Family", "Trained on", "Validation", "Size", "Modified", "Bundled")
 IMPORT_JOB = "model-import"
@@ -213,7 +213,7 @@ class ModelManager(QDialog):
         self.resize(900, 520)
         self._bridge = bridge
         self._rows: list[ModelRow] = []
-        self._jobs: dict[int, _PendingJob] = {}
+        self._jobs: list[_PendingJob] = []  # imports and exports not yet finished
         self.last_error = ""
         """The last error shown ("" until one is); kept so tests and callers need not read the label."""
 
@@ -279,9 +279,6 @@ class ModelManager(QDialog):
         layout.addWidget(self.message_label)
         layout.addLayout(buttons)
 
-        bridge.succeeded.connect(self._on_job_succeeded)
-        bridge.failed.connect(self._on_job_failed)
-        bridge.cancelled.connect(self._on_job_cancelled)
         self.refresh()
 
     # ----- public API ------------------------------------------------------------------------------------------
@@ -365,8 +362,8 @@ class ModelManager(QDialog):
         self.models_changed.emit()
         return True
 
-    def import_file(self, path: str | Path, name: str | None = None) -> int:
-        """Import the model file ``path`` (as ``name``, else its file name) on the io lane; returns the job id.
+    def import_file(self, path: str | Path, name: str | None = None) -> JobHandle:
+        """Import the model file ``path`` (as ``name``, else its file name) on the io lane; returns its handle.
 
         The engine loads the whole file before copying anything, so a pickle, a truncated file or a mismatched
         one is refused (the message names the file) and the library is left as it was.
@@ -379,8 +376,8 @@ class ModelManager(QDialog):
         label = str(source) if name is None else f"{source} as {name!r}"
         return self._submit("import", IMPORT_JOB, job, str(source), label, f"Importing {source.name}...")
 
-    def export_to(self, name: str, path: str | Path) -> int:
-        """Export model ``name`` to ``path`` (a folder or a ``.safetensors`` file) on the io lane; returns the job id.
+    def export_to(self, name: str, path: str | Path) -> JobHandle:
+        """Export model ``name`` to ``path`` (a folder or a ``.safetensors`` file) on the io lane; returns its handle.
 
         The engine never overwrites an existing file; bundled models can be exported too.
         """
@@ -506,17 +503,22 @@ class ModelManager(QDialog):
         self.details.setPlainText(self.details_text())  # cheap, and right whenever the pane is shown
 
     def _submit(self, kind: str, job_name: str, fn: Callable[..., Any], subject: str, label: str,
-                message: str) -> int:
+                message: str) -> JobHandle:
         # replace=False: the io lane also carries thumbnails and saves, which an import must not cancel.
-        job_id = self._bridge.submit(job_name, fn, lane="io", replace=False)
-        self._jobs[job_id] = _PendingJob(kind, subject, label, self._library_names())
+        handle = self._bridge.submit(job_name, fn, lane="io", replace=False)
+        job = _PendingJob(kind, subject, label, self._library_names())
+        self._jobs.append(job)
+        handle.succeeded.connect(lambda result: self._on_job_succeeded(job, result))
+        handle.failed.connect(lambda message: self._on_job_failed(job, message))
+        handle.cancelled.connect(lambda: self._on_job_cancelled(job))
         self._show(message, error=False)
-        return job_id
+        return handle
 
-    def _on_job_succeeded(self, job_id: int, _name: str, result: object) -> None:
-        job = self._jobs.pop(job_id, None)
-        if job is None:  # someone else's job on the shared bridge
-            return
+    def _done(self, job: _PendingJob) -> None:
+        self._jobs = [pending for pending in self._jobs if pending is not job]
+
+    def _on_job_succeeded(self, job: _PendingJob, result: object) -> None:
+        self._done(job)
         if job.kind == "import":
             path = getattr(result, "path", None)
             name = path.stem if isinstance(path, Path) else str(getattr(result, "name", ""))
@@ -527,10 +529,8 @@ class ModelManager(QDialog):
         else:
             self._succeed("export", f"Exported {job.subject!r} to {result}.")
 
-    def _on_job_failed(self, job_id: int, _name: str, message: str) -> None:
-        job = self._jobs.pop(job_id, None)
-        if job is None:
-            return
+    def _on_job_failed(self, job: _PendingJob, message: str) -> None:
+        self._done(job)
         # The engine's message names the file and the problem; say which operation it belongs to, and name
         # what was being imported or exported only when the message does not already (no path said twice).
         what = "" if job.subject in message else f" {job.label}"
@@ -538,10 +538,8 @@ class ModelManager(QDialog):
         if job.kind == "import":
             self.refresh()  # nothing should have changed; show the library as it is, whatever happened
 
-    def _on_job_cancelled(self, job_id: int, _name: str) -> None:
-        job = self._jobs.pop(job_id, None)
-        if job is None:
-            return
+    def _on_job_cancelled(self, job: _PendingJob) -> None:
+        self._done(job)
         # Another part of the app cancelled the io lane. The engine's import does not stop half-way, so it may
         # have finished regardless: compare the library before and after rather than guess.
         self.refresh()

@@ -70,7 +70,7 @@ from denoiser.train_request import (
 from denoiser.train_run import TrainOutcome, run_training
 from denoiser.training import TrainingResult
 from ui.qimage import array_to_qimage
-from ui.worker import WorkerBridge
+from ui.worker import JobHandle, WorkerBridge
 
 MODES = ("clean", "pairs", "noisy")
 """The dialog's ways in."""
@@ -162,9 +162,9 @@ class TrainDialog(QDialog):
         self.outcome: TrainOutcome | None = None
         self.report: PairReport | None = None
         self._report_folders: tuple[str, str] | None = None
-        self._train_job: int | None = None
-        self._check_job: int | None = None
-        self._save_job: tuple[int, str] | None = None
+        self._train_job: JobHandle | None = None
+        self._check_job: JobHandle | None = None
+        self._save_job: tuple[JobHandle, str] | None = None  # the save's handle and the name it saves as
         self._running_request: TrainRequest | None = None
         self._start_chosen = False  # once the user picks a starting model, mode changes leave it alone
         self._loss: list[tuple[int, float]] = []
@@ -200,11 +200,6 @@ class TrainDialog(QDialog):
         self._plot_timer = QTimer(self)
         self._plot_timer.setInterval(PLOT_REFRESH_MS)
         self._plot_timer.timeout.connect(self._refresh_plots)
-        # Bound methods, not lambdas: Qt drops these connections when the dialog is destroyed.
-        bridge.progress.connect(self._on_progress)
-        bridge.succeeded.connect(self._on_succeeded)
-        bridge.failed.connect(self._on_failed)
-        bridge.cancelled.connect(self._on_cancelled)
 
         self.refresh_models()
         self.name_edit.setText(self._free_name("my-model"))
@@ -527,7 +522,11 @@ class TrainDialog(QDialog):
             return folders, match_pairs(noisy, clean or None)
 
         # replace=False: the io lane also carries thumbnails and imports, which a pair check must not cancel.
-        self._check_job = self.bridge.submit(CHECK_JOB, job, lane="io", replace=False)
+        self._check_job = handle = self.bridge.submit(CHECK_JOB, job, lane="io", replace=False)
+        # Bound methods, not lambdas: Qt drops these connections when the dialog is destroyed.
+        handle.succeeded.connect(self._on_check_succeeded)
+        handle.failed.connect(self._on_check_failed)
+        handle.cancelled.connect(self._on_check_cancelled)
         self.check_button.setEnabled(False)
         self._update_start()
         return True
@@ -639,8 +638,12 @@ class TrainDialog(QDialog):
         else:
             self.progress_bar.setRange(0, request.steps())
         self.progress_bar.setValue(0)
-        self._train_job = self.bridge.submit(
+        self._train_job = handle = self.bridge.submit(
             TRAIN_JOB, lambda stop, on_progress: run_training(request, stop, on_progress, pairs=report), lane="train")
+        handle.progress.connect(self._on_progress)
+        handle.succeeded.connect(self._on_train_succeeded)
+        handle.failed.connect(self._on_train_failed)
+        handle.cancelled.connect(self._on_train_cancelled)
         self._set_running(True)
         self.eta_label.setText("Starting...")
         return True
@@ -648,7 +651,7 @@ class TrainDialog(QDialog):
     def cancel(self) -> None:
         """Stop the run after its current step; the dialog stays usable and the run's result is dropped."""
         if self._train_job is not None:
-            self.bridge.cancel("train")
+            self._train_job.cancel()
             self.eta_label.setText("Stopping after this step...")
             self.cancel_button.setEnabled(False)
 
@@ -694,9 +697,11 @@ class TrainDialog(QDialog):
         """The finished run's result (None before the end, after a cancel or a failure)."""
         return self.outcome.result if self.outcome is not None else None
 
-    def _on_progress(self, job_id: int, _name: str, event: Progress) -> None:
-        if job_id != self._train_job:
-            return  # another job on the shared bridge
+    def train_job(self) -> JobHandle | None:
+        """The running training job's handle (None when no run goes on)."""
+        return self._train_job
+
+    def _on_progress(self, event: Progress) -> None:
         extra = event.extra
         if event.stage == "load" and event.message:
             self.eta_label.setText(event.message)
@@ -762,60 +767,66 @@ class TrainDialog(QDialog):
         self.val_curve.setData([step for step, _ in self._validation], [value for _, value in self._validation])
 
     # ----- the end --------------------------------------------------------------------------------------------
-    def _on_succeeded(self, job_id: int, _name: str, result: object) -> None:
-        if job_id == self._train_job:
-            assert isinstance(result, TrainOutcome)
-            self._train_job = None
-            self.outcome = result
-            self._set_running(False)
-            self.progress_bar.setValue(self.progress_bar.maximum())
-            self.eta_label.setText("Finished.")
-            self.figures_label.setText(figures_text(result))
-            self.save_button.setEnabled(True)
-            self.save_note.setText("")
-        elif job_id == self._check_job:
-            self._check_job = None
-            self.check_button.setEnabled(not self.is_running())
-            folders, report = result  # type: ignore[misc]
-            self._show_report(folders, report)
-        elif self._save_job is not None and job_id == self._save_job[0]:
+    def _on_train_succeeded(self, result: object) -> None:
+        assert isinstance(result, TrainOutcome)
+        self._train_job = None
+        self.outcome = result
+        self._set_running(False)
+        self.progress_bar.setValue(self.progress_bar.maximum())
+        self.eta_label.setText("Finished.")
+        self.figures_label.setText(figures_text(result))
+        self.save_button.setEnabled(True)
+        self.save_note.setText("")
+
+    def _on_train_failed(self, message: str) -> None:
+        self._train_job = None
+        self._set_running(False)
+        self.eta_label.setText("Training failed.")
+        self._note(f"Training failed: {message}", error=True)
+
+    def _on_train_cancelled(self) -> None:
+        self._train_job = None
+        self._set_running(False)
+        self.eta_label.setText("Training cancelled; nothing to save. Change the settings or start again.")
+
+    def _on_check_succeeded(self, result: object) -> None:
+        self._check_job = None
+        self.check_button.setEnabled(not self.is_running())
+        folders, report = result  # type: ignore[misc]
+        self._show_report(folders, report)
+
+    def _on_check_failed(self, message: str) -> None:
+        self._check_job = None
+        self.check_button.setEnabled(not self.is_running())
+        self.pair_summary.setText(f"Cannot check the pairs: {message}")
+        self._update_start()
+
+    def _on_check_cancelled(self) -> None:
+        self._check_job = None
+        self.check_button.setEnabled(not self.is_running())
+        self.pair_summary.setText("The pair check was interrupted; check the pairs again.")
+        self._update_start()
+
+    def _on_save_succeeded(self, _path: object) -> None:
+        if self._save_job is not None:
             self._saved(self._save_job[1])
 
-    def _on_failed(self, job_id: int, _name: str, message: str) -> None:
-        if job_id == self._train_job:
-            self._train_job = None
-            self._set_running(False)
-            self.eta_label.setText("Training failed.")
-            self._note(f"Training failed: {message}", error=True)
-        elif job_id == self._check_job:
-            self._check_job = None
-            self.check_button.setEnabled(not self.is_running())
-            self.pair_summary.setText(f"Cannot check the pairs: {message}")
-            self._update_start()
-        elif self._save_job is not None and job_id == self._save_job[0]:
+    def _on_save_failed(self, message: str) -> None:
+        self._save_job = None
+        self.save_button.setEnabled(self.outcome is not None)
+        self._save_said(f"Not saved: {message}", error=True)
+
+    def _on_save_cancelled(self) -> None:
+        if self._save_job is None:
+            return
+        # The save job never polls its stop flag, so "cancelled" may come after the file landed.
+        name = self._save_job[1]
+        if (user_models_dir() / f"{name}{WEIGHTS_SUFFIX}").exists():
+            self._saved(name)
+        else:
             self._save_job = None
             self.save_button.setEnabled(self.outcome is not None)
-            self._save_said(f"Not saved: {message}", error=True)
-
-    def _on_cancelled(self, job_id: int, _name: str) -> None:
-        if job_id == self._train_job:
-            self._train_job = None
-            self._set_running(False)
-            self.eta_label.setText("Training cancelled; nothing to save. Change the settings or start again.")
-        elif job_id == self._check_job:
-            self._check_job = None
-            self.check_button.setEnabled(not self.is_running())
-            self.pair_summary.setText("The pair check was interrupted; check the pairs again.")
-            self._update_start()
-        elif self._save_job is not None and job_id == self._save_job[0]:
-            # The save job never polls its stop flag, so "cancelled" may come after the file landed.
-            name = self._save_job[1]
-            if (user_models_dir() / f"{name}{WEIGHTS_SUFFIX}").exists():
-                self._saved(name)
-            else:
-                self._save_job = None
-                self.save_button.setEnabled(self.outcome is not None)
-                self._save_said("The save was interrupted; press Save again.", error=True)
+            self._save_said("The save was interrupted; press Save again.", error=True)
 
     def save(self, name: str | None = None) -> bool:
         """Save the finished run's model into the library as ``name`` (default: the name field) in the background.
@@ -842,7 +853,11 @@ class TrainDialog(QDialog):
             return outcome.save(name=name)[0]
 
         # replace=False: the io lane also carries thumbnails and imports, which a save must not cancel.
-        self._save_job = (self.bridge.submit(SAVE_JOB, job, lane="io", replace=False), name)
+        handle = self.bridge.submit(SAVE_JOB, job, lane="io", replace=False)
+        self._save_job = (handle, name)
+        handle.succeeded.connect(self._on_save_succeeded)
+        handle.failed.connect(self._on_save_failed)
+        handle.cancelled.connect(self._on_save_cancelled)
         self.save_button.setEnabled(False)
         self._save_said(f"Saving {name!r}...", error=False)
         return True

@@ -34,10 +34,9 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QWidget
 
+from ui.state import ZOOM_STEP, View, image_offset, image_to_widget, stepped_zoom, widget_to_image
+
 MODES = ("side", "split", "toggle", "residual", "noise")
-MIN_ZOOM = 0.02
-MAX_ZOOM = 32.0
-ZOOM_STEP = 1.25  # per wheel notch and per +/- key press
 SPLIT_GRAB_PX = 6  # how close (screen px) to the divider a press grabs it instead of panning
 SIDE_GAP_PX = 2  # the dark seam between the two panes of side mode
 KEY_PAN_FRACTION = 0.1  # an arrow key pans a tenth of the view (Shift: half)
@@ -62,53 +61,25 @@ NOISE_MAP_LABEL = "Noise map (what auto found)"
 EMPTY_HINT = "No photo open"
 
 
-def _clamp_zoom(zoom: float) -> float:
-    return min(max(float(zoom), MIN_ZOOM), MAX_ZOOM)
-
-
-def _stepped_zoom(zoom: float, factor: float) -> float:
-    """``zoom * factor``, landing exactly on 100 % when the step crosses it (the level photographers check at)."""
-    new = zoom * factor
-    if zoom < 1.0 < new or zoom > 1.0 > new:
-        return 1.0
-    return _clamp_zoom(new)
-
-
-def _clamp_axis(center: float, image_extent: float, view_extent: float) -> float:
-    """Keep the view on the image: centred when it fits, otherwise no empty band beyond an edge."""
-    if image_extent <= 0:
-        return 0.0
-    if view_extent <= 0:
-        return min(max(center, 0.0), image_extent)
-    if view_extent >= image_extent:
-        return image_extent / 2
-    half = view_extent / 2
-    return min(max(center, half), image_extent - half)
-
-
 class ViewState(QObject):
-    """Zoom and pan shared by canvases, so that they stay locked together.
+    """The viewer's :class:`~ui.state.View` (zoom and pan shared by the canvases, so that they stay locked
+    together) in Qt types, with a ``changed`` signal. The maths lives in :mod:`ui.state`.
 
     ``zoom`` is device pixels per image pixel (1.0 = 100 %); ``center`` is the image point at the middle of the
-    view. The state also knows the image size and the viewport size (device pixels) so that it can fit the
-    image and keep the view on it. While ``fitting`` (after :meth:`fit`, until the user zooms or pans) a new
-    viewport size re-fits, so resizing the window keeps the whole photo in view.
+    view. While ``fitting`` (after :meth:`fit`, until the user zooms or pans) a new viewport size re-fits.
     """
 
     changed = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._zoom = 1.0
-        self._center = QPointF()
-        self._image_size = QSize()
-        self._viewport = QSizeF()
-        self._fitting = True
+        self.view = View(on_change=self.changed.emit)
+        """The Qt-free state this object shows."""
 
     @property
     def zoom(self) -> float:
         """Device pixels per image pixel (1.0 = 100 %)."""
-        return self._zoom
+        return self.view.zoom
 
     @zoom.setter
     def zoom(self, value: float) -> None:
@@ -117,7 +88,7 @@ class ViewState(QObject):
     @property
     def center(self) -> QPointF:
         """Image coordinates of the view centre."""
-        return QPointF(self._center)
+        return QPointF(*self.view.center)
 
     @center.setter
     def center(self, value: QPointF) -> None:
@@ -126,69 +97,42 @@ class ViewState(QObject):
     @property
     def image_size(self) -> QSize:
         """Size of the image being viewed (empty when there is none)."""
-        return QSize(self._image_size)
+        width, height = self.view.image_size
+        return QSize(round(width), round(height))
 
     @property
     def viewport(self) -> QSizeF:
         """Size of the view in device pixels."""
-        return QSizeF(self._viewport)
+        return QSizeF(*self.view.viewport)
 
     @property
     def fitting(self) -> bool:
         """True while the view follows "zoom to fit" (until the user zooms or pans)."""
-        return self._fitting
+        return self.view.fitting
 
     def set_view(self, zoom: float | None = None, center: QPointF | None = None) -> None:
         """Zoom and/or pan as the user asked (leaves fit mode); zoom is clamped and the view kept on the image."""
-        left_fit, self._fitting = self._fitting, False
-        # Leaving fit mode is news (the zoom readout drops its "fit") even when zoom and centre stay.
-        self._apply(self._zoom if zoom is None else zoom, self._center if center is None else QPointF(center),
-                    force=left_fit)
+        self.view.set_view(zoom, None if center is None else (center.x(), center.y()))
 
     def fit(self) -> None:
         """Show the whole image, centred, and keep doing so when the viewport changes size."""
-        entered_fit, self._fitting = not self._fitting, True
-        size = self._image_size
-        self._apply(self.fit_zoom(), QPointF(size.width() / 2, size.height() / 2), force=entered_fit)
+        self.view.fit()
 
     def can_pan_horizontally(self) -> bool:
         """Whether the image is wider than the view at the current zoom (Left/Right then pan)."""
-        return not self._image_size.isEmpty() and self._image_size.width() * self._zoom > self._viewport.width() + 0.5
+        return self.view.can_pan_horizontally()
 
     def fit_zoom(self) -> float:
         """The zoom at which the whole image just fits the viewport (1.0 when either is empty)."""
-        if self._image_size.isEmpty() or self._viewport.isEmpty():
-            return 1.0
-        return _clamp_zoom(min(self._viewport.width() / self._image_size.width(),
-                               self._viewport.height() / self._image_size.height()))
+        return self.view.fit_zoom()
 
     def set_image_size(self, size: QSize) -> None:
         """A new image: fit it (which always emits ``changed``)."""
-        self._image_size = QSize(size)
-        self.fit()
+        self.view.set_image_size((max(size.width(), 0), max(size.height(), 0)))
 
     def set_viewport(self, size: QSizeF) -> None:
         """The view's size in device pixels changed: re-fit or re-clamp, and emit ``changed``."""
-        size = QSizeF(size)
-        if size == self._viewport:
-            return
-        self._viewport = size
-        if self._fitting:
-            image = self._image_size
-            self._apply(self.fit_zoom(), QPointF(image.width() / 2, image.height() / 2), force=True)
-        else:
-            # The visible region changed even when zoom and centre did not: listeners must hear of it.
-            self._apply(self._zoom, self._center, force=True)
-
-    def _apply(self, zoom: float, center: QPointF, force: bool = False) -> None:
-        zoom = _clamp_zoom(zoom)
-        view_w, view_h = self._viewport.width() / zoom, self._viewport.height() / zoom
-        center = QPointF(_clamp_axis(center.x(), self._image_size.width(), view_w),
-                         _clamp_axis(center.y(), self._image_size.height(), view_h))
-        if not force and zoom == self._zoom and center == self._center:
-            return
-        self._zoom, self._center = zoom, center
-        self.changed.emit()
+        self.view.set_viewport((max(size.width(), 0.0), max(size.height(), 0.0)))
 
 
 def _display_copy(image: QImage) -> QImage:
@@ -325,23 +269,21 @@ class ImageCanvas(QWidget):
         """Widget (logical) pixels per image pixel."""
         return self._state.zoom / self.devicePixelRatioF()
 
+    def _frame(self) -> tuple[tuple[float, float], float, tuple[float, float], float]:
+        """(view centre, zoom, widget size, device pixel ratio): what the mappings of :mod:`ui.state` take."""
+        return self._state.view.center, self._state.zoom, (self.width(), self.height()), self.devicePixelRatioF()
+
     def _offset(self) -> QPointF:
         """Where image point (0, 0) lands, snapped to a whole device pixel so 100 % is pixel-exact."""
-        dpr, zoom, center = self.devicePixelRatioF(), self._state.zoom, self._state.center
-        # Integer half sizes: two panes of equal size get identical offsets, whatever their parity.
-        half_w, half_h = round(self.width() * dpr) // 2, round(self.height() * dpr) // 2
-        return QPointF(math.floor(half_w - center.x() * zoom + 0.5) / dpr,
-                       math.floor(half_h - center.y() * zoom + 0.5) / dpr)
+        return QPointF(*image_offset(*self._frame()))
 
     def image_to_widget(self, point: QPointF | QPoint) -> QPointF:
         """Widget coordinates of an image point."""
-        offset, scale = self._offset(), self.scale()
-        return QPointF(offset.x() + point.x() * scale, offset.y() + point.y() * scale)
+        return QPointF(*image_to_widget((point.x(), point.y()), *self._frame()))
 
     def widget_to_image(self, point: QPointF | QPoint) -> QPointF:
         """Image coordinates of a widget point (may lie outside the image)."""
-        offset, scale = self._offset(), self.scale()
-        return QPointF((point.x() - offset.x()) / scale, (point.y() - offset.y()) / scale)
+        return QPointF(*widget_to_image((point.x(), point.y()), *self._frame()))
 
     def image_rect_on_screen(self) -> QRectF:
         """The whole image's rectangle in widget coordinates (empty without an image)."""
@@ -360,15 +302,8 @@ class ImageCanvas(QWidget):
 
     def zoom_about(self, zoom: float, anchor: QPointF) -> None:
         """Zoom so that the image point under ``anchor`` (widget coordinates) stays under it."""
-        point = self.widget_to_image(anchor)
-        zoom = _clamp_zoom(zoom)
-        scale = zoom / self.devicePixelRatioF()
-        # Centre offsets measured from the same integer half size _offset() uses, so the anchor lands within
-        # half a device pixel of where it was.
-        dpr = self.devicePixelRatioF()
-        half = QPointF((round(self.width() * dpr) // 2) / dpr, (round(self.height() * dpr) // 2) / dpr)
-        self._state.set_view(zoom, QPointF(point.x() - (anchor.x() - half.x()) / scale,
-                                           point.y() - (anchor.y() - half.y()) / scale))
+        self._state.view.zoom_about(zoom, (anchor.x(), anchor.y()), (self.width(), self.height()),
+                                    self.devicePixelRatioF())
 
     def split_x(self) -> float | None:
         """The divider's x in widget coordinates, on a whole pixel, or None without a divider."""
@@ -599,7 +534,7 @@ class ImageCanvas(QWidget):
         if notches == 0 or self._image is None:
             event.ignore()
             return
-        self.zoom_about(_stepped_zoom(self._state.zoom, ZOOM_STEP**notches), event.position())
+        self.zoom_about(stepped_zoom(self._state.zoom, ZOOM_STEP**notches), event.position())
         event.accept()
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name
@@ -907,9 +842,9 @@ class ImageViewer(QWidget):
         elif ctrl and key == Qt.Key.Key_1:
             self.zoom_100()
         elif key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
-            self.set_zoom(_stepped_zoom(self.zoom(), ZOOM_STEP))
+            self.set_zoom(stepped_zoom(self.zoom(), ZOOM_STEP))
         elif key in (Qt.Key.Key_Minus, Qt.Key.Key_Underscore):
-            self.set_zoom(_stepped_zoom(self.zoom(), 1 / ZOOM_STEP))
+            self.set_zoom(stepped_zoom(self.zoom(), 1 / ZOOM_STEP))
         elif (key in (Qt.Key.Key_Left, Qt.Key.Key_Right) and self._original is not None
               and not event.modifiers() and not self._state.can_pan_horizontally()):
             self.step_requested.emit(-1 if key == Qt.Key.Key_Left else 1)

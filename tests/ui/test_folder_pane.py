@@ -147,9 +147,10 @@ def test_opening_another_folder_drops_the_first(
         assert not any(pane.thumbnail_loaded(path) for path in second)  # listed at once, none read yet
 
     if switch_after_first_chunk:
-        # The pane handles the bridge's signal first (it connected first): it applies the first chunk and
-        # submits the next one, which is then outstanding when the second folder opens.
-        bridge.succeeded.connect(lambda *_: None if loaded_when_switching else switch())
+        # A handle's ``finished`` comes after its ``succeeded``, which the pane handles: it applies the first
+        # chunk and submits the next one, which is then outstanding when the second folder opens.
+        bridge.submitted.connect(lambda handle: handle.finished.connect(
+            lambda: None if loaded_when_switching else switch()))
         pane.open_folder(tmp_path / "first")
         qtbot.waitUntil(lambda: bool(loaded_when_switching), timeout=10000)
         assert loaded_when_switching == [8]

@@ -16,6 +16,7 @@ from PySide6.QtCore import QSettings, Qt
 from pytestqt.qtbot import QtBot
 
 import ui.main_window as main_window_module
+import ui.photo_jobs as photo_jobs_module
 from denoiser.display import noise_map_image
 from denoiser.errors import Cancelled
 from denoiser.findings import Finding
@@ -131,7 +132,7 @@ def slow_denoise_patch(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
                 raise Cancelled()
             time.sleep(0.005)
 
-    monkeypatch.setattr(main_window_module, "denoise_visible_first", endless)
+    monkeypatch.setattr(photo_jobs_module, "denoise_visible_first", endless)
     return started
 
 
@@ -398,7 +399,7 @@ def test_warnings_show_in_the_panel_and_go_with_a_clean_result(qtbot: QtBot, win
         calls.append((original.shape, denoised.shape, estimate))
         return [finding]
 
-    monkeypatch.setattr(main_window_module, "assess", fake_assess)
+    monkeypatch.setattr(photo_jobs_module, "assess", fake_assess)
     open_and_denoise(qtbot, window, noisy_photo(tmp_path / "p.png"))
     assert calls and calls[-1][0] == calls[-1][1] == (48, 64, 3) and calls[-1][2] is window.photo.estimate
     warnings = window.panel.warnings_label
@@ -406,7 +407,7 @@ def test_warnings_show_in_the_panel_and_go_with_a_clean_result(qtbot: QtBot, win
     assert warnings.isVisibleTo(window.panel)
     assert finding.message in warnings.text() and finding.advice in warnings.text()
     assert "1 warning: see the side panel" in window.status_label.text()
-    monkeypatch.setattr(main_window_module, "assess", lambda original, denoised, estimate: [])
+    monkeypatch.setattr(photo_jobs_module, "assess", lambda original, denoised, estimate: [])
     previous = window.outcome
     window.denoise()
     qtbot.waitUntil(lambda: window.outcome is not previous, timeout=15000)
@@ -463,7 +464,7 @@ def previewing_denoise_patch(monkeypatch: pytest.MonkeyPatch, value: float = 0.5
                 raise Cancelled()
             time.sleep(0.005)
 
-    monkeypatch.setattr(main_window_module, "denoise_visible_first", previewing)
+    monkeypatch.setattr(photo_jobs_module, "denoise_visible_first", previewing)
     return started
 
 

@@ -319,8 +319,9 @@ def test_other_jobs_on_the_bridge_are_ignored(qtbot: QtBot, bridge: WorkerBridge
     def broken(_should_stop, _on_progress):
         raise model_manager_module.DenoiserError("somebody else's file: broken")
 
-    with qtbot.waitSignal(bridge.failed, timeout=5000):
-        bridge.submit("thumbnails", broken, lane="io", replace=False)
+    handle = bridge.submit("thumbnails", broken, lane="io", replace=False)
+    with qtbot.waitSignal(handle.failed, timeout=5000):
+        pass
     assert manager.last_error == "" and manager.message_label.text() == ""
 
 

@@ -20,14 +20,16 @@ from pytestqt.qtbot import QtBot
 
 import ui.help as help_module
 import ui.main_window as main_window_module
-from denoiser.errors import Cancelled
+import ui.photo_jobs as photo_jobs_module
+from denoiser.errors import Cancelled, DenoiserError
 from denoiser.models import create_model
 from denoiser.modelstore import save_to_library
 from denoiser.progress import Progress
-from ui.logging_setup import LOG_DIR_ENV, LoggingBridge, log_dir, log_file, setup_logging, teardown_logging
+from ui.logging_setup import LOG_DIR_ENV, log_dir, log_file, setup_logging, teardown_logging
 from ui.main_window import MainWindow
 from ui.progress_text import ProgressClock, progress_text
 from ui.viewer import VIEWER_KEYS
+from ui.worker import WorkerBridge
 from ui.zoom_readout import zoom_text
 
 
@@ -196,7 +198,7 @@ def test_a_long_denoise_shows_percent_time_left_and_a_working_result_pane(
             time.sleep(0.02)
         return pixels.astype(np.float32) / 255.0
 
-    monkeypatch.setattr(main_window_module, "denoise_visible_first", tiles)
+    monkeypatch.setattr(photo_jobs_module, "denoise_visible_first", tiles)
     window.denoise()
     assert window.viewer.working().startswith("Denoising")
     assert window.viewer.canvases()[-1].hint().startswith("Denoising")  # the result pane says it is working
@@ -226,7 +228,7 @@ def test_a_cancelled_denoise_stops_saying_it_is_working(qtbot: QtBot, window: Ma
             time.sleep(0.005)
         raise Cancelled()
 
-    monkeypatch.setattr(main_window_module, "denoise_visible_first", endless)
+    monkeypatch.setattr(photo_jobs_module, "denoise_visible_first", endless)
     window.denoise()
     assert window.viewer.working()
     window.cancel()
@@ -248,22 +250,34 @@ def test_a_failed_jobs_traceback_goes_to_the_rotating_log_file(qtbot: QtBot, tmp
     path = setup_logging()
     try:
         assert path == tmp_path / "logs" / "denoiser.log"
-        bridge = LoggingBridge()
+        bridge = WorkerBridge()
         try:
             def broken(should_stop, on_progress):
                 raise ZeroDivisionError("a bug deep in a job")
 
-            with qtbot.waitSignal(bridge.failed, timeout=10000) as failed:
-                bridge.submit("denoise", broken)
-            assert failed.args[2] == "unexpected ZeroDivisionError: a bug deep in a job"  # the bridge as before
-            with qtbot.waitSignal(bridge.cancelled, timeout=10000):
-                bridge.submit("quiet", lambda stop, progress: (_ for _ in ()).throw(Cancelled()))
+            def bad_file(should_stop, on_progress):
+                raise DenoiserError("photo.png: truncated file")
+
+            handle = bridge.submit("denoise", broken)
+            with qtbot.waitSignal(handle.failed, timeout=10000) as failed:
+                pass
+            assert failed.args[0] == "unexpected ZeroDivisionError: a bug deep in a job"  # the message as before
+            assert "Traceback (most recent call last)" in handle.details
+            handle = bridge.submit("load", bad_file)
+            with qtbot.waitSignal(handle.failed, timeout=10000):
+                pass
+            handle = bridge.submit("quiet", lambda stop, progress: (_ for _ in ()).throw(Cancelled()))
+            with qtbot.waitSignal(handle.cancelled, timeout=10000):
+                pass
         finally:
             assert bridge.shutdown(10_000)
         text = path.read_text(encoding="utf-8")
         assert "job 'denoise' failed with an unexpected error" in text
         assert "Traceback (most recent call last)" in text and "ZeroDivisionError: a bug deep in a job" in text
         assert "'quiet'" not in text  # a cancel is no failure
+        expected = [line for line in text.splitlines() if "'load'" in line]
+        assert len(expected) == 1 and "photo.png: truncated file" in expected[0]  # an engine error: one line
+        assert text.count("Traceback (most recent call last)") == 1
         handler = next(h for h in logging.getLogger().handlers if getattr(h, "baseFilename", "") == str(path))
         assert isinstance(handler, logging.handlers.RotatingFileHandler) and handler.backupCount >= 1
         assert handler.maxBytes > 0
@@ -273,7 +287,7 @@ def test_a_failed_jobs_traceback_goes_to_the_rotating_log_file(qtbot: QtBot, tmp
 
 
 def test_the_window_logs_through_its_bridge(window: MainWindow) -> None:
-    assert isinstance(window.bridge, LoggingBridge)
+    assert isinstance(window.bridge, WorkerBridge) and logging.getLogger("denoiser.worker").propagate
 
 
 # --- 5. the Help menu ----------------------------------------------------------------------------------------------

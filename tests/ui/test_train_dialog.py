@@ -183,7 +183,9 @@ def test_cancel_stops_the_run_and_the_dialog_stays_usable(qtbot: QtBot, dialog: 
     tiny_run(dialog, steps=100_000, validate_every=100_000)
     assert dialog.start()
     qtbot.waitUntil(lambda: len(dialog.loss_points()) >= 2, timeout=RUN_TIMEOUT_MS)
-    with qtbot.waitSignal(bridge.cancelled, timeout=RUN_TIMEOUT_MS):
+    run = dialog.train_job()
+    assert run is not None
+    with qtbot.waitSignal(run.cancelled, timeout=RUN_TIMEOUT_MS):
         dialog.cancel()
     assert not dialog.is_running()
     assert dialog.result is None and not dialog.save_button.isEnabled()
@@ -206,7 +208,9 @@ def test_closing_the_dialog_cancels_its_run(qtbot: QtBot, dialog: TrainDialog, b
     dialog.show()
     assert dialog.start()
     qtbot.waitUntil(lambda: len(dialog.loss_points()) >= 1, timeout=RUN_TIMEOUT_MS)
-    with qtbot.waitSignal(bridge.cancelled, timeout=RUN_TIMEOUT_MS):
+    run = dialog.train_job()
+    assert run is not None
+    with qtbot.waitSignal(run.cancelled, timeout=RUN_TIMEOUT_MS):
         dialog.reject()  # what Close, Escape and the window's close button do
     assert not dialog.is_running() and not bridge.is_busy("train")
 

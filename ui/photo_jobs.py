@@ -1,0 +1,139 @@
+"""The main window's background jobs on one photo: read it, denoise it, draw its noise map, compose what the
+viewer shows, read a batch result beside its input. Each runs on a worker lane (:mod:`ui.worker`) and calls the
+engine; none touches a widget (QImages are plain data and may be made off the GUI thread).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtGui import QImage
+
+from denoiser.batch import typical_level
+from denoiser.display import (
+    LatentView,
+    compose_views,
+    histogram,
+    latent_view,
+    noise_map_image,
+    noise_map_legend,
+    to_uint8,
+)
+from denoiser.errors import DenoiserError
+from denoiser.findings import Finding, assess
+from denoiser.inference import TileSettings, extract_latent
+from denoiser.io import Image, read_image
+from denoiser.io.metadata import exif_facts
+from denoiser.models import Autoencoder
+from denoiser.noise import MAX_SIGMA
+from denoiser.preview import Region, denoise_visible_first
+from denoiser.progress import Progress
+from denoiser.strength import NoiseEstimate, Strength, estimate_noise_map, levels_for
+from ui.qimage import array_to_qimage
+from ui.viewer import display_levels
+
+Views = tuple[tuple[QImage, list[QImage]], tuple[QImage, list[QImage]], np.ndarray]
+"""(shown image, its levels), (removed noise, its levels), the shown image's histogram."""
+
+
+@dataclass
+class OpenedPhoto:
+    """A photo read by a job: the image, what auto found in it and what the viewer shows."""
+
+    path: Path
+    image: Image
+    estimate: NoiseEstimate
+    display: QImage
+    levels: list[QImage]
+    facts: list[tuple[str, str]] = field(default_factory=list)
+    """What the EXIF says (camera, lens, exposure...), for the info panel."""
+    histogram: np.ndarray | None = None
+    """The photo's per-channel histogram (channels x bins, tallest 1), for the info panel."""
+
+    @property
+    def sigma(self) -> float:
+        """The typical noise level auto found (0-255 units, luminance and colour together)."""
+        return typical_level(self.estimate.levels)
+
+
+@dataclass
+class DenoiseOutcome:
+    """A finished denoise: the float result, the strength used, the latent thumbnails and the warnings."""
+
+    path: Path
+    denoised: np.ndarray
+    sigma: float
+    """The typical level of the noise map the model was given (0-255 units)."""
+    latents: LatentView
+    strength: Strength | None = None
+    """The setting it was made with (None: not made here, e.g. a batch result shown beside its input)."""
+    levels: np.ndarray | None = None
+    """The noise map the model was given (covering the photo, 1 x 1 x 2 when flat; luminance and colour sigma)."""
+    findings: list[Finding] = field(default_factory=list)
+    """Warnings about the result (noise beyond the model's range, detail removed)."""
+
+
+def read_photo(path: Path) -> OpenedPhoto:
+    """Read a photo, find its noise map (what auto uses) and make its display images."""
+    image = read_image(path)
+    pixels = image.color_pixels()
+    estimate = estimate_noise_map(pixels)
+    shown = array_to_qimage(to_uint8(pixels if pixels.shape[2] == 3 else pixels[:, :, 0]))
+    return OpenedPhoto(path, image, estimate, shown, display_levels(shown), exif_facts(image.exif),
+                       histogram(pixels))
+
+
+def denoise_photo(photo: OpenedPhoto, model: Autoencoder, strength: Strength, visible: Region, zoom: float,
+                  tiles: TileSettings, device: str, should_stop: Callable[[], bool],
+                  on_progress: Callable[[Progress], None]) -> DenoiseOutcome:
+    """Denoise ``photo`` at ``strength``, the ``visible`` region first (its preview event names the photo), then
+    assess the result and extract its latents."""
+    pixels = photo.image.color_pixels()
+    levels, _ = levels_for(pixels, strength, photo.estimate)
+    sigma = typical_level(levels)
+
+    def report(event: Progress) -> None:
+        if event.stage == "preview":
+            event.extra["path"] = photo.path
+        on_progress(event)
+
+    denoised = denoise_visible_first(pixels, model, levels, visible, zoom=zoom, tiles=tiles, device=device,
+                                     on_progress=report, should_stop=should_stop)
+    # The photo's estimate goes in for a fixed strength too: noise beyond the model's range is the photo's,
+    # whatever strength was asked for.
+    findings = assess(pixels, denoised, photo.estimate)
+    latents = latent_view(extract_latent(pixels, model, sigma, device=device), model.family)
+    return DenoiseOutcome(photo.path, denoised, sigma, latents, strength, levels, findings)
+
+
+def draw_noise_map(photo: OpenedPhoto) -> tuple[OpenedPhoto, QImage, list[QImage], list[str]]:
+    """The photo's noise map as an image, its levels and its legend."""
+    estimate, size = photo.estimate, (photo.image.height, photo.image.width)
+    image = array_to_qimage(noise_map_image(estimate.levels, size, MAX_SIGMA))
+    legend = noise_map_legend(estimate.levels, MAX_SIGMA, estimate.method)
+    return photo, image, display_levels(image), legend
+
+
+def compose_display(original: np.ndarray, denoised: np.ndarray, detail: float) -> Views:
+    """The result blended with the detail setting and the noise removed, as viewer images."""
+    shown_pixels, removed_pixels = compose_views(original, denoised, detail)
+    shown, removed = array_to_qimage(shown_pixels), array_to_qimage(removed_pixels)
+    return (shown, display_levels(shown)), (removed, display_levels(removed)), histogram(shown_pixels)
+
+
+def read_pair(source: Path, output: Path) -> tuple[OpenedPhoto, DenoiseOutcome]:
+    """A batch output beside its input: the input as the photo, the output as its result."""
+    opened = read_photo(source)
+    result = read_image(output)
+    if (result.width, result.height) != (opened.image.width, opened.image.height):
+        raise DenoiserError(f"{output}: its size differs from {source.name}'s")
+    denoised = result.color()
+    if denoised.shape[2] != opened.image.color_pixels().shape[2]:
+        denoised = denoised.mean(axis=2, keepdims=True) if denoised.shape[2] == 3 else np.repeat(
+            denoised, 3, axis=2)
+    empty = LatentView(f"latents are not shown for a saved result ({output.name})", np.zeros((1, 1, 3), np.uint8),
+                       [])
+    return opened, DenoiseOutcome(source, denoised, opened.sigma, empty)
