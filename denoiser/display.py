@@ -97,10 +97,11 @@ class LatentView:
 
 
 def latent_view(latent: np.ndarray, family: str, count: int = 16) -> LatentView:
-    """Thumbnails of a C x h x w latent, described for the app (the variational family shows its mean)."""
+    """Thumbnails of a C x h x w latent, described for the app (the variational family shows its mean). The caption
+    says what the latent is; what the PCA tile means is the app's legend above it, said once."""
     what = "channels of the latent mean" if family == "variational" else "latent channels"
     caption = (f"{latent.shape[0]} {what} of {latent.shape[2]}x{latent.shape[1]}; the {min(count, latent.shape[0])} "
-               f"most active shown first. PCA: the top 3 components as RGB.")
+               f"most active shown first.")
     channels = [(f"#{index}", image) for index, _, image in latent_thumbnails(latent, count)]
     return LatentView(caption, latent_pca_rgb(latent), channels)
 

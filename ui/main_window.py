@@ -305,9 +305,10 @@ class MainWindow(QMainWindow):
 
     # ----- help ---------------------------------------------------------------------------------------------
     def shortcut_rows(self) -> list[tuple[str, str]]:
-        """Every keyboard shortcut the window has, read from its actions (the window's and the viewer's), then
-        the keys and gestures the viewer handles itself."""
-        return shortcut_rows([*self.actions(), *self.viewer.actions()]) + list(VIEWER_KEYS)
+        """Every keyboard shortcut the window has as (what, keys), read from its actions (the window's and the
+        viewer's), then the keys and gestures the viewer handles itself (``VIEWER_KEYS`` is (keys, what))."""
+        viewer_rows = [(what, keys) for keys, what in VIEWER_KEYS]
+        return shortcut_rows([*self.actions(), *self.viewer.actions()]) + viewer_rows
 
     def show_shortcuts(self) -> ShortcutsDialog:
         """Help > Keyboard Shortcuts: a dialog listing them (non-modal)."""

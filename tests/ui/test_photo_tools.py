@@ -299,7 +299,7 @@ def test_the_shortcuts_list_comes_from_the_actions(qtbot: QtBot, window: MainWin
     assert rows["Next Photo"] == "PgDown, Space" and rows["Previous Photo"] == "PgUp"
     assert rows["Fit"] == "Ctrl+0" and rows["Batch Denoise"] == "Ctrl+B"
     for keys, what in VIEWER_KEYS:
-        assert rows[keys] == what
+        assert rows[what] == keys  # (what, keys) like the actions' rows
     window.save_action.setShortcut("Ctrl+Alt+S")  # change an action: the list follows
     dialog = window.show_shortcuts()
     qtbot.addWidget(dialog)
@@ -308,6 +308,22 @@ def test_the_shortcuts_list_comes_from_the_actions(qtbot: QtBot, window: MainWin
     help_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Help")
     assert [a.text() for a in help_menu.actions() if a.text()] == ["Keyboard Shortcuts...", "Show Log",
                                                                     "About Denoiser"]
+
+
+def test_the_shortcuts_dialog_shows_every_row_as_action_then_keys(qtbot: QtBot, window: MainWindow) -> None:
+    """Regression: the viewer's own keys came as (keys, what) under the header Action | Keys, so "Wheel, + / -"
+    sat under Action and the long descriptions under Keys, squeezing the action names into two lines."""
+    dialog = window.show_shortcuts()
+    qtbot.addWidget(dialog)
+    qtbot.waitExposed(dialog)
+    table = dialog.table
+    shown = {table.item(r, 0).text(): table.item(r, 1).text() for r in range(table.rowCount())}
+    for keys, what in VIEWER_KEYS:
+        assert shown[what] == keys
+    metrics = table.fontMetrics()
+    widest_keys = max(metrics.horizontalAdvance(table.item(r, 1).text()) for r in range(table.rowCount()))
+    assert table.columnWidth(1) >= widest_keys  # the keys column is never elided
+    assert table.columnWidth(0) >= metrics.horizontalAdvance("Keyboard Shortcuts")  # names on one line
 
 
 def test_about_names_the_versions_and_the_device(window: MainWindow) -> None:
@@ -470,6 +486,8 @@ def test_latents_are_collapsed_by_default_with_a_legend_and_the_choice_is_rememb
     qtbot.waitUntil(lambda: window.photo is not None, timeout=10000)
     window.denoise()
     qtbot.waitUntil(lambda: panel.latents.count() > 0, timeout=15000)  # still made and shown when open
+    # Regression: the caption under the legend said "PCA: the top 3 components as RGB." again.
+    assert "PCA" not in panel.latents.caption.text() and "most active shown first" in panel.latents.caption.text()
     again = MainWindow(settings=settings, auto_denoise=False)
     qtbot.addWidget(again)
     try:
