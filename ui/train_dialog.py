@@ -48,6 +48,7 @@ from denoiser.datasets import (
     match_pairs,
 )
 from denoiser.errors import DenoiserError
+from denoiser.formatting import duration_text
 from denoiser.modelfile import WEIGHTS_SUFFIX
 from denoiser.models import families
 from denoiser.modelstore import (
@@ -90,17 +91,6 @@ SMOOTHING = 0.1
 """Weight of the newest step in the smoothed loss curve (a running average, for the eye only)."""
 PLOT_REFRESH_MS = 200
 """Plots are redrawn at most this often: a tiny model can report hundreds of steps a second."""
-
-
-def duration_text(seconds: float) -> str:
-    """A time left or spent, as people say it."""
-    seconds = max(0, int(round(seconds)))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes} min {seconds % 60:02d} s"
-    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def figures_text(outcome: TrainOutcome) -> str:

@@ -29,6 +29,7 @@ import tifffile
 import torch
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from memory_limits import address_space_headroom
 from PIL import Image as PILImage
 from safetensors.torch import load as safetensors_to_tensors
 from safetensors.torch import save as safetensors_to_bytes
@@ -75,24 +76,6 @@ def time_limit(seconds: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-
-
-@contextlib.contextmanager
-def address_space_headroom(extra: int) -> Iterator[None]:
-    """On Linux, let the process map at most ``extra`` more bytes meanwhile, so that code trying to allocate
-    gigabytes fails at once (and the test with it) instead of swapping or being killed; elsewhere, nothing."""
-    if not sys.platform.startswith("linux"):
-        yield
-        return
-    with open("/proc/self/status") as status:
-        size = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    limit = size + extra if hard == resource.RLIM_INFINITY else min(hard, size + extra)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 def peak_rss_bytes() -> int:

@@ -9,17 +9,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import resource
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from memory_limits import address_space_headroom
 from PIL import Image as PILImage
 
 from denoiser import modelfile
@@ -71,24 +70,6 @@ def write_description(path: Path, config: object, family: str = "unet") -> Path:
 def peak_rss_bytes() -> int:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024  # kB on Linux, bytes on macOS
-
-
-@contextlib.contextmanager
-def address_space_headroom(extra: int) -> Iterator[None]:
-    """On Linux, let the process map at most ``extra`` more bytes meanwhile: code that tries to allocate gigabytes
-    fails at once (as an untyped error) instead of swapping or being killed; elsewhere, nothing."""
-    if not sys.platform.startswith("linux"):
-        yield
-        return
-    with open("/proc/self/status") as status:
-        size = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    limit = size + extra if hard == resource.RLIM_INFINITY else min(hard, size + extra)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 # --- finding 4: NaN and infinite weights ------------------------------------------------------------------------
