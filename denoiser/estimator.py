@@ -23,11 +23,12 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_to_bytes
 from torch import nn
 
-from denoiser.config import VersionedConfig, require
-from denoiser.errors import ModelLoadError
+from denoiser.config import ConfigError, VersionedConfig, require, short
+from denoiser.errors import ModelLoadError, first_line
 from denoiser.io import atomic_write_bytes, to_float
 from denoiser.models.blocks import ResBlock, conv3x3
 from denoiser.resources import resources_dir
+from denoiser.safetensors_checks import read_header, refuse_non_finite
 
 ESTIMATOR_FILE = "noise-map.safetensors"
 HEADER_KEY = "denoiser_estimator"
@@ -56,6 +57,9 @@ class NoiseMapEstimator(nn.Module):
 
     smallest_side = 16
     """Photos smaller than this on a side are left to the PCA estimate."""
+    reads_grey = False
+    """Whether it learnt grey photos (trained with a grey share, :mod:`denoiser.estimator_training`); one that did
+    not reads a grey photo's noise as next to nothing, and grey photos are left to the PCA estimate."""
 
     def __init__(self, config: EstimatorConfig | None = None) -> None:
         super().__init__()
@@ -137,17 +141,35 @@ def save_estimator(estimator: NoiseMapEstimator, path: str | Path, info: dict[st
 
 
 def load_estimator(path: str | Path) -> tuple[NoiseMapEstimator, dict[str, Any]]:
-    """The estimator in ``path`` and its info; :class:`ModelLoadError` naming the file when it is not one."""
+    """The estimator in ``path`` and its info; :class:`ModelLoadError` naming the file when it is not one.
+
+    As for models (:func:`~denoiser.modelfile.load_model_file`), the header is checked against the network its
+    config describes before any tensor is read, and weights holding NaN or infinity are refused.
+    """
     path = Path(path)
+    advice = "train it again, or reinstall the app to restore the bundled one"
+    table = read_header(path, advice)
     try:
+        header = json.loads(table.metadata[HEADER_KEY])
+        config = header["config"]
+        info = header.get("info", {})
+        if not isinstance(config, dict) or not isinstance(info, dict):
+            raise ValueError("config and info must be JSON objects")
+        estimator = NoiseMapEstimator(EstimatorConfig.from_dict(config))
+        expected = {key: tuple(value.shape) for key, value in estimator.state_dict().items()}
+        found = {key: entry.shape for key, entry in table.tensors.items()}
+        if found != expected:
+            raise ValueError(f"its tensors do not match the estimator its config describes ({short(config, 80)})")
         with safe_open(str(path), framework="pt") as handle:
-            header = json.loads((handle.metadata() or {})[HEADER_KEY])
             state = {key: handle.get_tensor(key) for key in handle.keys()}
-        estimator = NoiseMapEstimator(EstimatorConfig.from_dict(header["config"]))
+        refuse_non_finite(path, state, "noise-map estimator")
         estimator.load_state_dict(state)
-    except (OSError, SafetensorError, KeyError, ValueError, RuntimeError) as err:
-        raise ModelLoadError(path, f"not a noise-map estimator ({err})") from err
-    return estimator.eval(), header.get("info", {})
+    except (OSError, SafetensorError, KeyError, ValueError, TypeError, AttributeError, RuntimeError, RecursionError,
+            ConfigError) as err:
+        raise ModelLoadError(path, f"not a noise-map estimator ({first_line(err)}); {advice}") from err
+    training = info.get("training")
+    estimator.reads_grey = isinstance(training, dict) and bool(training.get("grey_share"))
+    return estimator.eval(), info
 
 
 def bundled_estimator_path() -> Path:

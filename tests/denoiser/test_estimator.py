@@ -54,6 +54,12 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     np.testing.assert_array_equal(estimate_map(loaded, image), estimate_map(original, image))
 
 
+def test_an_estimator_trained_with_grey_patches_says_it_reads_grey(tmp_path: Path) -> None:
+    grey = load_estimator(save_estimator(tiny(), tmp_path / "g.safetensors", {"training": {"grey_share": 0.2}}))[0]
+    colour = load_estimator(save_estimator(tiny(), tmp_path / "c.safetensors", {"training": {"steps": 3}}))[0]
+    assert grey.reads_grey and not colour.reads_grey
+
+
 def test_a_file_that_is_not_an_estimator_names_itself(tmp_path: Path) -> None:
     bad = tmp_path / "nope.safetensors"
     bad.write_bytes(b"not a safetensors file")
@@ -75,3 +81,4 @@ def test_the_bundled_estimator_reads_white_noise_and_a_clean_photo() -> None:
     assert 17 < np.median(levels[:, :, 0]) < 23 and 17 < np.median(levels[:, :, 1]) < 23
     assert np.median(estimate_map(estimator, clean8)) < 1.5
     assert info["training"]["steps"] == 4000 and info["validation"]["error"] < 2
+    assert not estimator.reads_grey  # it learnt colour photos only: auto leaves grey ones to the PCA estimate

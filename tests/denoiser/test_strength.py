@@ -8,7 +8,15 @@ import pytest
 import denoiser.estimator as estimator_module
 from denoiser.errors import DenoiserError
 from denoiser.noise import MAX_SIGMA
-from denoiser.strength import NoiseEstimate, Strength, estimate_noise_map, flat_estimate, levels_for
+from denoiser.strength import (
+    GREY_MAP,
+    NoiseEstimate,
+    Strength,
+    estimate_noise_map,
+    flat_estimate,
+    grey_estimate,
+    levels_for,
+)
 
 
 def white_noise_photo(sigma: float, size: tuple[int, int] = (96, 128), seed: int = 0) -> np.ndarray:
@@ -90,13 +98,77 @@ def test_summary_mentions_a_level_that_varies() -> None:
     assert "varies" not in flat_estimate(5.0).summary()
 
 
+def grey_noise_photo(sigma: float, size: tuple[int, int] = (96, 128), seed: int = 0) -> np.ndarray:
+    """A smooth grey photo with white noise of ``sigma`` (H x W x 1 uint8)."""
+    y, x = np.mgrid[0 : size[0], 0 : size[1]]
+    clean = 0.5 * x + 0.4 * y + 30 + 20 * np.sin(x / 9.0)
+    noisy = clean + np.random.default_rng(seed).normal(0, sigma, clean.shape)
+    return np.clip(np.round(noisy), 0, 255).astype(np.uint8)[:, :, None]
+
+
 @pytest.mark.parametrize("channels", [1, 3])
-def test_grey_photos_are_read_by_the_pca_estimate(channels: int) -> None:
-    # The bundled network learnt from colour photos and read grey ones as clean (sigma 0.0 where PCA found 9-17).
-    photo = white_noise_photo(15.0)[:, :, :1]
-    photo = np.repeat(photo, channels, axis=2)
-    estimate = estimate_noise_map(photo)
-    assert estimate.method == "pca" and 12 < estimate.luminance < 18
+def test_without_an_estimator_a_grey_photo_gets_the_grey_map_of_the_pca_estimate(
+        monkeypatch: pytest.MonkeyPatch, channels: int) -> None:
+    monkeypatch.setattr(estimator_module, "bundled_estimator", lambda: None)
+    estimate = estimate_noise_map(np.repeat(grey_noise_photo(15.0), channels, axis=2))
+    assert estimate.method == "pca" and estimate.grey is not None and 13 < estimate.grey < 17
+    np.testing.assert_allclose(estimate.levels[0, 0], np.array(GREY_MAP) * estimate.grey, rtol=1e-5)
+
+
+def test_the_grey_map_is_the_level_times_its_factors_and_the_model_gets_it_at_most_the_top() -> None:
+    levels = np.array([[4.0, 10.0], [50.0, 70.0]], np.float32)
+    estimate = grey_estimate(levels, "network")
+    np.testing.assert_allclose(estimate.levels[..., 0], GREY_MAP[0] * levels)
+    np.testing.assert_allclose(estimate.levels[..., 1], GREY_MAP[1] * levels)
+    np.testing.assert_allclose(Strength().levels(estimate), np.minimum(estimate.levels, MAX_SIGMA))
+    assert estimate.grey == pytest.approx(30.0) and estimate.summary().startswith("grey 30.0: luminance")
+    assert flat_estimate(5.0).grey is None and not flat_estimate(5.0).summary().startswith("grey")
+
+
+class FakeEstimator:
+    smallest_side = 16
+
+    def __init__(self, reads_grey: bool) -> None:
+        self.reads_grey = reads_grey
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_grey_photo_goes_to_a_grey_aware_network_as_one_level(monkeypatch: pytest.MonkeyPatch,
+                                                                channels: int) -> None:
+    seen = []
+
+    def read(_estimator: object, pixels: np.ndarray) -> np.ndarray:
+        seen.append(pixels.shape)
+        levels = np.full((24, 32, 2), 10.0, np.float32)
+        levels[..., 1] = 12.0  # the two channels' mean is the grey level
+        return levels
+
+    monkeypatch.setattr(estimator_module, "bundled_estimator", lambda: FakeEstimator(reads_grey=True))
+    monkeypatch.setattr(estimator_module, "estimate_map", read)
+    estimate = estimate_noise_map(np.repeat(grey_noise_photo(10.0), channels, axis=2))
+    assert seen == [(96, 128, 1)] and estimate.method == "network"
+    assert estimate.grey == pytest.approx(11.0)
+    np.testing.assert_allclose(estimate.levels[0, 0], np.array(GREY_MAP) * 11.0, rtol=1e-5)
+
+
+def test_a_network_that_never_saw_grey_photos_leaves_them_to_pca(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(_estimator: object, _pixels: np.ndarray) -> np.ndarray:
+        raise AssertionError("a grey photo went to a network that reads grey noise as nothing")
+
+    monkeypatch.setattr(estimator_module, "bundled_estimator", lambda: FakeEstimator(reads_grey=False))
+    monkeypatch.setattr(estimator_module, "estimate_map", refuse)
+    estimate = estimate_noise_map(grey_noise_photo(12.0))
+    assert estimate.method == "pca" and estimate.grey is not None and 10 < estimate.grey < 14
+
+
+@pytest.mark.parametrize(("sigma", "low", "high"), [(5.0, 4.0, 6.0), (15.0, 14.0, 16.0), (30.0, 29.0, 31.0)])
+def test_auto_reads_a_grey_photos_noise_and_gives_the_model_its_grey_map(sigma: float, low: float,
+                                                                         high: float) -> None:
+    """A grey photo with white noise of known sigma, as the bundled setup reads it (the PCA estimate, the bundled
+    network having never seen grey photos): 5.0 / 15.0 / 30.0 when written; the bounds leave 1 either side."""
+    levels, estimate = levels_for(grey_noise_photo(sigma, size=(192, 256)), Strength())
+    assert estimate is not None and estimate.grey is not None and low < estimate.grey < high, estimate.summary()
+    np.testing.assert_allclose(levels[0, 0], np.minimum(np.array(GREY_MAP) * estimate.grey, MAX_SIGMA), rtol=1e-5)
 
 
 def test_no_region_reads_below_the_photos_median_level(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -322,15 +322,12 @@ def test_bundled_default_denoises_rni6(rni6_run: tuple[list[Path], Path, dict]) 
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="auto reads grey photos with the PCA white-noise estimate (the noise-map "
-                                       "network learnt from colour photos only), which reads the correlated camera "
-                                       "noise of Chupa_Chups and Marilyn at 2.9 and 1.5: 93-95 % of their noise "
-                                       "stays. Needs a noise-map network trained on grey photos too")
 def test_bundled_default_removes_the_noise_of_rni6(rni6_run: tuple[list[Path], Path, dict]) -> None:
     """Each output is a denoised version of its photo. There is no clean original, so the noise the PCA estimate
     finds must fall: by 15 % in every photo and by a third on average. A pass-through keeps all of it; the model at
     a fixed sigma 15 leaves 38 to 80 % (55 % on average) with the previous default; auto with today's default
-    77 to 95 %."""
+    77 to 95 % while grey photos were given their level as (s, s), 27 to 82 % (54 % on average) since they get
+    :data:`~denoiser.strength.GREY_MAP` of it (Chupa_Chups, read at 2.9, keeps the most)."""
     from denoiser.noise import estimate_noise
 
     inputs, _, entries = rni6_run
