@@ -9,10 +9,13 @@ bundled model; the script prints the longest gap between ticks (the worst freeze
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image as PILImage
@@ -22,28 +25,39 @@ from PySide6.QtWidgets import QApplication
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
-def main() -> None:
-    """Open, denoise, measure, print."""
+@contextlib.contextmanager
+def window_beside_a_photo(width: int, height: int, model: str) -> Iterator[tuple[QApplication, Any, Path]]:
+    """A shown main window (fresh settings, ``model`` loaded) and a synthetic noisy photo of ``width`` x
+    ``height`` to open in it, both gone afterwards: what the GUI benchmarks measure on."""
     from benchmarks.tiled_memory import synthetic_photo
     from ui.main_window import MainWindow
 
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--width", type=int, default=4240)
-    parser.add_argument("--height", type=int, default=2832)
-    parser.add_argument("--model", default="default")
-    args = parser.parse_args()
     app = QApplication.instance() or QApplication([])
     with tempfile.TemporaryDirectory() as folder:
         photo = Path(folder) / "big.png"
-        PILImage.fromarray(synthetic_photo(args.width, args.height, 20.0)).save(photo, compress_level=1)
+        PILImage.fromarray(synthetic_photo(width, height, 20.0)).save(photo, compress_level=1)
         settings = QSettings(str(Path(folder) / "settings.ini"), QSettings.Format.IniFormat)
-        settings.setValue("model", args.model)
+        settings.setValue("model", model)
         window = MainWindow(settings=settings)
         window.resize(1400, 900)
         window.show()
         while window.model is None:
             app.processEvents()
             time.sleep(0.01)
+        try:
+            yield app, window, photo
+        finally:
+            window.close()
+
+
+def main() -> None:
+    """Open, denoise, measure, print."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--width", type=int, default=4240)
+    parser.add_argument("--height", type=int, default=2832)
+    parser.add_argument("--model", default="default")
+    args = parser.parse_args()
+    with window_beside_a_photo(args.width, args.height, args.model) as (app, window, photo):
         gaps: list[float] = []
         clock = QElapsedTimer()
         clock.start()
@@ -68,7 +82,6 @@ def main() -> None:
             time.sleep(0.001)
         full = time.perf_counter() - started
         timer.stop()
-        window.close()
     ticks = np.array(gaps[1:])
     megapixels = args.width * args.height / 1e6
     print(f"photo {args.width}x{args.height} ({megapixels:.1f} MP), model {args.model}, CPU")

@@ -12,14 +12,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image as PILImage
-from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -38,8 +34,7 @@ def _wait(app: QApplication, done: Any, timeout: float) -> float:
 
 def main() -> None:
     """Open, denoise, change the strength, measure, print."""
-    from benchmarks.tiled_memory import synthetic_photo
-    from ui.main_window import MainWindow
+    from benchmarks.gui_responsiveness import window_beside_a_photo
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--width", type=int, default=4240)
@@ -49,16 +44,7 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=900.0)
     args = parser.parse_args()
-    app = QApplication.instance() or QApplication([])
-    with tempfile.TemporaryDirectory() as folder:
-        photo = Path(folder) / "big.png"
-        PILImage.fromarray(synthetic_photo(args.width, args.height, 20.0)).save(photo, compress_level=1)
-        settings = QSettings(str(Path(folder) / "settings.ini"), QSettings.Format.IniFormat)
-        settings.setValue("model", args.model)
-        window = MainWindow(settings=settings)
-        window.resize(1400, 900)
-        window.show()
-        _wait(app, lambda: window.model is not None, args.timeout)
+    with window_beside_a_photo(args.width, args.height, args.model) as (app, window, photo):
         window.open_photo(photo)
         first = _wait(app, lambda: window.outcome is not None and not window.bridge.is_busy("model", "denoise"),
                       args.timeout)
@@ -86,7 +72,6 @@ def main() -> None:
             _wait(app, lambda b=before: window.outcome is not b and not window.bridge.is_busy("model", "denoise")
                   and len(shown) >= 2, args.timeout)
             full.append(shown[-1] - started)
-        window.close()
     megapixels = args.width * args.height / 1e6
     where = "fit (screen-scale quick pass)" if args.zoom is None else f"zoom {args.zoom:g} (visible-region quick pass)"
     print(f"photo {args.width}x{args.height} ({megapixels:.1f} MP), model {args.model}, CPU, view {where}")
