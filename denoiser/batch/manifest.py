@@ -307,10 +307,6 @@ class Manifest:
             sync_folder(self.folder)
             self._seen = (_identity(self.path), None, 0)
 
-    def save(self) -> None:
-        """Write everything to the snapshot (:meth:`compact`)."""
-        self.compact()
-
     def remove_stale_temporaries(self) -> list[Path]:
         """Delete the manifest's own leftover temporary files (only ever written under the lock: any found while
         holding it are from a process that died). Call inside :meth:`locked`; returns what was deleted."""

@@ -80,8 +80,8 @@ class BatchRun:
     manifest: Manifest
     on_progress: ProgressFn = ignore_progress
     should_stop: StopFn | None = None
-    fingerprint: str = ""
-    signature: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str = field(init=False)
+    signature: dict[str, Any] = field(init=False)
     taken: set[Path] = field(default_factory=set)
     """Outputs of this run: never reused by another input, whatever the collision policy."""
     protected: InputFolders = field(init=False)
@@ -92,7 +92,7 @@ class BatchRun:
     def __post_init__(self) -> None:
         if self.settings.output is None:
             raise DenoiserError("no output folder given for the batch")
-        self.fingerprint = self.fingerprint or model_fingerprint(self.model)
+        self.fingerprint = model_fingerprint(self.model)
         # As it reads back from the manifest, so that a rerun's comparison is exact.
         self.signature = json.loads(json.dumps(self.settings.output_signature()))
         self.protected = InputFolders([source for source, _ in self.files])
