@@ -134,7 +134,7 @@ def test_killed_at_random_moments_many_times_the_batch_still_ends_as_an_uninterr
         tmp_path: Path, model_file: Path) -> None:
     """Finding 3: kill -9 between an output's rename and the manifest save gave -2 copies and stale temporaries."""
     src = tmp_path / "in"
-    photos = write_photos(src, 6, seed=0, size=96)
+    photos = write_photos(src, 12, seed=0, size=96)
     whole = tmp_path / "whole"
     run_together(model_file, whole, tmp_path / "go", [[src]])
     expected = {p.name: p.read_bytes() for p in whole.glob("*.png")}
@@ -147,17 +147,20 @@ def test_killed_at_random_moments_many_times_the_batch_still_ends_as_an_uninterr
         process = start(model_file, out, barrier, src)
         before = set(out.glob("*.png")) if out.is_dir() else set()
         barrier.touch()
-        if kills % 2:
-            time.sleep(rng.uniform(0.0, 0.6))  # anywhere
-        else:  # the narrowest window: right after an output took its name, before the manifest knows
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline and process.poll() is None:
-                if out.is_dir() and set(out.glob("*.png")) - before:
-                    break
-                time.sleep(0.0005)
+        # Anywhere within the next two outputs, or (every other run) the narrowest window: right after an output
+        # took its name, before the manifest knows. Bounding each run's progress keeps a fast machine from
+        # finishing the batch before the drill has killed it a few times.
+        deadline = time.monotonic() + (rng.uniform(0.0, 0.6) if kills % 2 else 5.0)
+        outputs_before_kill = 2 if kills % 2 else 1
+        while time.monotonic() < deadline and process.poll() is None:
+            if out.is_dir() and len(set(out.glob("*.png")) - before) >= outputs_before_kill:
+                break
+            time.sleep(0.0005)
         process.send_signal(signal.SIGKILL)
         process.communicate()
         barrier.unlink()
+        if process.returncode == 0:
+            break  # the batch finished: nothing left to interrupt
         kills += process.returncode == -signal.SIGKILL
     assert kills >= 3  # the drill killed runs mid-way, not only finished ones
     run_together(model_file, out, barrier, [[src]])
