@@ -1,5 +1,6 @@
 """EXIF, ICC profile and orientation: reading them from an opened file, turning pixels upright, and the
-subsets a format can hold when writing (a TIFF's photo-describing tags, tifffile's text tags)."""
+subsets a format can hold when writing (a TIFF's photo-describing tags, tifffile's text tags; the sub-IFDs
+tifffile cannot write are in :mod:`denoiser.io.exif_ifd`)."""
 
 from __future__ import annotations
 
@@ -151,7 +152,8 @@ def exif_for_tiff(raw: bytes) -> PILImage.Exif | None:
 
 
 def tiff16_text_tags(raw: bytes | None) -> list[tuple[int, int, int, str, bool]]:
-    """EXIF text tags (camera, date, copyright...) as tifffile extratags; the Exif sub-IFD cannot go along."""
+    """EXIF text tags (camera, date, copyright...) as tifffile extratags. tifffile cannot write the Exif and GPS
+    sub-IFDs: :func:`denoiser.io.exif_ifd.append_exif_subdirectories` adds them to the written file."""
     if not raw:
         return []
     try:

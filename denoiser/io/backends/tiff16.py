@@ -1,5 +1,6 @@
 """The 16-bit TIFF backend: pixels through tifffile (Pillow cuts 16-bit colour to 8 bits and misreads some
-layouts); the ICC profile and EXIF text tags travel as TIFF tags."""
+layouts); the ICC profile and EXIF text tags travel as TIFF tags, the Exif and GPS sub-directories are appended
+after tifffile has written the file (it cannot write them itself)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from PIL import Image as PILImage
 
 from denoiser.errors import ImageReadError, reason
 from denoiser.io.backends.base import Backend, Source, grey_alpha_to_rgba, plain_metadata
+from denoiser.io.exif_ifd import append_exif_subdirectories
 from denoiser.io.metadata import Metadata, tiff16_text_tags
 
 __all__ = ["TIFF16", "tiff_bit_depth"]
@@ -72,6 +74,7 @@ def _write(path: Path, pixels: np.ndarray, fmt: str, quality: int, metadata: Met
         metadata=None,  # no tifffile JSON in ImageDescription
         software=False,
     )
+    append_exif_subdirectories(path, metadata.exif)
 
 
 TIFF16 = Backend("tifffile 16-bit TIFF", _read_pixels, plain_metadata, _write)
