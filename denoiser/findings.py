@@ -1,6 +1,7 @@
-"""Honest warnings about a result: noise beyond what the model knows, and detail taken away with the noise.
+"""Honest warnings about a result: noise beyond what the model knows, detail taken away with the noise, and an
+auto strength that was not measured as usual.
 
-Autoencoders are data-specific and lossy. Two things a user cannot see at a glance are checked after each
+Autoencoders are data-specific and lossy. Things a user cannot see at a glance are checked after each
 denoise and reported in the app's side panel, the CLI's output and the batch manifest, each with what to do:
 
 * ``beyond_range``: the photo's noise (as auto read it) is stronger than any the model was trained on
@@ -8,6 +9,10 @@ denoise and reported in the app's side panel, the CLI's output and the batch man
 * ``detail_removed``: what was removed is not only noise. Removed noise has no preferred direction; removed
   detail lies along the picture's edges. The check measures how coherent (organised along one direction) the
   removed residual's gradients are, over the luminance, against white noise.
+* ``strength_assumed`` (auto only): the photo is too small for auto to measure its noise (1 x 1, a 6 x 6 grey
+  icon), so a typical camera photo's noise was assumed (:data:`~denoiser.strength.ASSUMED_LEVELS`).
+* ``strength_rough`` (auto only): the photo is too small for the usual reading (7 x 7-pixel patches), so its noise
+  was read in smaller patches, a rougher reading.
 """
 
 from __future__ import annotations
@@ -18,8 +23,8 @@ import cv2
 import numpy as np
 
 from denoiser.io import to_float
-from denoiser.noise import MAX_SIGMA
-from denoiser.strength import NoiseEstimate
+from denoiser.noise import MAX_SIGMA, PATCH
+from denoiser.strength import NoiseEstimate, Strength
 
 STRUCTURE_LIMIT = 0.06
 """Excess coherence of the removed residual above which a result is flagged. Measured with the bundled model on
@@ -60,6 +65,34 @@ def noise_findings(estimate: NoiseEstimate | None, maximum: float = MAX_SIGMA) -
                     f"The noise here (sigma up to {strongest:.0f}) is beyond what the model was trained on "
                     f"(sigma up to {maximum:.0f}): some noise will stay and artefacts are likely.",
                     "Try a model trained on noise this strong, or denoise a downscaled copy.")]
+
+
+def estimate_findings(estimate: NoiseEstimate | None, size: tuple[int, int],
+                      strength: Strength | None = None) -> list[Finding]:
+    """``strength_assumed`` when auto's levels were assumed, not measured, the photo (``size``: height, width) being
+    too small to read; ``strength_rough`` when they were read in patches smaller than the usual 7 x 7.
+
+    Both are about auto: none when ``strength`` is a fixed sigma (or ``estimate`` is None). The message names the
+    levels auto used and, when the amounts change them, the levels the model was given."""
+    fixed = strength is not None and not strength.is_auto
+    if estimate is None or fixed or (estimate.measured and not estimate.rough):
+        return []
+    height, width = size
+    used = estimate.levels_text()
+    if strength is not None and (strength.amount, strength.luminance, strength.color) != (1.0, 1.0, 1.0):
+        given = strength.levels(estimate)
+        used += (f"; with the amounts, the model was given luminance {float(np.median(given[:, :, 0])):.1f}, "
+                 f"colour {float(np.median(given[:, :, 1])):.1f}")
+    if not estimate.measured:
+        return [Finding("strength_assumed",
+                        f"This photo ({width} x {height} pixels) is too small for auto to measure its noise: auto "
+                        f"assumed a typical camera photo's noise instead ({used}).",
+                        "If the photo is noisier or cleaner than that, set a fixed strength (0 leaves it as it is).")]
+    rows, cols = estimate.patch or (0, 0)
+    return [Finding("strength_rough",
+                    f"This photo ({width} x {height} pixels) is too small for auto's usual noise reading: it was read "
+                    f"in {cols} x {rows}-pixel patches instead of {PATCH} x {PATCH}, a rougher reading ({used}).",
+                    "If the result looks too strong or too weak, change the amount or set a fixed strength.")]
 
 
 def _luminance(pixels: np.ndarray) -> np.ndarray:

@@ -10,17 +10,23 @@ A grey photo is denoised by the colour model as three equal channels (:func:`~de
 repeats a one-channel photo; a three-channel grey one is already so), so its noise is the same in every channel.
 Auto reads its level ``s`` (the grey noise's standard deviation) and gives the model the map :data:`GREY_MAP`
 makes of it.
+
+A photo too small to read at all (1 x 1, a 6 x 6 grey icon) is not left undenoised or refused: auto assumes the noise
+of a typical camera photo (:data:`ASSUMED_LEVELS`, :data:`ASSUMED_GREY`) and the estimate says so
+(:attr:`NoiseEstimate.method` ``assumed``), as does the finding :func:`~denoiser.findings.estimate_findings` makes
+of it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from denoiser.errors import DenoiserError
-from denoiser.noise import MAX_SIGMA, estimate_noise
+from denoiser.noise import MAX_SIGMA, PATCH, estimate_noise, workable_patch
 
 FLOOR_SHARE = 1.0
 """No region of a photo is read below this share of the photo's median level: clipping at black and white hides
@@ -42,6 +48,23 @@ bundled default, PSNR in dB) at the maps ``(s, s)`` / ``(sqrt 3 s, 0)`` / ``(2 s
 grey noise sigma 10: 30.33 / 31.01 / 32.79, sigma 25: 23.27 / 24.82 / 27.97; the camera pipeline's grey noise
 (median std 10.9): 29.16 / 30.30 / 30.96. Nearby maps ``(1.73 s, 1.5 s)``, ``(2 s, s)``, ``(2.25 s, 0.75 s)`` were
 within 0.1-0.5 dB. A model trained on grey patches would want ``(sqrt(3) s, 0)`` and this constant would change."""
+
+ASSUMED_LEVELS = (4.0, 2.0)
+"""The (luminance, colour) noise auto assumes for a colour photo too small to read (:func:`estimate_noise_map`):
+what the bundled estimator reads in a typical camera photo, the median over the 68 PolyU noisy photos (real camera
+JPEGs from five cameras, ISO 800 to 12800: luminance 4.0, colour 1.9; quartiles 3.5-4.8 and 1.4-2.5), to whole
+levels.
+
+Why a typical photo's noise and not none: auto promises to clean the noise a photo holds, and a tiny photo is most
+often a crop or a strip of a camera photo, which holds that photo's noise; assuming none would leave it silently
+untouched, which a user who asked for auto does not expect. Why not more: at these levels the model removes faint
+noise only, so a clean icon loses little, where a mid-range level (sigma 25) would smear it. The finding tells the
+user, and a fixed strength (0 leaves a photo as it is) overrides it."""
+
+ASSUMED_GREY = 3.0
+"""The grey noise level auto assumes for a grey photo too small to read (the model is given :data:`GREY_MAP` of
+it): the luma noise of the same PolyU photos (Rec. 601 luma of noisy minus clean, median standard deviation 3.2,
+quartiles 2.9-3.8), to a whole level, for the reasons :data:`ASSUMED_LEVELS` gives."""
 
 
 @dataclass(frozen=True)
@@ -109,9 +132,23 @@ class NoiseEstimate:
     from the network, 1 x 1 when flat (see :func:`~denoiser.tiling.sample_map`). For a grey photo, the map the
     model is given for its noise (:data:`GREY_MAP`)."""
     method: str
-    """``network`` (the noise-map estimator) or ``pca`` (one flat white-noise estimate)."""
+    """``network`` (the noise-map estimator), ``pca`` (one flat white-noise estimate) or ``assumed`` (the photo was
+    too small to read: :data:`ASSUMED_LEVELS` or :data:`ASSUMED_GREY`, not measured)."""
     grey: float | None = None
     """For a grey photo, its typical (median) noise level as read, a sigma in 0-255 units; None for colour."""
+    patch: tuple[int, int] | None = None
+    """For a ``pca`` estimate of a photo too small for the usual 7 x 7 patches, the smaller patch (rows, columns)
+    it was read in (:func:`~denoiser.noise.workable_patch`), a rougher reading; None otherwise."""
+
+    @property
+    def measured(self) -> bool:
+        """Whether the levels were read in the photo (False: assumed, the photo being too small to read)."""
+        return self.method != "assumed"
+
+    @property
+    def rough(self) -> bool:
+        """Whether the levels were read in patches smaller than usual, the photo being too small for 7 x 7 ones."""
+        return self.patch is not None
 
     @property
     def luminance(self) -> float:
@@ -129,20 +166,36 @@ class NoiseEstimate:
         low, high = np.percentile(self.levels[:, :, 0], [10, 90])
         return float(high - low)
 
-    def summary(self) -> str:
-        """``luminance 3.2, colour 7.5`` (with the spread when the level varies over the photo); for a grey photo
-        ``grey 4.1: luminance 8.2, colour 5.1`` (its noise level, then the map the model is given)."""
+    def levels_text(self) -> str:
+        """``luminance 3.2, colour 7.5``; for a grey photo ``grey 4.1: luminance 8.2, colour 5.1`` (its noise
+        level, then the map the model is given)."""
         text = f"luminance {self.luminance:.1f}, colour {self.color:.1f}"
-        if self.grey is not None:
-            text = f"grey {self.grey:.1f}: {text}"
+        return text if self.grey is None else f"grey {self.grey:.1f}: {text}"
+
+    def summary(self) -> str:
+        """:meth:`levels_text`, with the spread when the level varies over the photo, and a word when the photo was
+        too small to read as usual: ``(assumed: ...)`` or ``(rough: ...)``."""
+        text = self.levels_text()
         if self.spread >= 2.0:
             text += f" (varies by {self.spread:.0f} over the photo)"
+        if not self.measured:
+            text += " (assumed: the photo is too small to measure its noise)"
+        elif self.rough:
+            text += f" (rough: the photo is too small for {PATCH} x {PATCH}-pixel patches)"
         return text
 
 
 def flat_estimate(sigma: float) -> NoiseEstimate:
     """One level everywhere, for luminance and colour alike (a 1 x 1 x 2 map)."""
     return NoiseEstimate(np.full((1, 1, 2), sigma, dtype=np.float32), "pca")
+
+
+def assumed_estimate(grey: bool) -> NoiseEstimate:
+    """What auto uses for a photo too small to read: a typical camera photo's noise (:data:`ASSUMED_LEVELS`, or
+    for a grey photo the map :data:`GREY_MAP` makes of :data:`ASSUMED_GREY`), as method ``assumed``."""
+    if grey:
+        return grey_estimate(np.full((1, 1), ASSUMED_GREY, np.float32), "assumed")
+    return NoiseEstimate(np.array(ASSUMED_LEVELS, np.float32).reshape(1, 1, 2), "assumed")
 
 
 def grey_estimate(levels: np.ndarray, method: str) -> NoiseEstimate:
@@ -164,6 +217,11 @@ def estimate_noise_map(pixels: np.ndarray) -> NoiseEstimate:
     """What auto finds in ``pixels`` (H x W x C; uint8, uint16 or float in 0-1): the noise-map network's
     per-pixel estimate when it is available and the photo big enough, else the PCA white-noise estimate.
 
+    Any size works. A photo too small for the PCA estimate's usual 7 x 7 patches is read in smaller ones
+    (:func:`~denoiser.noise.workable_patch`; :attr:`NoiseEstimate.patch` says which), and one too small for any
+    (1 x 1, a 6 x 6 grey photo, a one-pixel grey line) gets :func:`assumed_estimate`, a typical camera photo's
+    noise: never an error, and never a silent "no noise".
+
     A grey photo (:func:`is_grey`) is read as one level, the grey noise's, and the model is given :data:`GREY_MAP`
     of it (:func:`grey_estimate`). The network reads it (per region) only when it learnt grey photos
     (:attr:`~denoiser.estimator.NoiseMapEstimator.reads_grey`); the bundled one did not, and reads the noise of a
@@ -184,8 +242,13 @@ def estimate_noise_map(pixels: np.ndarray) -> NoiseEstimate:
             return grey_estimate(np.maximum(level, FLOOR_SHARE * np.float32(np.median(level))), "network")
         floor = FLOOR_SHARE * np.median(levels.reshape(-1, 2), axis=0).astype(np.float32)
         return NoiseEstimate(np.maximum(levels, floor), "network")
-    sigma = min(MAX_SIGMA, estimate_noise(pixels)) if min(pixels.shape[:2]) >= 8 else 0.0
-    return grey_estimate(np.full((1, 1), sigma, np.float32), "pca") if grey else flat_estimate(sigma)
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    patch = workable_patch(pixels.shape[0], pixels.shape[1], channels)
+    if patch is None:
+        return assumed_estimate(grey)
+    sigma = min(MAX_SIGMA, estimate_noise(pixels, patch=patch))
+    estimate = grey_estimate(np.full((1, 1), sigma, np.float32), "pca") if grey else flat_estimate(sigma)
+    return estimate if patch == (PATCH, PATCH) else dataclasses.replace(estimate, patch=patch)
 
 
 def levels_for(pixels: np.ndarray, strength: Strength,

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from denoiser.batch.settings import DenoiseSettings
-from denoiser.findings import Finding, assess
+from denoiser.findings import Finding, assess, estimate_findings
 from denoiser.inference import denoise_array
 from denoiser.io import Image, convert_depth
 from denoiser.models import Autoencoder
@@ -44,11 +44,13 @@ def denoise_image(
 
     ``estimate`` is the photo's noise map when it was already read (auto strength). The bit depth is kept, or
     raised to 16 when the settings' format forces it, so that a 16-bit output of an 8-bit photo holds the model's
-    full precision instead of 8-bit steps.
+    full precision instead of 8-bit steps. Every size works with auto strength: a photo too small to read gets a
+    typical photo's noise, and the findings say so (:func:`~denoiser.findings.estimate_findings`).
     """
     # The native uint8/uint16 pixels go in as they are: a float copy of a 24 MP photo would cost 288 MB.
     pixels = image.color_pixels()
-    levels, estimate = levels_for(pixels, settings.strength_setting(), estimate)
+    strength = settings.strength_setting()
+    levels, estimate = levels_for(pixels, strength, estimate)
     if settings.bit_depth == 16 and image.bit_depth == 8:
         # x * 257 / 65535 == x / 255 exactly: the model sees the same values, the result keeps 16 bits.
         image = dataclasses.replace(image, pixels=convert_depth(image.pixels, 16))
@@ -56,7 +58,8 @@ def denoise_image(
     cleaned = denoise_array(pixels, model, levels, tiles=settings.tiles, device=settings.device,
                             on_progress=on_progress, should_stop=should_stop)
     np.clip(cleaned, 0.0, 1.0, out=cleaned)
-    return Denoised(image.with_color(cleaned), typical_level(levels), assess(pixels, cleaned, estimate))
+    findings = estimate_findings(estimate, pixels.shape[:2], strength) + assess(pixels, cleaned, estimate)
+    return Denoised(image.with_color(cleaned), typical_level(levels), findings)
 
 
 def typical_level(levels: np.ndarray) -> float:
