@@ -1,4 +1,4 @@
-"""Which files are images: the supported formats and extensions, and finding image files in folders."""
+"""Which files are images (by extension, from :mod:`denoiser.io.formats`), and finding image files in folders."""
 
 from __future__ import annotations
 
@@ -7,22 +7,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from denoiser.errors import ImageReadError, reason
+from denoiser.io.formats import FORMAT_NAMES, FORMATS, SUPPORTED_EXTENSIONS
 
 __all__ = ["FORMATS", "FORMAT_NAMES", "SUPPORTED_EXTENSIONS", "find_images", "is_image_path"]
-
-SUPPORTED_EXTENSIONS: dict[str, str] = {
-    ".png": "PNG",
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
-    ".webp": "WEBP",
-    ".bmp": "BMP",
-}
-
-# The format names an Image can carry (Pillow's spelling), in the order messages list them.
-FORMATS: tuple[str, ...] = tuple(dict.fromkeys(SUPPORTED_EXTENSIONS.values()))
-FORMAT_NAMES = "PNG, JPEG, TIFF, WebP, BMP"  # the same, as people write them
 
 
 def is_image_path(path: str | Path) -> bool:

@@ -1,5 +1,5 @@
 """The :class:`Image` type and the one place pixels change representation: uint8/uint16 <-> float 0-1 and
-8 <-> 16 bits. Every other module converts through :func:`to_float`, :func:`from_float` and
+8 <-> 16 <-> 32 (float) bits. Every other module converts through :func:`to_float`, :func:`from_float` and
 :func:`convert_depth`, so rounding and scaling are the same everywhere."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from denoiser.errors import UnknownNameError
-from denoiser.io.discovery import FORMATS
+from denoiser.io.formats import FORMATS
 
 __all__ = ["Image", "convert_depth", "from_float", "to_float"]
 
@@ -20,7 +20,9 @@ __all__ = ["Image", "convert_depth", "from_float", "to_float"]
 class Image:
     """Pixels plus the metadata a denoised copy should keep.
 
-    ``pixels`` is H x W x C with C in (1, 3, 4) and dtype uint8 or uint16 (a 2-D array is taken as grey).
+    ``pixels`` is H x W x C with C in (1, 3, 4) and dtype uint8, uint16 or float32 (a 2-D array is taken as
+    grey). Float pixels (32-bit float TIFF: scientific and HDR work) may hold any finite values, outside 0-1 too;
+    the model sees them scaled into 0-1 by :attr:`value_range` and results are scaled back.
     ``format`` is the format the image was read from; ``exif`` is the raw EXIF block (orientation already
     applied to the pixels and reset to 1); ``icc_profile`` the embedded colour profile; ``source`` the file.
     """
@@ -37,8 +39,8 @@ class Image:
             pixels = pixels[..., np.newaxis]
         if pixels.ndim != 3 or pixels.shape[2] not in (1, 3, 4):
             raise ValueError(f"pixels must be H x W x C with C in (1, 3, 4), got shape {pixels.shape}")
-        if pixels.dtype not in (np.uint8, np.uint16):
-            raise ValueError(f"pixels must be uint8 or uint16, got {pixels.dtype}")
+        if pixels.dtype not in (np.uint8, np.uint16, np.float32):
+            raise ValueError(f"pixels must be uint8, uint16 or float32, got {pixels.dtype}")
         self.pixels = pixels
         if self.format not in FORMATS:
             raise UnknownNameError("image format", self.format, FORMATS)
@@ -69,8 +71,23 @@ class Image:
 
     @property
     def bit_depth(self) -> int:
-        """Bits per channel: 8 or 16."""
-        return 16 if self.pixels.dtype == np.uint16 else 8
+        """Bits per channel: 8, 16, or 32 for float."""
+        return {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}.get(self.pixels.dtype, 32)
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """The values the model's 0-1 stands for: (0, 1) for integer pixels and for float pixels within 0-1;
+        float pixels beyond it widen it to their (finite) minimum and maximum."""
+        if self.bit_depth != 32 or self.pixels.size == 0:
+            return 0.0, 1.0
+        colour = self.color_values()
+        low, high = float(colour.min()), float(colour.max())
+        if not (np.isfinite(low) and np.isfinite(high)):  # readers refuse these; a made-up image may hold them
+            finite = colour[np.isfinite(colour)]
+            if finite.size == 0:
+                return 0.0, 1.0
+            low, high = float(finite.min()), float(finite.max())
+        return min(0.0, low), max(1.0, high)
 
     @property
     def has_alpha(self) -> bool:
@@ -79,10 +96,19 @@ class Image:
 
     def color(self) -> np.ndarray:
         """The colour channels as float32 H x W x (1 or 3) in [0, 1], alpha dropped: what a model sees."""
-        return to_float(self.color_pixels())
+        return to_float(self.color_pixels(), copy=True)
 
     def color_pixels(self) -> np.ndarray:
-        """The colour channels in the image's own dtype (a view, no copy), alpha dropped."""
+        """The colour channels as the model takes them, alpha dropped: integer pixels in their own dtype (a view,
+        no copy), float pixels scaled into 0-1 by :attr:`value_range` (a view when it is 0-1 already)."""
+        colour = self.color_values()
+        low, high = self.value_range
+        if (low, high) == (0.0, 1.0):
+            return colour
+        return ((colour - np.float32(low)) / np.float32(high - low)).astype(np.float32, copy=False)
+
+    def color_values(self) -> np.ndarray:
+        """The colour channels as stored (a view), alpha dropped: float pixels in their own range."""
         return self.pixels[..., :3] if self.has_alpha else self.pixels
 
     def alpha(self) -> np.ndarray | None:
@@ -93,7 +119,8 @@ class Image:
         """A new Image whose colour comes from a float [0, 1] array; alpha, bit depth and metadata are kept.
 
         ``color`` must match :meth:`color`'s shape (a 2-D array is accepted for grey). Values are rounded
-        and clipped to the bit depth's range; the alpha channel is copied bit for bit.
+        and clipped to the bit depth's range (float images: scaled back to :attr:`value_range`, not clipped);
+        the alpha channel is copied bit for bit.
         """
         color = np.asarray(color)
         if color.ndim == 2:
@@ -101,7 +128,11 @@ class Image:
         expected = (self.height, self.width, 3 if self.has_alpha else self.channels)
         if color.shape != expected:
             raise ValueError(f"colour array has shape {color.shape}, expected {expected}")
-        pixels = from_float(color, self.bit_depth)
+        if self.bit_depth == 32:
+            low, high = self.value_range
+            pixels = np.asarray(color, dtype=np.float32) * np.float32(high - low) + np.float32(low)
+        else:
+            pixels = from_float(color, self.bit_depth)
         if self.has_alpha:
             pixels = np.concatenate([pixels, self.pixels[..., 3:4]], axis=2)
         return dataclasses.replace(self, pixels=pixels)
@@ -127,16 +158,19 @@ def to_float(pixels: np.ndarray, *, copy: bool = False) -> np.ndarray:
 
 
 def from_float(array: np.ndarray, bit_depth: int) -> np.ndarray:
-    """A float array in [0, 1] as uint8 (``bit_depth=8``) or uint16 (16) pixels, rounded and clipped. Any shape.
+    """A float array in [0, 1] as uint8 (``bit_depth=8``) or uint16 (16) pixels, rounded and clipped, or as
+    float32 (32, values kept as they are). Any shape.
 
     The scaling is done in float32 (float64 input is cast first). NaN becomes 0 so a misbehaving model
     cannot produce undefined integer values.
     """
-    if bit_depth not in (8, 16):
-        raise ValueError(f"bit depth must be 8 or 16, not {bit_depth}")
+    if bit_depth not in (8, 16, 32):
+        raise ValueError(f"bit depth must be 8, 16 or 32, not {bit_depth}")
     array = np.asarray(array)
     if not np.issubdtype(array.dtype, np.floating):
         raise ValueError(f"expected a float array in [0, 1], got {array.dtype}")
+    if bit_depth == 32:
+        return array.astype(np.float32)
     if array.ndim == 0:
         return from_float(array.reshape(1), bit_depth).reshape(())
     top = np.float32(255.0 if bit_depth == 8 else 65535.0)
@@ -153,10 +187,16 @@ def from_float(array: np.ndarray, bit_depth: int) -> np.ndarray:
 
 
 def convert_depth(pixels: np.ndarray, bit_depth: int) -> np.ndarray:
-    """uint8/uint16 ``pixels`` at ``bit_depth`` (8 or 16); returned as they are when already there.
+    """uint8/uint16/float32 ``pixels`` at ``bit_depth`` (8, 16 or 32 for float); returned as they are when already
+    there.
 
-    16 -> 8 rounds to nearest (x * 255 / 65535); 8 -> 16 is exact (x * 257, so 255 becomes 65535).
+    16 -> 8 rounds to nearest (x * 255 / 65535); 8 -> 16 is exact (x * 257, so 255 becomes 65535); integers to
+    float give 0-1; float to integers clips to 0-1 first (the integer formats cannot hold more).
     """
+    if pixels.dtype == np.float32 and bit_depth != 32:
+        return from_float(pixels, bit_depth)
+    if bit_depth == 32:
+        return to_float(pixels)
     if bit_depth == 8 and pixels.dtype == np.uint16:
         # Round to nearest in integers; dropping the low byte would bias everything dark.
         return ((pixels.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)

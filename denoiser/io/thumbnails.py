@@ -10,9 +10,9 @@ from PIL import Image as PILImage
 from denoiser.errors import DenoiserError, ImageReadError, reason
 from denoiser.io.backends.pillow import pixels_from_pillow
 from denoiser.io.backends.tiff16 import tiff_bit_depth
-from denoiser.io.image import convert_depth
+from denoiser.io.image import Image, convert_depth, from_float
 from denoiser.io.metadata import ORIENTATION_TAG, apply_orientation, valid_orientation
-from denoiser.io.reading import open_file, open_lazily, read_image
+from denoiser.io.reading import direct_reader_for, open_file, open_lazily, read_image
 
 __all__ = ["read_thumbnail"]
 
@@ -26,7 +26,9 @@ def read_thumbnail(path: str | Path, max_side: int = 160) -> np.ndarray:
     with ``thumbnail`` before any other conversion. The EXIF orientation is applied; the aspect ratio is
     kept (an image already small enough keeps its size). Grey becomes RGB, 16-bit files are rounded to
     8 bits (16-bit TIFFs are decoded as :func:`read_image` does), transparent pixels are composited on
-    mid-grey. Pillow's decompression-bomb guard applies, as for :func:`read_image`.
+    mid-grey. Pillow's decompression-bomb guard applies, as for :func:`read_image`. Camera RAW files show their
+    embedded preview where they have one; other formats Pillow does not decode (HEIF, float TIFF) are read whole
+    and shrunk.
 
     Raises ImageReadError naming the file for every problem (missing, a folder, not an image, truncated,
     an unsupported pixel format...); ValueError when ``max_side`` is below 1.
@@ -36,6 +38,17 @@ def read_thumbnail(path: str | Path, max_side: int = 160) -> np.ndarray:
     path = Path(path)
     handle = open_file(path)  # closed by the with-block right below
     with handle:
+        try:
+            header = handle.read(32)
+        except OSError as exc:
+            raise ImageReadError(path, f"cannot read: {reason(exc)}") from exc
+        reader = direct_reader_for(path, header, handle)
+        if reader is not None:
+            preview = reader.thumbnail(path, max_side) if reader.thumbnail is not None else None
+            if preview is None:
+                preview = _thumbnail_pixels(_shrink(_from_pixels(_preview_pixels(read_image(path))), max_side), 1)
+            return preview
+        handle.seek(0)
         im = open_lazily(path, handle)
         with im:
             try:
@@ -71,6 +84,15 @@ def _pillow_thumbnail(path: Path, im: PILImage.Image, max_side: int) -> tuple[PI
     else:
         pixels = pixels_from_pillow(path, im)
     return _shrink(_from_pixels(convert_depth(pixels, 8)), max_side), orientation
+
+
+def _preview_pixels(image: Image) -> np.ndarray:
+    """8-bit pixels of ``image`` (float ones scaled by their value range, as the viewer shows them)."""
+    if image.bit_depth != 32:
+        return convert_depth(image.pixels, 8)
+    colour = from_float(image.color_pixels(), 8)
+    alpha = image.alpha()
+    return colour if alpha is None else np.concatenate([colour, from_float(np.clip(alpha, 0, 1), 8)], axis=2)
 
 
 def _from_pixels(pixels: np.ndarray) -> PILImage.Image:

@@ -14,7 +14,7 @@ from pathlib import Path
 from denoiser.errors import DenoiserError, ImageWriteError, reason
 from denoiser.io.atomic import atomic_write
 from denoiser.io.backends import backend_for, has_backend
-from denoiser.io.discovery import SUPPORTED_EXTENSIONS
+from denoiser.io.formats import RAW_EXTENSIONS, WRITABLE_EXTENSIONS, format_info
 from denoiser.io.image import Image, convert_depth
 from denoiser.io.metadata import Metadata
 
@@ -34,14 +34,16 @@ def write_image(
 ) -> Path:
     """Write ``image`` to ``path`` atomically, in the format its extension names; return the path written.
 
-    - Formats: PNG, JPEG, TIFF, WebP, BMP. ``quality`` (1-100) applies to JPEG and WebP; WebP at 100 is
-      written lossless.
-    - Bit depth: kept by default, ``bit_depth=8|16`` forces one. JPEG, WebP and BMP cannot hold 16 bits:
-      they get 8 bits, rounded (value * 255 / 65535), never cut.
+    - Formats: PNG, JPEG, TIFF, WebP, BMP, HEIC and AVIF (where this install has them); never camera RAW.
+      ``quality`` (1-100) applies to JPEG, WebP, HEIC and AVIF; WebP and HEIC at 100 are written lossless, AVIF
+      at 100 near-lossless. 16-bit pixels go into HEIC as 10 bits.
+    - Bit depth: kept by default, ``bit_depth=8|16|32`` forces one (32: float, TIFF only). A format that
+      cannot hold the depth gets the deepest it holds: 16-bit into JPEG, WebP or BMP gives 8 bits, rounded
+      (value * 255 / 65535), never cut; float into PNG gives 16 bits, clipped to 0-1.
     - Alpha: kept, except by JPEG, which cannot hold it and drops it. (Pillow writes RGBA BMPs but reads
       them back as RGB.)
-    - Metadata (``keep_metadata``): EXIF and ICC profile are written to PNG, JPEG, WebP and TIFF; BMP holds
-      neither. 16-bit TIFFs keep the ICC profile and EXIF text tags (camera, date...), not the Exif sub-IFD.
+    - Metadata (``keep_metadata``): EXIF and ICC profile are written to PNG, JPEG, WebP, TIFF, HEIC and AVIF;
+      BMP holds neither.
     - Safety: never replaces ``image.source`` or any path in ``protected``, even with ``overwrite=True``;
       an existing file is only replaced with ``overwrite=True``. Missing folders are created.
 
@@ -51,19 +53,20 @@ def write_image(
     already exists, disk errors...).
     """
     target = Path(path)
-    fmt = SUPPORTED_EXTENSIONS.get(target.suffix.lower())
+    fmt = WRITABLE_EXTENSIONS.get(target.suffix.lower())
     if fmt is None:
-        known = ", ".join(SUPPORTED_EXTENSIONS)
+        if target.suffix.lower() in RAW_EXTENSIONS:
+            raise ImageWriteError(target, "camera RAW files are never written; write the result as TIFF (.tif), "
+                                          "which keeps 16 bits")
+        known = ", ".join(WRITABLE_EXTENSIONS)
         raise ImageWriteError(target, f"unknown image extension {target.suffix!r}; known: {known}")
-    if bit_depth not in (None, 8, 16):
-        raise ImageWriteError(target, f"bit depth must be 8 or 16, not {bit_depth}")
+    if bit_depth not in (None, 8, 16, 32):
+        raise ImageWriteError(target, f"bit depth must be 8, 16 or 32, not {bit_depth}")
     if not 1 <= quality <= 100:
         raise ImageWriteError(target, f"quality must be between 1 and 100, not {quality}")
     _check_target(target, image, protected, overwrite)
 
-    depth = bit_depth or image.bit_depth
-    if not has_backend(fmt, depth):
-        depth = 8  # JPEG, WebP and BMP hold 8 bits only
+    depth = _depth_written(fmt, bit_depth or image.bit_depth)
     backend = backend_for(fmt, depth)
     pixels = convert_depth(image.pixels, depth)
     metadata = Metadata(image.exif, image.icc_profile) if keep_metadata else Metadata()
@@ -82,6 +85,12 @@ def write_image(
     except Exception as exc:  # OSError (disk full, permissions), encoder errors: all become typed errors
         raise ImageWriteError(target, f"could not write: {reason(exc)}") from exc
     return target
+
+
+def _depth_written(fmt: str, wanted: int) -> int:
+    """``wanted`` when ``fmt`` holds it, else the deepest depth below it that the format holds (8 at least)."""
+    held = [depth for depth in format_info(fmt).writes if depth <= wanted and has_backend(fmt, depth)]
+    return max(held, default=8)
 
 
 def _check_target(target: Path, image: Image, protected: Iterable[str | Path], overwrite: bool) -> None:

@@ -109,3 +109,11 @@ def test_broken_file_raises_naming_it(tmp_path: Path) -> None:
         read_thumbnail(tmp_path / "missing.jpg")
     with pytest.raises(ValueError):
         read_thumbnail(broken, max_side=0)
+
+
+def test_a_float_tiff_beyond_0_1_is_previewed_on_its_own_scale_not_clipped_white(tmp_path: Path) -> None:
+    ramp = np.repeat(np.linspace(0.0, 4000.0, 64, dtype=np.float32)[None, :, None], 16, axis=0)
+    path = write_image(tmp_path / "counts.tif", Image(np.repeat(ramp, 3, axis=2)))
+    preview = read_thumbnail(path, max_side=64)
+    row = preview[8, :, 0].astype(int)
+    assert row[0] < 10 and row[-1] > 245 and 100 < row[32] < 160  # a ramp, as the viewer shows it

@@ -1,4 +1,5 @@
-"""The Pillow backend: 8-bit PNG, JPEG, TIFF, WebP and BMP (and the odd 16-bit grey layout Pillow keeps whole).
+"""The Pillow backend: 8-bit PNG, JPEG, TIFF, WebP, BMP and AVIF (and the odd 16-bit grey layout Pillow keeps
+whole).
 
 Pillow reads every mode a photo is likely to come in; they are turned into grey, RGB or RGBA here.
 """
@@ -108,6 +109,12 @@ def _write(path: Path, pixels: np.ndarray, fmt: str, quality: int, metadata: Met
             exif = None  # does not fit in a JPEG; the picture matters more than its EXIF
     elif fmt == "WEBP":
         options.update(quality=quality, lossless=quality >= 100, exact=quality >= 100)
+    elif fmt == "AVIF":
+        # Full-resolution chroma at high quality, as for JPEG; grey keeps Pillow's chroma-free 4:0:0. Pillow
+        # offers no lossless AVIF (it would need RGB stored without YCbCr conversion): 100 is near-lossless.
+        options["quality"] = quality
+        if pixels.shape[2] != 1:
+            options["subsampling"] = "4:4:4" if quality >= 90 else "4:2:0"
     if fmt == "TIFF":
         tiff_exif = exif_for_tiff(exif) if exif else None
         if tiff_exif is not None:

@@ -12,8 +12,8 @@ from PIL import Image as PILImage
 
 from denoiser.errors import ImageReadError, reason
 from denoiser.io.backends.base import Backend, Source, grey_alpha_to_rgba, plain_metadata
-from denoiser.io.exif_ifd import append_exif_subdirectories
-from denoiser.io.metadata import Metadata, tiff16_text_tags
+from denoiser.io.backends.tifffile_writer import write_tiff
+from denoiser.io.metadata import Metadata
 
 __all__ = ["TIFF16", "tiff_bit_depth"]
 
@@ -62,19 +62,7 @@ def _read_pixels(source: Source) -> np.ndarray:
 
 
 def _write(path: Path, pixels: np.ndarray, fmt: str, quality: int, metadata: Metadata) -> None:
-    grey = pixels.shape[2] == 1
-    tifffile.imwrite(
-        path,
-        pixels[..., 0] if grey else pixels,
-        photometric="minisblack" if grey else "rgb",
-        extrasamples=["unassalpha"] if pixels.shape[2] == 4 else None,
-        compression="zlib",
-        iccprofile=metadata.icc or None,
-        extratags=tiff16_text_tags(metadata.exif),
-        metadata=None,  # no tifffile JSON in ImageDescription
-        software=False,
-    )
-    append_exif_subdirectories(path, metadata.exif)
+    write_tiff(path, pixels, metadata)
 
 
 TIFF16 = Backend("tifffile 16-bit TIFF", _read_pixels, plain_metadata, _write)
