@@ -25,6 +25,7 @@ from denoiser.bench import add_bench_arguments, bench_command
 from denoiser.cli_common import EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, at_terminal, confirm, positive_int
 from denoiser.errors import Cancelled, DenoiserError, SettingsChanged
 from denoiser.estimator_cli import add_estimator_parser, cmd_train_estimator
+from denoiser.formats_cli import add_formats_parser, cmd_formats
 from denoiser.models_cli import add_models_parser, cmd_models
 from denoiser.progress import Progress, ProgressFn
 from denoiser.strength import MAX_AMOUNT
@@ -106,9 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="denoise in 1, 2, 4 or 8 orientations and average: slower, slightly better (default 1)")
     run.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     run.add_argument("--name", default="{stem}_denoised", help="output name pattern (default {stem}_denoised)")
-    run.add_argument("--format", default=None, choices=["png", "jpg", "tif", "webp", "bmp", "tiff16"],
-                     help="output format (default: the input's); tiff16 writes 16-bit TIFF")
-    run.add_argument("--quality", type=_quality, default=95, help="JPEG/WebP quality, 1-100 (default 95)")
+    run.add_argument("--format", default=None,
+                     choices=["png", "jpg", "tif", "webp", "bmp", "heic", "avif", "tiff16"],
+                     help="output format (default: the input's; camera RAW gives 16-bit TIFF); tiff16 writes 16-bit "
+                          "TIFF ('denoiser formats' lists what this install reads and writes)")
+    run.add_argument("--quality", type=_quality, default=95, help="JPEG/WebP/HEIC/AVIF quality, 1-100 (default 95)")
     run.add_argument("--strip-metadata", action="store_true", help="do not copy EXIF and ICC profile")
     run.add_argument("--no-recursive", dest="recursive", action="store_false",
                      help="only the images directly in the folders given, not in their sub-folders")
@@ -126,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("files", nargs="+", metavar="FILE")
 
     add_models_parser(commands)
+    add_formats_parser(commands)
 
     add_train_parser(commands)
     add_estimator_parser(commands)
@@ -262,8 +266,10 @@ def _results_asking_before_a_redo(settings: BatchSettings, model: Autoencoder, m
 
 
 def _cmd_estimate(args: argparse.Namespace) -> int:
+    """Print each file's noise as auto reads it (saying when it is assumed or rough, the photo being too small),
+    with the PCA white-noise estimate beside it as a check."""
     from denoiser.io import read_image
-    from denoiser.noise import estimate_noise
+    from denoiser.noise import estimate_noise, workable_patch
     from denoiser.strength import estimate_noise_map
 
     failed = 0
@@ -271,8 +277,10 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
         try:
             pixels = read_image(file).color()
             estimate = estimate_noise_map(pixels)
-            check = estimate_noise(pixels) if min(pixels.shape[:2]) >= 8 else float("nan")
-            print(f"{file}\t{estimate.summary()}\t({estimate.method}; PCA white-noise check {check:.2f})")
+            patch = workable_patch(pixels.shape[0], pixels.shape[1], pixels.shape[2] if pixels.ndim == 3 else 1)
+            check = (f"PCA white-noise check {estimate_noise(pixels, patch=patch):.2f}" if patch is not None
+                     else "no PCA check: too small")
+            print(f"{file}\t{estimate.summary()}\t({estimate.method}; {check})")
         except DenoiserError as err:
             failed += 1
             print(f"FAILED  {err}")
@@ -283,6 +291,7 @@ COMMANDS = {
     "denoise": _cmd_denoise,
     "estimate-noise": _cmd_estimate,
     "models": cmd_models,
+    "formats": cmd_formats,
     "train": cmd_train,
     "train-estimator": cmd_train_estimator,
     "bench": bench_command,

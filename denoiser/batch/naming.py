@@ -8,15 +8,17 @@ from pathlib import Path
 
 from denoiser.batch.settings import DenoiseSettings, check_pattern
 from denoiser.errors import DenoiserError, ImageWriteError
-from denoiser.io import SUPPORTED_EXTENSIONS
+from denoiser.io.formats import SUPPORTED_EXTENSIONS, WRITABLE_EXTENSIONS, output_format_of
 
 NAME_LIMIT = 255
 """The longest file name, in bytes, that common file systems (ext4, APFS, NTFS, exFAT) accept."""
 
 
 def extension_of_format(real_format: str) -> str:
-    """The usual extension of a format name (``PNG`` -> ``.png``)."""
-    return next(ext for ext, fmt in SUPPORTED_EXTENSIONS.items() if fmt == real_format)
+    """The usual extension results of a ``real_format`` file are written with (``PNG`` -> ``.png``, camera
+    ``RAW`` -> ``.tif``)."""
+    written = output_format_of(real_format)
+    return next(ext for ext, fmt in WRITABLE_EXTENSIONS.items() if fmt == written)
 
 
 def output_path_for(source: Path, out_dir: Path, settings: DenoiseSettings, relative_to: Path | None = None,
@@ -33,7 +35,7 @@ def output_path_for(source: Path, out_dir: Path, settings: DenoiseSettings, rela
         raise DenoiserError(f"output name pattern {settings.pattern!r} gives an invalid name {name!r}")
     extension = settings.extension_for(source)
     if settings.format == "same" and real_format is not None \
-            and SUPPORTED_EXTENSIONS.get(extension.lower()) != real_format:
+            and SUPPORTED_EXTENSIONS.get(extension.lower()) != output_format_of(real_format):
         extension = extension_of_format(real_format)
     return out_dir / sub / f"{name}{extension}"
 

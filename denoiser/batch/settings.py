@@ -13,6 +13,7 @@ from typing import Any
 
 from denoiser.errors import DenoiserError, UnknownNameError
 from denoiser.inference import TileSettings
+from denoiser.io.formats import result_extension
 from denoiser.strength import Strength
 
 DEFAULT_PATTERN = "{stem}_denoised"
@@ -30,10 +31,13 @@ OUTPUT_FORMATS: dict[str, tuple[str | None, int | None]] = {
     "tiff16": (".tif", 16),
     "webp": (".webp", None),
     "bmp": (".bmp", None),
+    "heic": (".heic", None),
+    "avif": (".avif", None),
 }
-"""Output format name -> (file extension, forced bit depth); None keeps the input's extension / depth."""
+"""Output format name -> (file extension, forced bit depth); None keeps the input's extension / depth (camera RAW
+inputs, which are never written, give 16-bit TIFF)."""
 
-FORMAT_ALIASES = {"jpg": "jpeg", "tif": "tiff"}
+FORMAT_ALIASES = {"jpg": "jpeg", "tif": "tiff", "heif": "heic"}
 
 def normalize_format(name: str) -> str:
     """The canonical output format name for ``name`` (``jpg`` -> ``jpeg``, ``tif`` -> ``tiff``)."""
@@ -99,8 +103,9 @@ class DenoiseSettings:
         return OUTPUT_FORMATS[self.format][1]
 
     def extension_for(self, source: Path) -> str:
-        """The output extension for ``source``: the format's, or the input's own for ``same``."""
-        return OUTPUT_FORMATS[self.format][0] or source.suffix
+        """The output extension for ``source``: the format's, or the input's own for ``same`` (``.tif`` for a
+        camera RAW file, which is never written)."""
+        return OUTPUT_FORMATS[self.format][0] or result_extension(source)
 
     def output_signature(self) -> dict[str, Any]:
         """The settings that shape an output file's pixels, name or encoding, as plain JSON values.
