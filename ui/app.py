@@ -7,12 +7,14 @@ the last folder, or the bundled sample photos on a first run.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtWidgets import QApplication
 
+from denoiser.io.formats import unavailable_formats
 from denoiser.resources import sample_images_dir
 from ui.icon import app_icon
 from ui.logging_setup import setup_logging
@@ -28,6 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--samples", action="store_true", help="open the bundled sample photos")
     args = parser.parse_args(list(argv) if argv is not None else sys.argv[1:])
     setup_logging()  # tracebacks of failed jobs go to a file: a desktop start has no terminal
+    for info in unavailable_formats():  # Help > About says so too
+        logging.getLogger(__name__).warning("%s files cannot be opened: %s", info.label, info.missing())
     if not QApplication.instance():
         missing = missing_xcb_libraries()
         if missing:  # Qt would abort with a cryptic message: say which packages to install instead

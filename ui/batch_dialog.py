@@ -39,6 +39,7 @@ from denoiser.batch import DEFAULT_PATTERN, BatchReport, BatchSettings, FileResu
 from denoiser.errors import DenoiserError, SettingsChanged
 from denoiser.formatting import duration_text
 from denoiser.inference import TileSettings, available_devices
+from denoiser.io.formats import format_info
 from denoiser.modelstore import load_model
 from denoiser.noise import MAX_SIGMA
 from denoiser.progress import Progress
@@ -46,12 +47,14 @@ from denoiser.strength import MAX_AMOUNT
 from ui.panel import AMOUNT_TOOLTIP, COLOUR_TOOLTIP, LUMINANCE_TOOLTIP, QUALITY_CHOICES, SIGMA_TOOLTIP
 from ui.worker import JobHandle, WorkerBridge
 
-FORMATS = [("Same as input", "same"), ("PNG", "png"), ("JPEG", "jpeg"), ("WebP", "webp"),
+FORMATS = [("Same as input (camera RAW: TIFF 16-bit)", "same"), ("PNG", "png"), ("JPEG", "jpeg"), ("WebP", "webp"),
+           *[(label, key) for label, key, name in (("HEIC", "heic", "HEIF"), ("AVIF", "avif", "AVIF"))
+             if format_info(name).available],
            ("TIFF 16-bit", "tiff16")]
 COLLISIONS = [("Add a number (name-2)", "unique"), ("Skip existing files", "skip"),
               ("Overwrite existing files", "overwrite")]
-LOSSY = ("same", "jpeg", "webp")
-"""Formats whose output can be JPEG or WebP, where the quality setting applies."""
+LOSSY = ("same", "jpeg", "webp", "heic", "avif")
+"""Formats whose output can be lossy (JPEG, WebP, HEIC, AVIF), where the quality setting applies."""
 COLUMNS = ("File", "Status", "Sigma", "Seconds", "Output / message")
 """The results table; Sigma is the typical level of the noise map each photo was denoised with."""
 FAILED_COLOUR = QColor("#d33")

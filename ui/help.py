@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 import denoiser
+from denoiser.io.formats import FORMAT_NAMES, unavailable_formats
 
 __all__ = ["ShortcutsDialog", "about_text", "open_log", "shortcut_rows", "versions"]
 
@@ -85,11 +86,19 @@ def versions() -> dict[str, str]:
             "PyTorch": torch_version, "Python": platform.python_version()}
 
 
+def formats_text() -> str:
+    """The formats this install reads, and those it cannot with what to install for them."""
+    text = f"Reads: {FORMAT_NAMES}."
+    for info in unavailable_formats():
+        text += f"\n{info.label} files cannot be opened: {info.missing()}."
+    return text
+
+
 def about_text(device: str) -> str:
-    """About's text: what the app is, the versions, and the device denoising runs on."""
+    """About's text: what the app is, the versions, the device denoising runs on, and the formats it reads."""
     lines = [f"{name} {version}" for name, version in versions().items()]
     return ("Denoiser cleans noisy photos with denoising autoencoders.\n\n" + "\n".join(lines)
-            + f"\nDevice in use: {device}")
+            + f"\nDevice in use: {device}\n\n{formats_text()}")
 
 
 def open_log(file: Path) -> bool:

@@ -20,9 +20,9 @@ HISTOGRAM_HEIGHT = 70
 
 
 def depth_text(bit_depth: int, channels: int) -> str:
-    """``16-bit RGB``, ``8-bit grey``, ``8-bit RGBA``."""
+    """``16-bit RGB``, ``8-bit grey``, ``8-bit RGBA``, ``32-bit float RGB``."""
     kind = {1: "grey", 3: "RGB", 4: "RGBA"}.get(channels, f"{channels} channels")
-    return f"{bit_depth}-bit {kind}"
+    return f"{bit_depth}-bit {'float ' if bit_depth == 32 else ''}{kind}"
 
 
 class HistogramView(QWidget):

@@ -34,16 +34,18 @@ from denoiser.display import (
 )
 from denoiser.inference import TileSettings, available_devices, resolve_device
 from denoiser.io import SUPPORTED_EXTENSIONS, Image, is_image_path, read_image, write_image
+from denoiser.io.formats import WRITABLE_EXTENSIONS, format_info, result_extension
 from denoiser.models import Autoencoder
 from denoiser.modelstore import DEFAULT_MODEL, describe, list_models, load_model
 from denoiser.preview import Region
 from denoiser.progress import Progress
 from denoiser.strength import Strength
 from ui.batch_dialog import BatchDialog
+from ui.file_filters import LOSSY_FORMATS, open_filters, save_filters
 from ui.folder_pane import FolderPane
 from ui.help import ShortcutsDialog, about_text, open_log, shortcut_rows
 from ui.icon import app_icon
-from ui.info_panel import InfoPanel
+from ui.info_panel import InfoPanel, depth_text
 from ui.logging_setup import log_file
 from ui.model_manager import ModelManager
 from ui.panel import PanelScrollArea, SidePanel
@@ -70,12 +72,8 @@ MODE_TITLES = {"side": "Side by side", "split": "Split", "toggle": "Toggle", "re
 MAX_RECENT = 8
 TITLE_DASH = "\u2014"
 """Separates the photo, its folder and the app's name in the window title."""
-LOSSY_FORMATS = ("JPEG", "WEBP")
-"""Formats written with a quality setting (WebP at 100 is lossless)."""
 DEFAULT_SAVE_QUALITY = 95
 """The JPEG/WebP quality until the user chooses one (the engine's default too)."""
-FORMAT_TITLES = {"PNG": "PNG", "JPEG": "JPEG", "TIFF": "TIFF", "WEBP": "WebP", "BMP": "BMP"}
-"""How the Save As filters name each format."""
 
 
 def reference_text(reference: Path, figures: dict[str, float | None], note: str) -> str:
@@ -111,15 +109,6 @@ def _stored_quality(settings: QSettings) -> int:
         return min(100, max(1, int(str(settings.value("save_quality", DEFAULT_SAVE_QUALITY)))))
     except ValueError:
         return DEFAULT_SAVE_QUALITY
-
-
-def save_filters() -> dict[str, str]:
-    """The Save As dialog's filters keyed by format, one per format with all its extensions
-    (``JPEG (*.jpg *.jpeg)``)."""
-    extensions: dict[str, list[str]] = {}
-    for ext, fmt in SUPPORTED_EXTENSIONS.items():
-        extensions.setdefault(fmt, []).append(f"*{ext}")
-    return {fmt: f"{FORMAT_TITLES.get(fmt, fmt)} ({' '.join(found)})" for fmt, found in extensions.items()}
 
 
 def window_title(photo: Path | None, folder: Path | None) -> str:
@@ -373,9 +362,8 @@ class MainWindow(QMainWindow):
     # ----- opening ---------------------------------------------------------------------------------------
     def open_photo_dialog(self) -> None:
         """Ask for a photo and open it."""
-        patterns = " ".join(f"*{ext}" for ext in SUPPORTED_EXTENSIONS)
         start = str(self.settings.value("last_folder", str(Path.home())))
-        path, _ = QFileDialog.getOpenFileName(self, "Open Photo", start, f"Images ({patterns})")
+        path, _ = QFileDialog.getOpenFileName(self, "Open Photo", start, ";;".join(open_filters()))
         if path:
             self.show_photo(Path(path))
 
@@ -531,14 +519,15 @@ class MainWindow(QMainWindow):
         return original.with_color(blend(original.color(), self.outcome.denoised, self.panel.settings().detail))
 
     def suggested_path(self) -> Path | None:
-        """``{stem}_denoised{ext}`` beside the photo, numbered when taken."""
+        """``{stem}_denoised{ext}`` beside the photo, numbered when taken (a camera RAW photo gives ``.tif``)."""
         if self.photo is None:
             return None
         source = self.photo.path
-        candidate, number = source.with_name(f"{source.stem}_denoised{source.suffix}"), 1
+        extension = result_extension(source)
+        candidate, number = source.with_name(f"{source.stem}_denoised{extension}"), 1
         while candidate.exists():
             number += 1
-            candidate = source.with_name(f"{source.stem}_denoised-{number}{source.suffix}")
+            candidate = source.with_name(f"{source.stem}_denoised-{number}{extension}")
         return candidate
 
     def save(self) -> None:
@@ -555,18 +544,18 @@ class MainWindow(QMainWindow):
         if suggestion is None:
             return
         filters = save_filters()
-        fmt = SUPPORTED_EXTENSIONS.get(suggestion.suffix.lower(), "PNG")
+        fmt = WRITABLE_EXTENSIONS.get(suggestion.suffix.lower(), "PNG")
         path, chosen = QFileDialog.getSaveFileName(self, "Save As", str(suggestion), ";;".join(filters.values()),
                                                    filters.get(fmt, ""))
         if not path:
             return
         target = Path(path)
-        if target.suffix.lower() not in SUPPORTED_EXTENSIONS:  # some dialogs leave the filter's extension off
+        if target.suffix.lower() not in WRITABLE_EXTENSIONS:  # some dialogs leave the filter's extension off
             chosen_format = next((name for name, text in filters.items() if text == chosen), fmt)
-            extension = next(ext for ext, name in SUPPORTED_EXTENSIONS.items() if name == chosen_format)
+            extension = next(ext for ext, name in WRITABLE_EXTENSIONS.items() if name == chosen_format)
             target = target.with_name(target.name + extension)
         quality = _stored_quality(self.settings)
-        target_format = SUPPORTED_EXTENSIONS[target.suffix.lower()]
+        target_format = WRITABLE_EXTENSIONS[target.suffix.lower()]
         if target_format in LOSSY_FORMATS:
             asked = self.ask_quality(target_format, quality)
             if asked is None:
@@ -588,7 +577,7 @@ class MainWindow(QMainWindow):
 
     def ask_quality(self, fmt: str, current: int) -> int | None:
         """Ask for the JPEG or WebP quality (1-100) to write at; None when cancelled. (Tests replace it.)"""
-        name = FORMAT_TITLES.get(fmt, fmt)
+        name = format_info(fmt).label
         lossless = " WebP at 100 is lossless." if fmt == "WEBP" else ""
         value, ok = QInputDialog.getInt(
             self, f"{name} quality", f"{name} quality (1-100): higher keeps more detail in a larger file.{lossless}\n"
@@ -666,9 +655,8 @@ class MainWindow(QMainWindow):
         if self.photo is None:
             self._say("Open a photo first.")
             return
-        patterns = " ".join(f"*{ext}" for ext in SUPPORTED_EXTENSIONS)
         path, _ = QFileDialog.getOpenFileName(self, "Clean Reference", str(self.photo.path.parent),
-                                              f"Images ({patterns})")
+                                              ";;".join(open_filters()))
         if path:
             self.compare_with_reference(Path(path))
 
@@ -769,7 +757,7 @@ class MainWindow(QMainWindow):
         self.info_panel.set_photo(result.path, image.width, image.height, image.bit_depth, image.channels,
                                   image.format, result.facts, result.histogram)
         self._update_title()
-        self._say(f"{result.path.name}: {image.width}x{image.height}, {image.bit_depth}-bit, "
+        self._say(f"{result.path.name}: {image.width}x{image.height}, {depth_text(image.bit_depth, image.channels)}, "
                   f"noise found: {result.estimate.summary()}.")
         if auto_denoise and self.auto_denoise and self.model is not None:
             self.denoise()

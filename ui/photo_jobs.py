@@ -23,7 +23,7 @@ from denoiser.display import (
     to_uint8,
 )
 from denoiser.errors import DenoiserError
-from denoiser.findings import Finding, assess
+from denoiser.findings import Finding, assess, estimate_findings
 from denoiser.inference import TileSettings, extract_latent
 from denoiser.io import Image, read_image
 from denoiser.io.metadata import exif_facts
@@ -104,7 +104,7 @@ def denoise_photo(photo: OpenedPhoto, model: Autoencoder, strength: Strength, vi
                                      on_progress=report, should_stop=should_stop)
     # The photo's estimate goes in for a fixed strength too: noise beyond the model's range is the photo's,
     # whatever strength was asked for.
-    findings = assess(pixels, denoised, photo.estimate)
+    findings = estimate_findings(photo.estimate, pixels.shape[:2], strength) + assess(pixels, denoised, photo.estimate)
     latents = latent_view(extract_latent(pixels, model, sigma, device=device), model.family)
     return DenoiseOutcome(photo.path, denoised, sigma, latents, strength, levels, findings)
 
@@ -131,6 +131,9 @@ def read_pair(source: Path, output: Path) -> tuple[OpenedPhoto, DenoiseOutcome]:
     if (result.width, result.height) != (opened.image.width, opened.image.height):
         raise DenoiserError(f"{output}: its size differs from {source.name}'s")
     denoised = result.color()
+    if result.bit_depth == 32:  # on the input's scale, as a result denoised here is, not on the result's own
+        low, high = opened.image.value_range
+        denoised = ((result.color_values() - np.float32(low)) / np.float32(high - low)).astype(np.float32)
     if denoised.shape[2] != opened.image.color_pixels().shape[2]:
         denoised = denoised.mean(axis=2, keepdims=True) if denoised.shape[2] == 3 else np.repeat(
             denoised, 3, axis=2)

@@ -581,7 +581,7 @@ def test_save_as_proposes_the_photos_format_and_asks_its_quality(qtbot: QtBot, w
     window.ask_quality = lambda fmt, current: 70  # type: ignore[method-assign]
     window.save_as()
     assert Path(str(asked["start"])).suffix == ".jpg"
-    assert asked["selected"] == "JPEG (*.jpg *.jpeg)" and asked["selected"] in asked["filters"]
+    assert asked["selected"] == "JPEG (*.jpg *.JPG *.jpeg *.JPEG)" and asked["selected"] in asked["filters"]
     qtbot.waitUntil((tmp_path / "out.jpg").is_file, timeout=10000)
     assert written == [70] and int(settings.value("save_quality")) == 70
     assert PILImage.open(tmp_path / "out.jpg").format == "JPEG"
@@ -595,7 +595,7 @@ def test_save_as_proposes_the_photos_format_and_asks_its_quality(qtbot: QtBot, w
                         staticmethod(lambda parent, caption, start, filters, selected="", *rest:
                                      (asked.update(selected=selected) or "", "")))
     window.save_as()
-    assert asked["selected"] == "PNG (*.png)"
+    assert asked["selected"] == "PNG (*.png *.PNG)"
 
 
 def test_side_panel_texts_wrap_unclipped_with_the_full_text_in_a_tooltip(qtbot: QtBot, window: MainWindow) -> None:
@@ -622,3 +622,12 @@ def test_side_panel_texts_wrap_unclipped_with_the_full_text_in_a_tooltip(qtbot: 
             assert label.width() >= label.minimumSizeHint().width(), (size, label.text()[:40])
     assert window.panel.model_note.toolTip() == note  # shortened on the panel, whole in the tooltip
     assert all(finding.text() in window.panel.warnings_label.toolTip() for finding in findings)
+
+
+def test_a_photo_too_small_to_measure_says_its_strength_was_assumed(qtbot: QtBot, window: MainWindow,
+                                                                    tmp_path: Path) -> None:
+    tiny = tmp_path / "icon.png"
+    PILImage.fromarray(np.full((3, 5, 3), 128, np.uint8)).save(tiny)
+    open_and_denoise(qtbot, window, tiny)
+    assert "strength_assumed" in [f.code for f in window.outcome.findings]
+    assert window.panel.warnings_label.isVisibleTo(window.panel)
