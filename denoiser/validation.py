@@ -82,7 +82,8 @@ class Validator:
                 values.append(self._self_supervised_loss(model, noisy, sigma, k))
                 out = None
             else:
-                out = denoise_array(noisy, model, sigma, tiles=TileSettings(tile=256), device=device,
+                # torch: the weights change at every step, an ONNX export of each would cost more than the run.
+                out = denoise_array(noisy, model, sigma, tiles=TileSettings(tile=256, engine="torch"), device=device,
                                     check_finite=False)  # a diverged model scores NaN (see better()), not an error
                 reference = clean if clean.dtype == np.uint8 else from_float(clean, 8)
                 values.append(psnr(reference, from_float(out, 8)))
@@ -104,11 +105,11 @@ class Validator:
 
     @staticmethod
     def _sample(model: Autoencoder, noisy: np.ndarray, sigma: float, out: np.ndarray | None) -> dict[str, np.ndarray]:
-        from denoiser.inference import denoise_array
+        from denoiser.inference import TileSettings, denoise_array
 
         size = 96
         crop = noisy[:size, :size]
-        result = out[:size, :size] if out is not None else denoise_array(crop, model, sigma, device="cpu",
-                                                                         check_finite=False)
+        result = out[:size, :size] if out is not None else denoise_array(
+            crop, model, sigma, tiles=TileSettings(engine="torch"), device="cpu", check_finite=False)
         as_uint8 = crop if crop.dtype == np.uint8 else from_float(crop, 8)
         return {"before": as_uint8, "after": from_float(result, 8)}

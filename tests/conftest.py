@@ -80,3 +80,10 @@ def fail_on_running_qthreads() -> Iterator[None]:
         thread.wait(2000)
     if running:
         pytest.fail(f"{len(running)} QThread(s) left running after the test")
+
+
+@pytest.fixture(autouse=True)
+def torch_engine_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests run the model through torch (no ONNX export of every tiny random model); the ONNX Runtime tests ask
+    for it by name (``engine="onnx"``), and the engine choice itself is tested with the variable removed."""
+    monkeypatch.setenv("DENOISER_ENGINE", "torch")

@@ -38,10 +38,11 @@ class ChannelNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(channels))
         self.bias = nn.Parameter(torch.zeros(channels))
         self.eps = eps
+        self.shape = (channels,)  # a constant, not read off x: an ONNX export then has a fixed normalised shape
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Channels last, the channels of a pixel lie together: layer_norm over the last axis reads memory in order.
-        normed = nn.functional.layer_norm(x.permute(0, 2, 3, 1), x.shape[1:2], self.weight, self.bias, self.eps)
+        normed = nn.functional.layer_norm(x.permute(0, 2, 3, 1), self.shape, self.weight, self.bias, self.eps)
         return normed.permute(0, 3, 1, 2)
 
 

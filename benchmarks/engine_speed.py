@@ -1,0 +1,81 @@
+"""The bundled model through torch and through ONNX Runtime on this CPU: seconds per megapixel, peak memory, and
+how far apart the results are.
+
+Run: ``python benchmarks/engine_speed.py [--size 1024] [--repeat 3] [--threads 2]``.
+Each engine runs in its own fresh process (so peak memory is that engine's alone) on the same noisy photo-sized
+image at sigma 25, through :func:`denoiser.inference.denoise_array` with the default tiling: a warm-up run (which
+for ONNX Runtime includes exporting the graph once, cached afterwards), then ``--repeat`` timed runs; the median is
+reported. The two outputs are compared in the parent. POSIX only (peak memory from ``os.wait4``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+CHILD = """
+import statistics, sys, time
+import numpy as np, torch
+torch.set_num_threads({threads})
+from denoiser.inference import TileSettings, denoise_array
+from denoiser.modelstore import load_model
+model, _ = load_model("default")
+rng = np.random.default_rng(0)
+y, x = np.mgrid[0:{size}, 0:{size}] / {size}
+clean = np.stack([x, y, (x + y) / 2], axis=2).astype(np.float32)
+noisy = np.clip(clean + rng.normal(0, 25 / 255, clean.shape), 0, 1).astype(np.float32)
+tiles = TileSettings(engine="{engine}")
+denoise_array(noisy, model, 25.0, tiles=tiles, device="cpu")  # warm-up (and the one-time export)
+times = []
+for _ in range({repeat}):
+    started = time.perf_counter()
+    out = denoise_array(noisy, model, 25.0, tiles=tiles, device="cpu")
+    times.append(time.perf_counter() - started)
+np.save("{out}", out)
+print(statistics.median(times))
+"""
+
+
+def run_engine(engine: str, size: int, repeat: int, threads: int, out: Path) -> tuple[float, float]:
+    """Median seconds of one denoise and the process's peak resident memory in MB."""
+    code = CHILD.format(engine=engine, size=size, repeat=repeat, threads=threads, out=out)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "DENOISER_ENGINE": engine}
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=env)
+    _, status, usage = os.wait4(process.pid, 0)
+    assert process.stdout is not None and process.stderr is not None
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{engine} run failed: {process.stderr.read().decode(errors='replace')}")
+    return float(process.stdout.read().decode().strip().splitlines()[-1]), usage.ru_maxrss / 1024
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print one line per engine and the difference between their outputs."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=1024, help="image edge in pixels (default 1024: 1 MP)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args(argv)
+    megapixels = args.size * args.size / 1e6
+    outputs = {}
+    print(f"default model, {args.size}x{args.size} ({megapixels:.2f} MP), sigma 25, {args.threads} threads, "
+          f"median of {args.repeat}")
+    with tempfile.TemporaryDirectory() as folder:
+        for engine in ("torch", "onnx"):
+            out = Path(folder) / f"{engine}.npy"
+            seconds, peak = run_engine(engine, args.size, args.repeat, args.threads, out)
+            outputs[engine] = np.load(out)
+            print(f"{engine:>5}: {seconds / megapixels:6.2f} s/MP   peak {peak:6.0f} MB")
+    difference = float(np.abs(outputs["onnx"] - outputs["torch"]).max())
+    print(f"largest difference between the outputs: {difference:.2e} (0-1 scale)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

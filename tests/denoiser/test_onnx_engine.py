@@ -1,0 +1,113 @@
+"""The ONNX Runtime engine (issue 16): every family exported and run gives torch's result, over tiles, with noise
+maps of one or two planes, the same progress and cancel; graphs are cached by the model's fingerprint; ``auto``
+picks ONNX Runtime on the CPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from denoiser.errors import Cancelled, DenoiserError, UnknownNameError
+from denoiser.inference import TileSettings, denoise_array, resolve_engine
+from denoiser.models import create_model, families
+from denoiser.models.base import Autoencoder
+from denoiser.onnx_export import onnx_cache_dir, onnx_file_for
+from denoiser.onnx_runtime import level_planes
+from denoiser.progress import Progress
+
+pytest.importorskip("onnxruntime")
+
+
+def tiny(family: str, channels: int = 3, noise_channels: int = 2, seed: int = 0) -> Autoencoder:
+    torch.manual_seed(seed)
+    names = create_model(family).config.__dataclass_fields__
+    wanted = {"channels": channels, "widths": (4, 8), "blocks": 1, "latent_channels": 4,
+              "noise_channels": noise_channels}
+    return create_model(family, {key: value for key, value in wanted.items() if key in names})
+
+
+def photo(height: int = 40, width: int = 52, channels: int = 3) -> np.ndarray:
+    return np.random.default_rng(1).random((height, width, channels), dtype=np.float32)
+
+
+def both(image: np.ndarray, model: Autoencoder, level: float | np.ndarray, **tiles: object) -> tuple[np.ndarray, ...]:
+    return tuple(denoise_array(image, model, level, tiles=TileSettings(engine=engine, **tiles), device="cpu")
+                 for engine in ("torch", "onnx"))
+
+
+@pytest.mark.parametrize("family", families())
+def test_every_family_gives_torchs_result(family: str) -> None:
+    reference, onnx = both(photo(), tiny(family), 20.0)
+    np.testing.assert_allclose(onnx, reference, atol=1e-4)
+
+
+@pytest.mark.parametrize("noise_channels", [1, 2])
+def test_noise_maps_of_one_and_two_planes_over_several_tiles(noise_channels: int) -> None:
+    model = tiny("unet", noise_channels=noise_channels)
+    image = photo(70, 90)
+    rows = np.linspace(5, 40, 70, dtype=np.float32)[:, None, None]
+    for level in (np.broadcast_to(rows, (70, 90, 1)).copy(), np.concatenate([np.broadcast_to(rows, (70, 90, 1)),
+                                                                             np.full((70, 90, 1), 8, np.float32)], 2),
+                  np.array([[[12.0, 4.0]]], np.float32)):
+        reference, onnx = both(image, model, level, tile=32, overlap=8)
+        np.testing.assert_allclose(onnx, reference, atol=1e-4)
+
+
+def test_a_grey_model_and_a_grey_photo_through_a_colour_model() -> None:
+    reference, onnx = both(photo(channels=1), tiny("unet", channels=1), 15.0)
+    np.testing.assert_allclose(onnx, reference, atol=1e-4)
+    reference, onnx = both(photo(channels=1), tiny("unet"), 15.0)
+    np.testing.assert_allclose(onnx, reference, atol=1e-4)
+
+
+def test_progress_and_cancel_are_the_same_as_with_torch() -> None:
+    model, image = tiny("unet"), photo(96, 96)
+    events: dict[str, list[tuple[int, int]]] = {}
+    for engine in ("torch", "onnx"):
+        seen: list[Progress] = []
+        denoise_array(image, model, 10.0, tiles=TileSettings(tile=32, overlap=8, engine=engine), device="cpu",
+                      on_progress=seen.append)
+        events[engine] = [(e.done, e.total) for e in seen]
+    assert events["onnx"] == events["torch"] and events["onnx"][-1][0] > 1
+    calls = iter(range(100))
+    with pytest.raises(Cancelled):
+        denoise_array(image, model, 10.0, tiles=TileSettings(tile=32, overlap=8, engine="onnx"), device="cpu",
+                      should_stop=lambda: next(calls) >= 2)
+
+
+def test_graphs_are_cached_by_fingerprint(tmp_path: Path) -> None:
+    model = tiny("unet")
+    first = onnx_file_for(model)
+    assert first.parent == onnx_cache_dir() and first.is_file()
+    stamp = first.stat().st_mtime_ns
+    assert onnx_file_for(model) == first and first.stat().st_mtime_ns == stamp  # exported once
+    other = tiny("unet", seed=1)
+    assert onnx_file_for(other) != first  # other weights, another graph
+    assert not [p for p in first.parent.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+def test_auto_picks_onnx_runtime_on_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu = torch.device("cpu")
+    monkeypatch.delenv("DENOISER_ENGINE")
+    assert resolve_engine("auto", cpu) == "onnx"
+    assert resolve_engine("torch", cpu) == "torch"
+    monkeypatch.setenv("DENOISER_ENGINE", "torch")
+    assert resolve_engine("auto", cpu) == "torch" and resolve_engine("onnx", cpu) == "onnx"
+    with pytest.raises(DenoiserError, match="CPU"):
+        resolve_engine("onnx", torch.device("cuda"))
+    with pytest.raises(UnknownNameError):
+        resolve_engine("tensorrt", cpu)
+
+
+def test_level_planes_feed_two_planes() -> None:
+    assert level_planes(0.1, 2, 3, 4).shape == (2, 2, 3, 4)
+    one = np.full((2, 1, 3, 4), 0.2, np.float32)
+    assert np.all(level_planes(one, 2, 3, 4) == np.float32(0.2))
+    per_tile = np.array([0.1, 0.3], np.float32).reshape(1, 2, 1, 1)
+    planes = level_planes(np.broadcast_to(per_tile, (2, 2, 1, 1)), 2, 3, 4)
+    assert planes.shape == (2, 2, 3, 4) and np.all(planes[:, 1] == np.float32(0.3))
+    with pytest.raises(DenoiserError):
+        level_planes(np.zeros((1, 3, 1, 1), np.float32), 1, 3, 4)
