@@ -25,15 +25,14 @@ from torch import nn
 
 from denoiser.config import ConfigError, VersionedConfig, require, short
 from denoiser.errors import ModelLoadError, first_line
-from denoiser.io import atomic_write_bytes, to_float
+from denoiser.io import atomic_write_bytes
 from denoiser.models.blocks import ResBlock, conv3x3
-from denoiser.resources import resources_dir
+from denoiser.noise_reader import SCALE, read_noise_map
+from denoiser.resources import bundled_estimator_dir
 from denoiser.safetensors_checks import read_header, refuse_non_finite
 
 ESTIMATOR_FILE = "noise-map.safetensors"
 HEADER_KEY = "denoiser_estimator"
-SCALE = 4
-"""The estimate is made at 1/SCALE of the resolution, then interpolated."""
 OUTPUT_SCALE = 0.1
 """The network's output units, in 0-1 sigma units."""
 
@@ -87,47 +86,18 @@ class NoiseMapEstimator(nn.Module):
         return OUTPUT_SCALE * nn.functional.softplus(self.tail(merged))
 
 
-def _float_rgb(pixels: np.ndarray) -> np.ndarray:
-    scaled = to_float(pixels)
-    return np.repeat(scaled, 3, axis=2) if scaled.shape[2] == 1 else scaled[:, :, :3]
-
-
 def estimate_map(estimator: NoiseMapEstimator, pixels: np.ndarray, *, tile: int = 1024,
                  margin: int = 64) -> np.ndarray:
-    """The (luminance, colour) noise levels of ``pixels`` (H x W x C; uint8, uint16 or float in 0-1), sigma in
-    0-255 units, float32, as a map of ceil(H/4) x ceil(W/4) x 2 that covers the photo.
-
-    The photo is read in ``tile``-pixel squares, each with ``margin`` pixels of context on every side (cut away
-    after), at 1/4 resolution. The pixels keep their own type until a tile is read: a float copy of a 24-megapixel
-    photo would cost 288 MB.
-    """
-    rgb = pixels[:, :, None] if pixels.ndim == 2 else pixels
-    height, width = rgb.shape[:2]
-    step = 2 * SCALE
-    tile, margin = max(step, tile // step * step), max(step, margin // step * step)
-    padded_h, padded_w = -(-height // step) * step, -(-width // step) * step
-    spec = ((margin, padded_h - height + margin), (margin, padded_w - width + margin), (0, 0))
-    # Reflection (repeated for a photo smaller than the margin) keeps the noise in the context; an edge copy
-    # would show the network a clean band and read tiny photos low.
-    canvas = np.pad(rgb, spec, mode="reflect" if min(height, width) > 1 else "edge")
-    low = np.zeros((2, padded_h // SCALE, padded_w // SCALE), dtype=np.float32)
+    """The (luminance, colour) noise levels of ``pixels`` read by ``estimator`` through torch: see
+    :func:`~denoiser.noise_reader.read_noise_map` (the tiling, shared with the exported graph)."""
     estimator.eval()
     device = next(estimator.parameters()).device
-    with torch.inference_mode():
-        for top in range(0, padded_h, tile):
-            for left in range(0, padded_w, tile):
-                bottom, right = min(top + tile, padded_h), min(left + tile, padded_w)
-                window = canvas[top : bottom + 2 * margin, left : right + 2 * margin]
-                tensor = torch.from_numpy(np.ascontiguousarray(_float_rgb(window).transpose(2, 0, 1)))[None]
-                tensor = tensor.to(device)
-                out = estimator(tensor)[0].float().cpu().numpy()
-                cut = margin // SCALE
-                low[:, top // SCALE : bottom // SCALE, left // SCALE : right // SCALE] = \
-                    out[:, cut : cut + (bottom - top) // SCALE, cut : cut + (right - left) // SCALE]
-    # The map stays at a quarter of the resolution: it covers the photo, and the denoiser reads it interpolated
-    # (denoiser.tiling.sample_map), so a 24-megapixel photo's map is 12 MB instead of 192.
-    quarter = low[:, : -(-height // SCALE), : -(-width // SCALE)]
-    return np.ascontiguousarray(quarter.transpose(1, 2, 0) * np.float32(255.0))
+
+    def run(tile_pixels: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return estimator(torch.from_numpy(tile_pixels).to(device)).float().cpu().numpy()
+
+    return read_noise_map(run, pixels, tile=tile, margin=margin)
 
 
 def save_estimator(estimator: NoiseMapEstimator, path: str | Path, info: dict[str, Any] | None = None) -> Path:
@@ -174,7 +144,7 @@ def load_estimator(path: str | Path) -> tuple[NoiseMapEstimator, dict[str, Any]]
 
 def bundled_estimator_path() -> Path:
     """Where the app's noise-map estimator is shipped."""
-    return resources_dir() / "estimator" / ESTIMATOR_FILE
+    return bundled_estimator_dir() / ESTIMATOR_FILE
 
 
 @functools.lru_cache(maxsize=1)

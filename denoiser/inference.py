@@ -12,54 +12,39 @@ import dataclasses
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
+from denoiser.devices import available_devices, resolve_device
 from denoiser.errors import DenoiserError, UnknownNameError
+from denoiser.exported import ExportedModel
 from denoiser.io import to_float
-from denoiser.models.base import Autoencoder
 from denoiser.progress import Progress, ProgressFn, StopFn, check_stop, ignore_progress
 from denoiser.tiling import PASS_COUNTS, TileGrid, canvas_padding, pad_image, round_up, sample_map
 
-DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")
+if TYPE_CHECKING:
+    from denoiser.models.base import Autoencoder
+
+__all__ = [
+    "ENGINES",
+    "NonFiniteOutputError",
+    "TileSettings",
+    "available_devices",
+    "default_overlap",
+    "default_tile_size",
+    "denoise_array",
+    "match_channels",
+    "resolve_device",
+    "resolve_engine",
+]
+
 ENGINES = ("auto", "torch", "onnx")
 MIN_TILE = 64
 """Smallest tile the out-of-memory fallback tries before moving to the CPU."""
 
 
-def available_devices() -> list[str]:
-    """Device names usable on this machine: auto, cpu, then each CUDA GPU and MPS when present."""
-    devices = ["auto", "cpu"]
-    if torch.cuda.is_available():
-        devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        devices.append("mps")
-    return devices
-
-
-def resolve_device(name: str | torch.device = "auto") -> torch.device:
-    """``auto`` picks CUDA, then MPS, then the CPU; a named device must exist here."""
-    if isinstance(name, torch.device):
-        return name
-    key = name.strip().lower()
-    if key == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    kind = key.split(":")[0]
-    if kind not in DEVICE_NAMES:
-        raise UnknownNameError("device", name, DEVICE_NAMES)
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise DenoiserError(f"device {name!r} asked for, but CUDA is not available on this machine")
-    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise DenoiserError(f"device {name!r} asked for, but MPS is not available on this machine")
-    return torch.device(key)
-
-
-def activation_bytes_per_pixel(model: Autoencoder) -> int:
+def activation_bytes_per_pixel(model: Autoencoder | ExportedModel) -> int:
     """Rough peak bytes of activations per input pixel during inference (float32)."""
     widths = getattr(model.config, "widths", (64,))
     channels = sum(w / 4**level for level, w in enumerate(widths))
@@ -71,7 +56,7 @@ SINGLE_TILE_PIXELS_CPU = 1_100_000
 """On the CPU a canvas up to this size runs as one tile: overlap costs more than the memory it saves."""
 
 
-def default_tile_size(model: Autoencoder, device: torch.device, canvas: tuple[int, int] | None = None) -> int:
+def default_tile_size(model: Autoencoder | ExportedModel, device: Any, canvas: tuple[int, int] | None = None) -> int:
     """A tile edge that fits the device: a share of free CUDA memory; on the CPU 512, or one tile for a
     canvas of about a megapixel or less.
 
@@ -82,6 +67,8 @@ def default_tile_size(model: Autoencoder, device: torch.device, canvas: tuple[in
         if canvas is not None and canvas[0] * canvas[1] <= SINGLE_TILE_PIXELS_CPU:
             return max(canvas)
         return 512
+    import torch
+
     free, _ = torch.cuda.mem_get_info(device)
     budget = 0.4 * free
     edge = int((budget / activation_bytes_per_pixel(model)) ** 0.5)
@@ -89,7 +76,7 @@ def default_tile_size(model: Autoencoder, device: torch.device, canvas: tuple[in
     return int(max(MIN_TILE, min(4096, edge // step * step)))
 
 
-def default_overlap(model: Autoencoder) -> int:
+def default_overlap(model: Autoencoder | ExportedModel) -> int:
     """The overlap at which tiles reproduce whole-image inference."""
     return model.receptive_margin
 
@@ -135,7 +122,7 @@ class NonFiniteOutputError(DenoiserError):
 def _is_out_of_memory(err: BaseException) -> bool:
     from denoiser.onnx_runtime import is_allocation_failure
 
-    return isinstance(err, torch.OutOfMemoryError) or is_allocation_failure(err)
+    return type(err).__name__ == "OutOfMemoryError" or is_allocation_failure(err)
 
 
 NoiseLevel = float | np.ndarray
@@ -199,7 +186,12 @@ TileRunner = Callable[[np.ndarray, "float | np.ndarray"], np.ndarray]
 N x h x w x C float32 tiles: the model through torch, or its ONNX graph through ONNX Runtime."""
 
 
-def _torch_runner(model: Autoencoder, device: torch.device) -> TileRunner:
+def _torch_runner(model: Autoencoder, device: Any) -> TileRunner:
+    import torch
+
+    # The model stays on the device in channels_last layout afterwards: moving it back would cost more.
+    model.to(device, memory_format=torch.channels_last)
+
     def run(tiles: np.ndarray, level: float | np.ndarray) -> np.ndarray:
         # channels_last (NHWC) runs these convolutions about 1.6x faster on the CPU than NCHW.
         inputs = torch.from_numpy(tiles).permute(0, 3, 1, 2).to(device).contiguous(memory_format=torch.channels_last)
@@ -214,18 +206,26 @@ def _torch_runner(model: Autoencoder, device: torch.device) -> TileRunner:
     return run
 
 
-def _onnx_runner(model: Autoencoder) -> TileRunner:
-    from denoiser.onnx_export import onnx_file_for
+def _onnx_runner(model: Autoencoder | ExportedModel) -> TileRunner:
     from denoiser.onnx_runtime import OnnxTileRunner
+
+    if isinstance(model, ExportedModel):
+        return OnnxTileRunner(model.graph)
+    from denoiser.onnx_export import onnx_file_for
 
     return OnnxTileRunner(onnx_file_for(model))
 
 
-def resolve_engine(engine: str, device: torch.device) -> str:
+def resolve_engine(engine: str, device: Any, model: object = None) -> str:
     """``torch`` or ``onnx`` for ``engine`` (``auto``: the environment's ``DENOISER_ENGINE``, else ONNX Runtime on
-    the CPU where it is installed, torch elsewhere). ONNX Runtime runs on the CPU only here."""
+    the CPU where it is installed, torch elsewhere). ONNX Runtime runs on the CPU only here; an exported
+    ``model`` (no torch weights) runs on it whatever is asked."""
     from denoiser.onnx_runtime import onnxruntime_available
 
+    if isinstance(model, ExportedModel):
+        if not onnxruntime_available():
+            raise DenoiserError("this installation has neither PyTorch nor ONNX Runtime: nothing can run a model")
+        return "onnx"
     key = engine.strip().lower()
     if key == "auto":
         key = os.environ.get("DENOISER_ENGINE", "auto").strip().lower() or "auto"
@@ -284,7 +284,9 @@ def _run_grid(
     return output
 
 
-def _match_channels(model: Autoencoder, image: np.ndarray) -> tuple[np.ndarray, str]:
+def match_channels(model: Autoencoder | ExportedModel, image: np.ndarray) -> tuple[np.ndarray, str]:
+    """``image`` made fit for ``model`` and how: ``same``, ``grey-through-colour`` (a grey photo repeated to three
+    channels) or ``colour-through-grey`` (each colour channel is then denoised apart)."""
     channels = image.shape[2]
     if channels == model.config.channels:
         return image, "same"
@@ -297,11 +299,11 @@ def _match_channels(model: Autoencoder, image: np.ndarray) -> tuple[np.ndarray, 
 
 def denoise_array(
     image: np.ndarray,
-    model: Autoencoder,
+    model: Autoencoder | ExportedModel,
     sigma: NoiseLevel,
     *,
     tiles: TileSettings | None = None,
-    device: str | torch.device = "auto",
+    device: Any = "auto",
     on_progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
     check_finite: bool = True,
@@ -331,7 +333,7 @@ def denoise_array(
         return _denoise_passes(image, model, sigma, tiles, device, on_progress, should_stop, check_finite)
     target = resolve_device(device)
     model.eval()
-    image, mode = _match_channels(model, image)
+    image, mode = match_channels(model, image)
     if mode == "colour-through-grey":
         planes = [
             denoise_array(image[:, :, c : c + 1], model, sigma, tiles=tiles, device=target,
@@ -349,29 +351,26 @@ def denoise_array(
     smallest_tile = round_up(2 * overlap + model.size_multiple, model.size_multiple)
     tile = max(tiles.tile or default_tile_size(model, target, canvas.shape[:2]), smallest_tile)
     batch_size = tiles.batch_size or (4 if target.type == "cuda" else 1)
-    engine = resolve_engine(tiles.engine, target)
+    engine = resolve_engine(tiles.engine, target, model)
     while True:
         try:
-            if engine == "onnx":
-                run = _onnx_runner(model)
-            else:
-                # The model stays on the device in channels_last layout afterwards: moving it back would cost more.
-                model.to(target, memory_format=torch.channels_last)
-                run = _torch_runner(model, target)
+            run = _onnx_runner(model) if engine == "onnx" else _torch_runner(model, target)  # type: ignore[arg-type]
             out = _run_grid(run, model.size_multiple, canvas, level01, tile, overlap, batch_size, on_progress,
                             should_stop, check_finite)
             break
-        except (torch.OutOfMemoryError, RuntimeError) as err:
+        except Exception as err:  # torch's OutOfMemoryError, ONNX Runtime's allocation failures; others go on
             if not _is_out_of_memory(err):
                 raise
             if target.type == "cuda":
+                import torch
+
                 torch.cuda.empty_cache()
             if batch_size > 1:
                 batch_size = max(1, batch_size // 2)
             elif tile // 2 >= max(MIN_TILE, smallest_tile):
                 tile //= 2
             elif target.type != "cpu":
-                target = torch.device("cpu")
+                target = resolve_device("cpu")
                 on_progress(Progress("denoise", 0, 0, "out of device memory: continuing on the CPU"))
             else:
                 raise DenoiserError("out of memory even with the smallest tiles on the CPU") from err
@@ -382,8 +381,8 @@ def denoise_array(
     return out
 
 
-def _denoise_passes(image: np.ndarray, model: Autoencoder, sigma: NoiseLevel, tiles: TileSettings,
-                    device: str | torch.device, on_progress: ProgressFn, should_stop: StopFn | None,
+def _denoise_passes(image: np.ndarray, model: Autoencoder | ExportedModel, sigma: NoiseLevel, tiles: TileSettings,
+                    device: Any, on_progress: ProgressFn, should_stop: StopFn | None,
                     check_finite: bool = True) -> np.ndarray:
     """Average of the model's results over ``tiles.passes`` orientations; progress runs once across all."""
     single = dataclasses.replace(tiles, passes=1)
@@ -402,30 +401,3 @@ def _denoise_passes(image: np.ndarray, model: Autoencoder, sigma: NoiseLevel, ti
         total = out.copy() if total is None else np.add(total, out, out=total)
     assert total is not None
     return total / np.float32(tiles.passes)
-
-
-def extract_latent(
-    image: np.ndarray, model: Autoencoder, sigma: float, *, max_side: int = 384, device: str = "auto"
-) -> np.ndarray:
-    """The bottleneck for a downscaled copy of the image: latent_channels x h x w float32.
-
-    Thumbnails only need the gist, so the image is shrunk so its longer side is at most ``max_side``.
-    """
-    if image.ndim == 2:
-        image = image[:, :, None]
-    image, _ = _match_channels(model, image)
-    if image.shape[2] != model.config.channels:  # colour image, grey model: look at the luminance
-        image = image.mean(axis=2, keepdims=True)
-    tensor = torch.from_numpy(to_float(image)).permute(2, 0, 1)[None]
-    scale = max_side / max(tensor.shape[2:])
-    if scale < 1:
-        tensor = torch.nn.functional.interpolate(tensor, scale_factor=scale, mode="area")
-    multiple = model.size_multiple
-    pad_h, pad_w = -tensor.shape[2] % multiple, -tensor.shape[3] % multiple
-    if pad_h or pad_w:
-        tensor = torch.nn.functional.pad(tensor, (0, pad_w, 0, pad_h), mode="replicate")
-    target = resolve_device(device)
-    model.eval().to(target)
-    with torch.inference_mode():
-        latent = model.encode(tensor.to(target), sigma / 255.0)
-    return latent[0].float().cpu().numpy()

@@ -2,7 +2,8 @@
 (no torch needed here, so a bundle can denoise without it).
 
 The graph takes ``image`` (N x C x H x W, float 0-1) and ``level`` (N x 2 x H x W, the luminance and colour noise
-in 0-1 units; a one-noise-input model's graph folds the two into one itself) and gives ``clean`` (N x C x H x W).
+in 0-1 units; a one-noise-input model's graph folds the two into one itself) and gives the cleaned N x C x H x W
+batch as its one output.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ import numpy as np
 
 from denoiser.errors import DenoiserError
 
-__all__ = ["LEVEL_CHANNELS", "OnnxTileRunner", "is_allocation_failure", "level_planes", "onnxruntime_available"]
+__all__ = [
+    "LEVEL_CHANNELS",
+    "OnnxGraph",
+    "OnnxTileRunner",
+    "is_allocation_failure",
+    "level_planes",
+    "onnxruntime_available",
+]
 
 LEVEL_CHANNELS = 2
 """The noise input of every exported graph: luminance and colour planes."""
@@ -62,8 +70,8 @@ def _threads() -> int:
     return int(configured) if configured.isdigit() and int(configured) > 0 else max(1, os.cpu_count() or 1)
 
 
-class OnnxTileRunner:
-    """Runs batches of tiles through the ONNX graph at ``path`` on the CPU."""
+class OnnxGraph:
+    """One exported graph on the CPU: ``graph(name=array, ...)`` gives its first output."""
 
     def __init__(self, path: Path, threads: int | None = None) -> None:
         if not onnxruntime_available():
@@ -71,10 +79,20 @@ class OnnxTileRunner:
         self.path = Path(path)
         self.session = _session(str(self.path), threads or _threads())
 
+    def __call__(self, **inputs: np.ndarray) -> np.ndarray:
+        """The graph's first output for ``inputs`` (float32 arrays by input name)."""
+        return self.session.run(None, inputs)[0]  # type: ignore[attr-defined]
+
+
+class OnnxTileRunner:
+    """Runs batches of tiles through the denoiser graph at ``path`` on the CPU."""
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        self.graph = OnnxGraph(path, threads)
+
     def __call__(self, tiles: np.ndarray, level: float | np.ndarray) -> np.ndarray:
         """The cleaned N x h x w x C float32 tiles of N x h x w x C float32 ``tiles`` at ``level`` (0-1 units)."""
         count, height, width, _ = tiles.shape
         image = np.ascontiguousarray(tiles.transpose(0, 3, 1, 2), dtype=np.float32)
-        planes = level_planes(level, count, height, width)
-        (clean,) = self.session.run(["clean"], {"image": image, "level": planes})  # type: ignore[attr-defined]
+        clean = self.graph(image=image, level=level_planes(level, count, height, width))
         return np.ascontiguousarray(clean.transpose(0, 2, 3, 1))

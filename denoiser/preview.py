@@ -7,15 +7,19 @@ so the region's pixels equal what the full run gives them, and returns the regio
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
+from denoiser.exported import ExportedModel
 from denoiser.inference import NoiseLevel, TileSettings, denoise_array
 from denoiser.io import to_float
-from denoiser.models import Autoencoder
 from denoiser.progress import Progress, ProgressFn, StopFn, ignore_progress
 from denoiser.tiling import sample_map
+
+if TYPE_CHECKING:
+    from denoiser.models import Autoencoder
 
 PREVIEW_THRESHOLD_PIXELS = 1_500_000
 """Photos larger than this get a preview of the visible region first."""
@@ -54,7 +58,7 @@ def wants_preview(image_shape: tuple[int, ...], visible: Region | None) -> bool:
 
 def denoise_region(
     image: np.ndarray,
-    model: Autoencoder,
+    model: Autoencoder | ExportedModel,
     sigma: NoiseLevel,
     region: Region,
     *,
@@ -108,7 +112,7 @@ def paste_region(base: np.ndarray, patch: np.ndarray, region: Region) -> np.ndar
 
 def denoise_at_scale(
     image: np.ndarray,
-    model: Autoencoder,
+    model: Autoencoder | ExportedModel,
     sigma: NoiseLevel,
     scale: float,
     *,
@@ -135,7 +139,7 @@ def denoise_at_scale(
 
 def denoise_visible_first(
     image: np.ndarray,
-    model: Autoencoder,
+    model: Autoencoder | ExportedModel,
     sigma: NoiseLevel,
     visible: Region | None,
     *,

@@ -20,6 +20,11 @@ def bundled_models_dir() -> Path:
     return resources_dir() / "models"
 
 
+def bundled_estimator_dir() -> Path:
+    """Folder of the noise-map estimator shipped with the app (and, in the desktop bundle, its exported graph)."""
+    return resources_dir() / "estimator"
+
+
 def sample_images_dir() -> Path:
     """Folder of the sample noisy photos shipped with the app."""
     return resources_dir() / "samples"

@@ -228,15 +228,15 @@ def estimate_noise_map(pixels: np.ndarray) -> NoiseEstimate:
     grey photo as next to nothing (sigma 0.0 on four grey RNI6 photos where PCA finds 9 to 17), so grey photos get
     the PCA estimate.
     """
-    from denoiser.estimator import bundled_estimator, estimate_map
+    from denoiser.noise_reader import bundled_noise_reader
 
     grey = is_grey(pixels)
     if grey and pixels.ndim == 3:
         pixels = pixels[:, :, :1]  # for PCA, three equal channels would leave two thirds of its eigenvalues at zero
-    estimator = bundled_estimator()
-    usable = estimator is not None and (not grey or estimator.reads_grey)
-    if usable and min(pixels.shape[:2]) >= estimator.smallest_side:
-        levels = estimate_map(estimator, pixels)
+    reader = bundled_noise_reader()
+    usable = reader is not None and (not grey or reader.reads_grey)
+    if usable and min(pixels.shape[:2]) >= reader.smallest_side:
+        levels = reader.read(pixels)
         if grey:  # trained to read the grey level in both channels: their mean is the steadier reading
             level = levels.mean(axis=2)
             return grey_estimate(np.maximum(level, FLOOR_SHARE * np.float32(np.median(level))), "network")

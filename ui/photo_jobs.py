@@ -24,9 +24,10 @@ from denoiser.display import (
 )
 from denoiser.errors import DenoiserError
 from denoiser.findings import Finding, assess, estimate_findings
-from denoiser.inference import TileSettings, extract_latent
+from denoiser.inference import TileSettings
 from denoiser.io import Image, read_image
 from denoiser.io.metadata import exif_facts
+from denoiser.latents import extract_latent
 from denoiser.models import Autoencoder
 from denoiser.noise import MAX_SIGMA
 from denoiser.preview import Region, denoise_visible_first

@@ -6,11 +6,13 @@ import dataclasses
 import hashlib
 import json
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from denoiser.errors import ImageReadError
-from denoiser.models import Autoencoder
+from denoiser.exported import ExportedModel
+
+if TYPE_CHECKING:
+    from denoiser.models import Autoencoder
 
 
 def file_sha256(path: str | Path) -> str:
@@ -26,13 +28,18 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def model_fingerprint(model: Autoencoder) -> str:
+def model_fingerprint(model: Autoencoder | ExportedModel) -> str:
     """``sha256:`` + hex SHA-256 of the model's family, its config (canonical JSON) and every weight tensor.
 
     Computed from the loaded model rather than its file, so it is the same for a model wherever its file
     lies (renamed, imported, exported) and changes with any retraining. Each tensor contributes its name,
-    dtype, shape and raw bytes, in name order; a few megabytes of weights hash in milliseconds.
+    dtype, shape and raw bytes, in name order; a few megabytes of weights hash in milliseconds. An exported model
+    carries the fingerprint its torch model had when it was exported.
     """
+    if isinstance(model, ExportedModel):
+        return model.fingerprint
+    import torch
+
     digest = hashlib.sha256()
     config = model.config.to_dict() if hasattr(model.config, "to_dict") else dataclasses.asdict(model.config)
     digest.update(json.dumps({"family": model.family, "config": config}, sort_keys=True, default=str).encode())

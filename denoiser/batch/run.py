@@ -17,9 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
-
-import torch
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from denoiser.batch.fingerprints import file_sha256, model_fingerprint
 from denoiser.batch.inputs import InputFolders, collect_inputs
@@ -30,10 +28,13 @@ from denoiser.batch.results import BatchReport, FileResult
 from denoiser.batch.settings import BatchSettings
 from denoiser.batch.single import denoise_image
 from denoiser.errors import Cancelled, DenoiserError, SettingsChanged
+from denoiser.exported import ExportedModel
 from denoiser.inference import resolve_device
 from denoiser.io import SUPPORTED_EXTENSIONS, identify_format, read_image, write_image
-from denoiser.models import Autoencoder
 from denoiser.progress import Progress, ProgressFn, StopFn, check_stop, ignore_progress
+
+if TYPE_CHECKING:
+    from denoiser.models import Autoencoder
 
 
 def failure_message(source: Path, err: BaseException) -> str:
@@ -41,7 +42,7 @@ def failure_message(source: Path, err: BaseException) -> str:
     if isinstance(err, DenoiserError):
         text = str(err)
         return text if str(source) in text or source.name in text else f"{source}: {text}"
-    if isinstance(err, (torch.OutOfMemoryError, MemoryError)):
+    if isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError":  # torch's, without importing it
         return f"{source}: out of memory ({err})"
     return f"{source}: unexpected {type(err).__name__}: {err}"
 
@@ -73,7 +74,7 @@ class BatchRun:
     """One run of a batch: its settings and model, and what it keeps from file to file."""
 
     settings: BatchSettings
-    model: Autoencoder
+    model: Autoencoder | ExportedModel
     model_name: str
     files: list[tuple[Path, Path | None]]
     """(input file, the folder its tree is kept relative to or None), from :func:`collect_inputs`."""
@@ -324,7 +325,7 @@ def settings_changes(manifest: Manifest, files: list[tuple[Path, Path | None]], 
 
 def iter_batch(
     settings: BatchSettings,
-    model: Autoencoder,
+    model: Autoencoder | ExportedModel,
     model_name: str,
     on_progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
@@ -374,7 +375,7 @@ def iter_batch(
 
 def run_batch(
     settings: BatchSettings,
-    model: Autoencoder,
+    model: Autoencoder | ExportedModel,
     model_name: str,
     on_progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,

@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from denoiser.batch.settings import DenoiseSettings
+from denoiser.exported import ExportedModel
 from denoiser.findings import Finding, assess, estimate_findings
 from denoiser.inference import denoise_array
 from denoiser.io import Image, convert_depth
-from denoiser.models import Autoencoder
-from denoiser.models.blocks import combined_level
 from denoiser.progress import ProgressFn, StopFn
 from denoiser.strength import NoiseEstimate, levels_for
+
+if TYPE_CHECKING:
+    from denoiser.models import Autoencoder
 
 
 @dataclass
@@ -34,7 +36,7 @@ class Denoised:
 
 def denoise_image(
     image: Image,
-    model: Autoencoder,
+    model: Autoencoder | ExportedModel,
     settings: DenoiseSettings,
     on_progress: ProgressFn | None = None,
     should_stop: StopFn | None = None,
@@ -64,6 +66,10 @@ def denoise_image(
 
 def typical_level(levels: np.ndarray) -> float:
     """One sigma for a luminance/colour map: the median over the photo of the per-RGB-channel level (the one-level
-    equivalent a one-noise-input model is given, :func:`~denoiser.models.blocks.combined_level`)."""
-    channels_first = torch.from_numpy(np.ascontiguousarray(levels, dtype=np.float32)).permute(2, 0, 1)[None]
-    return float(np.median(combined_level(channels_first).numpy()))
+    equivalent a one-noise-input model is given: :func:`~denoiser.models.blocks.combined_level`, here in numpy so
+    that it needs no torch)."""
+    levels = np.asarray(levels, dtype=np.float32)
+    if levels.shape[2] == 1:
+        return float(np.median(levels))
+    luminance, colour = levels[:, :, 0], levels[:, :, 1]
+    return float(np.median(np.sqrt((luminance**2 + 2 * colour**2) / 3)))

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from whole_image import denoise_whole
 
 from denoiser.errors import Cancelled, DenoiserError, UnknownNameError
-from denoiser.inference import TileSettings, denoise_array, extract_latent, resolve_device
+from denoiser.inference import TileSettings, denoise_array, resolve_device
+from denoiser.latents import extract_latent
 from denoiser.models import Autoencoder, ModelConfig, create_model
 from denoiser.models.base import zero_penalty
 

@@ -175,6 +175,7 @@ def test_no_region_reads_below_the_photos_median_level(monkeypatch: pytest.Monke
     # Clipping hides noise at black and white: a region read low there would be denoised too little.
     class Fake:
         smallest_side = 16
+        reads_grey = False
 
     levels = np.full((8, 8, 2), 30.0, np.float32)
     levels[:2, :, 0] = 5.0  # a saturated band reads low
