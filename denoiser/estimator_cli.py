@@ -3,6 +3,8 @@
 Clean photos get noise synthesised on the training device; ``--pairs`` adds the training part of a real
 noisy/clean pair set (the part ``denoiser train --pairs`` and ``denoiser bench`` do not hold out). A share of
 each batch (``--grey-share``) is made grey, with the noise grey photos have, so that grey photos are read too.
+
+Skipped files, validation lines and the progress (a bar at a terminal) go to stderr, the saved file to stdout.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+from denoiser.cli_common import Console
 from denoiser.errors import DenoiserError
 
 
@@ -48,10 +52,34 @@ def validation_line(errors: dict[str, float]) -> str:
     return f"validation error {errors['error']:.2f} ({'; '.join(parts)})"
 
 
+class _StepBar:
+    """The run's steps: a tqdm bar at a terminal, nothing in a log (validation lines are notes either way)."""
+
+    def __init__(self, console: Console, steps: int) -> None:
+        self.console = console
+        self.bar: Any = None
+        if console.shows_bars:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=steps, unit="step", file=sys.stderr, dynamic_ncols=True)
+            console.bars_open = True
+
+    def step(self, done: int, loss: float) -> None:
+        """Step ``done`` finished with ``loss``."""
+        if self.bar is not None:
+            self.bar.n = done
+            self.bar.set_postfix({"loss": f"{loss:.3g}"}, refresh=True)
+
+    def close(self) -> None:
+        """Take the bar off the terminal."""
+        if self.bar is not None:
+            self.bar.close()
+            self.console.bars_open = False
+
+
 def cmd_train_estimator(args: argparse.Namespace) -> int:
     """Run ``denoiser train-estimator``; returns the exit status."""
     import torch
-    from tqdm import tqdm
 
     from denoiser.bench_sets import load_pairs
     from denoiser.datasets import DeviceMixSource, load_images
@@ -63,9 +91,10 @@ def cmd_train_estimator(args: argparse.Namespace) -> int:
         raise DenoiserError(f"{args.out} already exists; it is not overwritten")
     if args.threads:
         torch.set_num_threads(args.threads)
+    console = Console.for_args(args)
     clean, _, problems = load_images(args.clean)
     for line in problems:
-        print(f"skipped {line}")
+        console.note(f"skipped {line}")
     pair_noisy, pair_clean = [], []
     if args.pairs:
         for _, noisy, reference in load_pairs(args.pairs, part="training"):
@@ -77,20 +106,20 @@ def cmd_train_estimator(args: argparse.Namespace) -> int:
                                grey_share=EstimatorTraining.grey_share if args.grey_share is None else args.grey_share)
     config.validate()
     start = load_estimator(args.start)[0] if args.start else None
-    print(f"training the noise-map estimator on {len(clean)} clean photos"
-          + (f" and the {len(pair_noisy)} training pairs of {args.pairs}" if args.pairs else "")
-          + (f", {config.grey_share:.0%} of each batch grey" if config.grey_share else ""))
-    bar = tqdm(total=config.steps, unit="step", file=sys.stderr, dynamic_ncols=True)
+    console.note(f"training the noise-map estimator on {len(clean)} clean photos"
+                 + (f" and the {len(pair_noisy)} training pairs of {args.pairs}" if args.pairs else "")
+                 + (f", {config.grey_share:.0%} of each batch grey" if config.grey_share else ""))
+    console.detail(f"settings: {config}; device {args.device}")
+    bar = _StepBar(console, config.steps)
     started, result = time.monotonic(), None
     try:
         for event in train_estimator(source, config, device=args.device, start=start):
             if event.stage == "done":
                 result = event.extra["result"]
                 continue
-            bar.n = event.done
-            bar.set_postfix({"loss": f"{event.extra['loss']:.3g}"}, refresh=True)
+            bar.step(event.done, event.extra["loss"])
             if "error" in event.extra:
-                bar.write(f"step {event.done}: {validation_line(event.extra)}", file=sys.stderr)
+                console.note(f"step {event.done}: {validation_line(event.extra)}")
     finally:
         bar.close()
     assert result is not None
@@ -102,6 +131,6 @@ def cmd_train_estimator(args: argparse.Namespace) -> int:
     info["trained_on"] = (f"{len(clean)} clean photos from {args.clean}"
                           + (f" + the training part of {args.pairs} ({len(pair_noisy)} pairs)" if args.pairs else ""))
     path = save_estimator(estimator, args.out, info)
-    print(f"trained {config.steps} steps in {time.monotonic() - started:.0f} s; validation error "
-          f"{info['validation'].get('error', float('nan')):.2f}; saved {path}")
+    console.report(f"trained {config.steps} steps in {time.monotonic() - started:.0f} s; validation error "
+                   f"{info['validation'].get('error', float('nan')):.2f}; saved {path}")
     return 0

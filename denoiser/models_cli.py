@@ -1,7 +1,8 @@
 """``denoiser models``: list, inspect, rename, remove, import, export and sample the bundled and library models.
 
 The library work itself is the engine's (:mod:`denoiser.modelstore`, :mod:`denoiser.modelfile`); this module
-parses the arguments and prints. Those modules load torch, so they are imported inside the commands:
+parses the arguments and prints: listings and ``info`` on stdout, the library's place as a note on stderr,
+what an action did on stdout unless ``-q``. Those modules load torch, so they are imported inside the commands:
 ``denoiser --help`` answers without them.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from denoiser.cli_common import EXIT_OK, at_terminal, confirm, positive_int
+from denoiser.cli_common import EXIT_OK, Console, at_terminal, confirm, positive_int
 from denoiser.errors import DenoiserError
 from denoiser.formatting import size_text
 
@@ -52,29 +53,30 @@ def add_models_parser(commands: argparse._SubParsersAction) -> None:
     sample.add_argument("--seed", type=int, default=0, help="seed of the random latents (default 0)")
 
 
-def _models_list(as_json: bool) -> int:
+def _models_list(as_json: bool, console: Console) -> int:
     from denoiser.modelstore import describe, list_models, user_models_dir
 
     infos = list_models()
     if as_json:
-        print(json.dumps([{**i.to_json_dict(), "path": str(i.path), "bundled": i.bundled} for i in infos], indent=2))
+        console.result(json.dumps([{**i.to_json_dict(), "path": str(i.path), "bundled": i.bundled} for i in infos],
+                                  indent=2))
         return EXIT_OK
     for info in infos:
-        print(describe(info))
+        console.result(describe(info))
         if info.trained_on:
-            print(f"    trained on {info.trained_on}")
-    print(f"({len(infos)} models; your library is {user_models_dir()})")
+            console.result(f"    trained on {info.trained_on}")
+    console.note(f"({len(infos)} models; your library is {user_models_dir()})")
     return EXIT_OK
 
 
-def _models_info(spec: str, as_json: bool) -> int:
+def _models_info(spec: str, as_json: bool, console: Console) -> int:
     from denoiser.modelstore import model_info, model_size_bytes
 
     info = model_info(spec)
     size = model_size_bytes(info)
     if as_json:
-        print(json.dumps({**info.to_json_dict(), "path": str(info.path), "bundled": info.bundled,
-                          "size_bytes": size}, indent=2))
+        console.result(json.dumps({**info.to_json_dict(), "path": str(info.path), "bundled": info.bundled,
+                                   "size_bytes": size}, indent=2))
         return EXIT_OK
     lines = [f"name:        {info.name}" + (" (bundled)" if info.bundled else ""), f"family:      {info.family}"]
     if info.description:
@@ -109,11 +111,11 @@ def _models_info(spec: str, as_json: bool) -> int:
                                     "one level for luminance and colour (the colour amount acts with the luminance)"))
     lines.append(f"size:        {size_text(size)} ({size} bytes)")
     lines.append(f"path:        {info.path}")
-    print("\n".join(lines))
+    console.result("\n".join(lines))
     return EXIT_OK
 
 
-def _models_remove(name: str, yes: bool) -> int:
+def _models_remove(name: str, yes: bool, console: Console) -> int:
     from denoiser.modelstore import library_model_path, remove_model
 
     path = library_model_path(name)  # unknown and bundled names fail before anything is asked
@@ -121,14 +123,14 @@ def _models_remove(name: str, yes: bool) -> int:
         if not at_terminal():
             raise DenoiserError(f"not removing {name}: stdin is not a terminal, so confirm with --yes")
         if not confirm(f"remove {name}?"):
-            print(f"kept {name} (nothing removed)")
+            console.report(f"kept {name} (nothing removed)")
             return EXIT_OK
     remove_model(name)
-    print(f"removed {name} ({path} and its .json)")
+    console.report(f"removed {name} ({path} and its .json)")
     return EXIT_OK
 
 
-def _models_sample(args: argparse.Namespace) -> int:
+def _models_sample(args: argparse.Namespace, console: Console) -> int:
     import math
 
     import numpy as np
@@ -151,7 +153,7 @@ def _models_sample(args: argparse.Namespace) -> int:
         row, column = divmod(index, columns)
         sheet[row * size : (row + 1) * size, column * size : (column + 1) * size] = image
     path = write_image(args.output, Image(from_float(sheet, 8)))
-    print(f"wrote {args.count} sample(s) of {info.name}, {size}x{size} each (seed {args.seed}), to {path}")
+    console.report(f"wrote {args.count} sample(s) of {info.name}, {size}x{size} each (seed {args.seed}), to {path}")
     return EXIT_OK
 
 
@@ -159,25 +161,25 @@ def cmd_models(args: argparse.Namespace) -> int:
     """Run ``denoiser models [ACTION]``; returns the exit status."""
     from denoiser.modelstore import export_model, import_model, rename_model
 
-    action = args.models_action or "list"
+    action, console = args.models_action or "list", Console.for_args(args)
     if action == "list":
-        return _models_list(args.json)
+        return _models_list(args.json, console)
     if action == "info":
-        return _models_info(args.model, args.json)
+        return _models_info(args.model, args.json, console)
     if action == "rename":
         path = rename_model(args.old, args.new)
-        print(f"renamed {args.old} to {args.new} ({path})")
+        console.report(f"renamed {args.old} to {args.new} ({path})")
         return EXIT_OK
     if action == "remove":
-        return _models_remove(args.name, args.yes)
+        return _models_remove(args.name, args.yes, console)
     if action == "import":
         info = import_model(args.file, args.name)
-        print(f"imported {args.file} as {info.name} ({info.family}; {info.path})")
+        console.report(f"imported {args.file} as {info.name} ({info.family}; {info.path})")
         return EXIT_OK
     if action == "export":
         path = export_model(args.name, args.destination)
-        print(f"exported {args.name} to {path}")
+        console.report(f"exported {args.name} to {path}")
         return EXIT_OK
     if action == "sample":
-        return _models_sample(args)
+        return _models_sample(args, console)
     raise DenoiserError(f"unknown models action {action!r}")

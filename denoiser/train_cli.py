@@ -19,6 +19,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from denoiser.cli_common import Console
 from denoiser.errors import DenoiserError
 from denoiser.noise import NOISE_MODELS
 from denoiser.progress import Progress
@@ -182,14 +183,17 @@ def _go_on_with(report: PairReport) -> None:
 
 
 class _Terminal:
-    """The run as the terminal shows it: the pair report, skipped files and what trains on what on stdout, then a
-    progress bar on stderr while Ctrl+C asks the run to stop after its current step (from the run's start to its
+    """The run as the terminal shows it: the pair report, skipped files and what trains on what on stdout (``-q``
+    leaves out all but the pairs' problems), then a progress bar on stderr when it is a terminal (in a log, only
+    the validation lines) while Ctrl+C asks the run to stop after its current step (from the run's start to its
     end only)."""
 
-    def __init__(self, timed: bool) -> None:
+    def __init__(self, timed: bool, console: Console | None = None) -> None:
         self.timed = timed
+        self.console = console or Console()
         self.stop_requested = False
         self.started = time.monotonic()
+        self.running = False
         self.bar: Any = None
         self._previous: Any = None
 
@@ -203,42 +207,54 @@ class _Terminal:
 
     def __call__(self, event: Progress) -> None:
         """Show one event of :func:`~denoiser.train_run.run_training`."""
+        console = self.console
         if event.stage == "pairs":
-            print(f"pairs: {event.message}")
+            console.report(f"pairs: {event.message}")
             for line in event.extra["report"].problems():
-                print(f"  {line}")
+                console.result(f"  {line}")  # even with -q: an error that stops the run points at them
         elif event.stage == "load":
             for line in event.extra.get("skipped", ()):
-                print(f"skipped {line}")
+                console.report(f"skipped {line}")
         elif event.stage == "start":
-            from tqdm import tqdm
-
-            print(event.message)
+            console.report(event.message)
             self._previous = signal.signal(signal.SIGINT, self._interrupt)
-            self.bar = tqdm(total=event.total if not self.timed else None, unit="step", file=sys.stderr,
-                            dynamic_ncols=True)
+            self.running = True
+            if console.shows_bars:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=event.total if not self.timed else None, unit="step", file=sys.stderr,
+                                dynamic_ncols=True)
+                console.bars_open = True
             self.started = time.monotonic()
         elif event.stage == "done":
             self.close()  # the save that follows is not a training step: Ctrl+C interrupts it as any command
-        elif self.bar is None:
+        elif not self.running:
             return
         elif event.stage == "validate":
             metric = next(k for k in ("val_psnr", "val_loss") if k in event.extra)
-            self.bar.write(f"starting model: {metric} {event.extra[metric]:.4g}", file=sys.stderr)
+            console.note(f"starting model: {metric} {event.extra[metric]:.4g}")
         elif event.stage == "train":
-            if event.total and self.bar.total != event.total:
-                self.bar.total = event.total
-            self.bar.n = event.done
-            shown = {k: f"{v:.4g}" for k, v in event.extra.items() if k in ("loss", "val_psnr", "val_loss")}
-            self.bar.set_postfix(shown, refresh=True)
+            self._show_step(event)
             if event.message:
-                self.bar.write(event.message, file=sys.stderr)
+                console.note(event.message)
+
+    def _show_step(self, event: Progress) -> None:
+        if self.bar is None:
+            return
+        if event.total and self.bar.total != event.total:
+            self.bar.total = event.total
+        self.bar.n = event.done
+        shown = {k: f"{v:.4g}" for k, v in event.extra.items() if k in ("loss", "val_psnr", "val_loss")}
+        self.bar.set_postfix(shown, refresh=True)
 
     def close(self) -> None:
         """Close the bar and give Ctrl+C back its usual meaning."""
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+            self.console.bars_open = False
+        if self.running:
+            self.running = False
             signal.signal(signal.SIGINT, self._previous)
 
 
@@ -252,7 +268,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise DenoiserError("--session-minutes needs --checkpoint DIR: the folder the next session goes on from")
     request = request_from_args(args)  # the run checks where the model goes first, not after a training thrown away
     command = "denoiser " + " ".join(sys.argv[1:]) if sys.argv and "denoiser" in sys.argv[0] else ""
-    terminal = _Terminal(timed=bool(request.schedule.minutes))
+    console = Console.for_args(args)
+    console.detail(f"request: {request.to_dict()}")
+    terminal = _Terminal(timed=bool(request.schedule.minutes), console=console)
     try:
         outcome = run_training(request, terminal.should_stop, terminal, go_on=_go_on_with, command=command)
     except DenoiserError as err:
@@ -272,7 +290,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     figures = f"{result.metric} {result.best:.4g} {unit}".strip() if result.best is not None else "no validation"
     if result.gain is not None:
         figures += f" (starting model {result.start:.4g}, gain {result.gain:+.4g} {unit})".rstrip()
-    print(f"trained {result.steps} steps in {time.monotonic() - terminal.started:.0f} s; {figures}")
+    console.report(f"trained {result.steps} steps in {time.monotonic() - terminal.started:.0f} s; {figures}")
     for path in outcome.saved:
-        print(f"saved {path}")
+        console.report(f"saved {path}")
     return 0

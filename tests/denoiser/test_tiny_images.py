@@ -150,7 +150,8 @@ def test_cli_denoise_with_auto_strength_on_a_folder_of_tiny_photos(tmp_path: Pat
     write_png(src / "line.png", noisy_photo((2, 200), 3, np.uint8))
     write_png(src / "icon.png", noisy_photo((6, 6), 1, np.uint8))
     status = main(["denoise", str(src), "-o", str(out), "--model", str(model_file), "--device", "cpu"])
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out + captured.err  # results on stdout, warnings and the summary on stderr
     assert status == 0, text
     assert "3 denoised, 0 failed" in text
     for name, size in (("dot", (1, 1)), ("line", (200, 2)), ("icon", (6, 6))):

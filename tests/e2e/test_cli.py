@@ -43,10 +43,12 @@ def test_denoise_folder_reports_each_file_and_a_summary(tmp_path: Path, tiny_mod
     (src / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     out = tmp_path / "out"
     status = main(["denoise", str(src), "-o", str(out), "--model", str(tiny_model_file), "--tile", "32"])
-    text = capsys.readouterr().out
+    text, err = capsys.readouterr()
     assert status == 1  # one failure
-    assert "bad.jpg" in text and "FAILED" in text
-    assert "2 denoised, 1 failed" in text
+    # stdout: one line per result, nothing else; the failure and the summary go to stderr (issue 16, item 6).
+    assert [line.split()[0] for line in text.splitlines()] == ["ok", "ok"]
+    assert "bad.jpg" in err and "FAILED" in err and "bad.jpg" not in text
+    assert "2 denoised, 1 failed" in err
     assert (out / "one_denoised.png").is_file() and (out / "nested" / "two_denoised.png").is_file()
 
 
@@ -88,13 +90,12 @@ def test_rerun_skips_what_is_done_and_counts_it_apart(tmp_path: Path, tiny_model
     smooth_photo(src / "b.png", 20, 2)
     common = [str(src), "-o", str(out), "--model", str(tiny_model_file), "--device", "cpu"]
     assert run_cli(*common) == 0
-    first = capsys.readouterr().out
-    assert "2 denoised, 0 failed, 0 skipped" in first
+    assert "2 denoised, 0 failed, 0 skipped" in capsys.readouterr().err
     written = {p: p.stat().st_mtime_ns for p in out.glob("*.png")}
     assert run_cli(*common) == 0
-    second = capsys.readouterr().out
+    second, summary = capsys.readouterr()
     assert second.count("skip    ") == 2 and "already done" in second
-    assert "0 denoised, 0 failed, 2 skipped" in second
+    assert "0 denoised, 0 failed, 2 skipped" in summary
     assert {p: p.stat().st_mtime_ns for p in out.glob("*.png")} == written
     assert (out / "denoiser-manifest.json").is_file()
 
@@ -153,7 +154,7 @@ def test_an_input_is_never_overwritten_from_the_command_line(tmp_path: Path, tin
     before = photo.read_bytes()
     assert run_cli(str(photo), "-o", str(tmp_path), "--name", "{stem}", "--model", str(tiny_model_file),
                    "--on-collision", "overwrite", "--yes") == 1
-    assert "would overwrite the input" in capsys.readouterr().out and photo.read_bytes() == before
+    assert "would overwrite the input" in capsys.readouterr().err and photo.read_bytes() == before
 
 
 def test_tiff16_format_and_no_recursive(tmp_path: Path, tiny_model_file: Path) -> None:
@@ -190,7 +191,7 @@ def test_interrupted_run_finishes_on_the_next_one(tmp_path: Path, tiny_model_fil
     assert "run the same command again" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME, "0_denoised.png", "denoiser-manifest.json"]
     assert run_cli(*common) == 0
-    assert "2 denoised, 0 failed, 1 skipped" in capsys.readouterr().out
+    assert "2 denoised, 0 failed, 1 skipped" in capsys.readouterr().err
 
 
 def test_bad_quality_is_a_usage_error(tmp_path: Path) -> None:
@@ -204,10 +205,11 @@ def test_estimate_noise_prints_luminance_and_colour_per_file(tmp_path: Path,
     noisy = smooth_photo(tmp_path / "n.png", 20, 3)
     (tmp_path / "bad.png").write_text("nope")
     assert main(["estimate-noise", str(noisy), str(tmp_path / "bad.png")]) == 1
-    lines = capsys.readouterr().out.splitlines()
-    found = re.search(r"luminance ([\d.]+), colour ([\d.]+)", lines[0])
+    out, err = capsys.readouterr()
+    (line,) = out.splitlines()  # the failure goes to stderr
+    found = re.search(r"luminance ([\d.]+), colour ([\d.]+)", line)
     assert found and 16 < float(found.group(1)) < 24 and 16 < float(found.group(2)) < 24
-    assert "bad.png" in lines[1]
+    assert "FAILED" in err and "bad.png" in err
 
 
 def test_warnings_are_printed_under_their_file(tmp_path: Path, tiny_model_file: Path,
@@ -219,8 +221,9 @@ def test_warnings_are_printed_under_their_file(tmp_path: Path, tiny_model_file: 
     monkeypatch.setattr(batch_single, "assess", lambda *args: [Finding("beyond_range", "Too noisy.", "Downscale.")])
     photo = smooth_photo(tmp_path / "in" / "p.png", 10, 1)
     assert main(["denoise", str(photo), "-o", str(tmp_path / "out"), "--model", str(tiny_model_file)]) == 0
-    out = capsys.readouterr().out
-    assert "  warning: Too noisy. Downscale." in out and "1 warning(s) above" in out
+    out, err = capsys.readouterr()
+    assert out.startswith("ok ") and "Too noisy" not in out  # warnings go to stderr, under their file's progress
+    assert "  warning: Too noisy. Downscale." in err and "1 warning(s) above" in err
 
 
 @pytest.mark.parametrize(("text", "expected"), [("auto", (None, 1.0)), ("150%", (None, 1.5)), ("25", (25.0, 1.0))])

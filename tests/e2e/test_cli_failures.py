@@ -75,7 +75,7 @@ def test_a_full_disk_stops_the_batch_naming_the_folder_and_a_rerun_finishes(
     assert calls["n"] == 2  # stopped at the first refusal, not once per remaining file
     assert sorted(p.name for p in out.glob("*.png")) == ["0_denoised.png"]
     assert denoise(*common) == 0
-    assert "3 denoised, 0 failed, 1 skipped" in capsys.readouterr().out
+    assert "3 denoised, 0 failed, 1 skipped" in capsys.readouterr().err
 
 
 def test_an_output_name_too_long_fails_that_file_by_name_and_the_rest_goes_on(
@@ -85,7 +85,7 @@ def test_an_output_name_too_long_fails_that_file_by_name_and_the_rest_goes_on(
     long = photo(src / f"{'a' * 245}.png", 1)
     photo(src / "short.png", 2)
     assert denoise(str(src), "-o", str(out), "--model", str(tiny_model_file), "--strength", "20") == 1
-    text = capsys.readouterr().out
+    text = capsys.readouterr().err
     assert f"FAILED  {long}: {out / long.stem}_denoised.png: the output name is 258 bytes" in text
     assert "use a shorter --name pattern or rename the photo" in text
     assert [p.name for p in out.glob("*.png")] == ["short_denoised.png"]
@@ -106,7 +106,7 @@ def test_a_png_named_jpg_keeps_its_real_format_and_says_so(tmp_path: Path, tiny_
     """Finding 8: a PNG named .jpg was written as a lossy JPEG."""
     src, out = photo(tmp_path / "in" / "p.jpg", fmt="PNG"), tmp_path / "out"
     assert denoise(str(src), "-o", str(out), "--model", str(tiny_model_file), "--strength", "20") == 0
-    text = capsys.readouterr().out
+    text = capsys.readouterr().err  # the warning under the file's line
     assert [p.name for p in out.glob("p_*")] == ["p_denoised.png"]
     with PILImage.open(out / "p_denoised.png") as written:
         assert written.format == "PNG"

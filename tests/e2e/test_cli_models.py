@@ -45,9 +45,11 @@ def test_models_with_and_without_list_shows_names(capsys: pytest.CaptureFixture[
     add_model("mine")
     for argv in (["models"], ["models", "list"]):
         assert main(argv) == 0
-        out = capsys.readouterr().out
+        out, err = capsys.readouterr()
         bundled = len(list(bundled_models_dir().glob("*.safetensors")))
-        assert "mine: unet, validation PSNR 29.75 dB" in out and f"({1 + bundled} models; your library is" in out
+        # The models on stdout; where the library is, a note, on stderr.
+        assert "mine: unet, validation PSNR 29.75 dB" in out and f"({1 + bundled} models; your library is" in err
+        assert "your library is" not in out
     for argv in (["models", "--json"], ["models", "list", "--json"], ["models", "--json", "list"]):
         assert main(argv) == 0
         listed = json.loads(capsys.readouterr().out)
