@@ -1,6 +1,5 @@
-"""Reading a photo's noise map with the noise-map estimator, through torch where it is installed or through the
-estimator's exported graph where it is not (the desktop bundle). The tiling of the photo is written once, here,
-for both.
+"""Reading a photo's noise map with the noise-map estimator: the tiling of the photo, written once for the torch
+network and its exported graph (:mod:`denoiser.bundled_noise_reader` picks which one auto uses).
 
 The estimator (:mod:`denoiser.estimator`) works at a quarter of the resolution; the photo is read in tiles with a
 margin of context on every side, so a photo of any size fits in memory.
@@ -8,22 +7,17 @@ margin of context on every side, so a photo of any size fits in memory.
 
 from __future__ import annotations
 
-import functools
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from denoiser.exported import sidecar_path, torch_available
 from denoiser.io import to_float
-from denoiser.resources import bundled_estimator_dir
 
-__all__ = ["SCALE", "NoiseReader", "bundled_noise_reader", "read_noise_map"]
+__all__ = ["SCALE", "NoiseReader", "read_noise_map"]
 
 SCALE = 4
 """The estimate is made at 1/SCALE of the resolution, then interpolated."""
-EXPORTED_ESTIMATOR = "noise-map.onnx"
 
 EstimatorRun = Callable[[np.ndarray], np.ndarray]
 """One tile through the network: 1 x 3 x H x W float32 RGB in 0-1 -> 1 x 2 x H/4 x W/4 levels (0-1 units)."""
@@ -76,31 +70,3 @@ def read_noise_map(run: EstimatorRun, pixels: np.ndarray, *, tile: int = 1024, m
     # (denoiser.tiling.sample_map), so a 24-megapixel photo's map is 12 MB instead of 192.
     quarter = low[:, : -(-height // SCALE), : -(-width // SCALE)]
     return np.ascontiguousarray(quarter.transpose(1, 2, 0) * np.float32(255.0))
-
-
-def bundled_noise_reader() -> NoiseReader | None:
-    """The shipped estimator as a reader: the torch network where torch is installed, else its exported graph;
-    None when this installation has neither."""
-    if torch_available():
-        from denoiser import estimator
-
-        network = estimator.bundled_estimator()
-        if network is None:
-            return None
-        return NoiseReader(functools.partial(estimator.estimate_map, network), network.reads_grey,
-                           network.smallest_side)
-    return _exported_reader()
-
-
-@functools.lru_cache(maxsize=1)
-def _exported_reader() -> NoiseReader | None:
-    from denoiser.onnx_runtime import OnnxGraph, onnxruntime_available
-
-    graph = bundled_estimator_dir() / EXPORTED_ESTIMATOR
-    if not graph.is_file() or not onnxruntime_available():
-        return None
-    sidecar = sidecar_path(graph)
-    reads_grey = bool(json.loads(sidecar.read_text(encoding="utf-8")).get("reads_grey")) if sidecar.is_file() \
-        else False
-    run = OnnxGraph(graph)
-    return NoiseReader(functools.partial(read_noise_map, lambda tile: run(image=tile)), reads_grey)

@@ -228,7 +228,7 @@ def estimate_noise_map(pixels: np.ndarray) -> NoiseEstimate:
     grey photo as next to nothing (sigma 0.0 on four grey RNI6 photos where PCA finds 9 to 17), so grey photos get
     the PCA estimate.
     """
-    from denoiser.noise_reader import bundled_noise_reader
+    from denoiser.bundled_noise_reader import bundled_noise_reader
 
     grey = is_grey(pixels)
     if grey and pixels.ndim == 3:

@@ -84,3 +84,29 @@ def test_the_bundled_model_denoises_without_torch_as_with_it(tmp_path: Path, bun
     ours = np.asarray(PILImage.open(tmp_path / "out" / "photo_denoised.png"), dtype=int)
     theirs = np.asarray(PILImage.open(tmp_path / "torch" / "photo_denoised.png"), dtype=int)
     assert np.abs(ours - theirs).max() <= 1
+
+
+CLI = """
+import sys
+sys.modules["torch"] = None
+from pathlib import Path
+import denoiser.resources
+denoiser.resources.resources_dir = lambda: Path(sys.argv[1])
+from denoiser.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def run_cli(resources: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", CLI, str(resources), *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+
+
+def test_the_cli_denoises_without_torch_and_says_what_needs_it(tmp_path: Path, bundle_resources: Path) -> None:
+    photo = noisy_photo(tmp_path / "photo.png")
+    done = run_cli(bundle_resources, "denoise", str(photo), "-o", str(tmp_path / "out"), "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["files"][0]["status"] == "done"
+    assert (tmp_path / "out" / "photo_denoised.png").is_file()
+    training = run_cli(bundle_resources, "train", "--clean", str(tmp_path), "--name", "mine")
+    assert training.returncode != 0 and "needs PyTorch" in training.stderr and "Traceback" not in training.stderr
