@@ -36,12 +36,13 @@ import argparse
 import json
 import math
 import multiprocessing
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 from denoiser.bench_methods import METHOD_NAMES, MethodResult, run_bench
-from denoiser.bench_sets import PROTOCOL_DESCRIPTIONS, PROTOCOLS, REAL_NOISE
+from denoiser.bench_sets import DATA_VARIABLE, PROTOCOL_DESCRIPTIONS, PROTOCOLS, REAL_NOISE
 from denoiser.tiling import PASS_COUNTS
 
 
@@ -96,6 +97,9 @@ def _sigma_argument(text: str) -> float:
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     """The benchmark's options (shared by ``denoiser bench`` and ``python -m denoiser.bench``)."""
+    parser.add_argument("--data", type=Path, default=None, metavar="DIR",
+                        help="the benchmark data: a folder holding bench/<set> and pairs/polyu (default: "
+                             "$DENOISER_BENCH_DATA, or ../shared/data beside a development checkout)")
     parser.add_argument("--sets", nargs="+", default=["cbsd68", "kodak24"],
                         help="kodak24, cbsd68, set12, polyu (real pairs: their validation split) or folders")
     parser.add_argument("--sigmas", nargs="+", type=_sigma_argument, default=[15.0, 25.0, 50.0],
@@ -118,6 +122,8 @@ def bench_command(args: argparse.Namespace) -> int:
     import platform
 
     protocol = getattr(args, "protocol", "clipped")
+    if getattr(args, "data", None) is not None:
+        os.environ[DATA_VARIABLE] = str(args.data)  # read by bench_sets.data_root for every set named
     results = []
     started = time.strftime("%Y-%m-%d %H:%M")
     for result in run_bench(args.sets, args.sigmas, args.methods, args.model, args.limit, args.threads,

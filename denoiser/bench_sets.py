@@ -8,6 +8,7 @@ a :class:`Trial` is one photo ready for the methods. No model and no timing here
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,9 +16,10 @@ import numpy as np
 
 from denoiser.errors import DenoiserError, UnknownNameError
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-BENCH_DATA = SHARED_DATA / "bench"
-PAIR_SETS = {"polyu": SHARED_DATA / "pairs" / "polyu"}
+CHECKOUT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+"""Where a development checkout finds the benchmark data (beside the repository)."""
+DATA_VARIABLE = "DENOISER_BENCH_DATA"
+PAIR_SET_PATHS = {"polyu": Path("pairs") / "polyu"}
 PAIR_VALIDATION_FRACTION = 0.1
 PAIR_SEED = 0
 REAL_NOISE = -1.0
@@ -44,13 +46,22 @@ class Trial:
     """``noisy`` rounded and clipped to uint8 (``noisy`` itself when it is uint8): what 8-bit-only methods get."""
 
 
+def data_root() -> Path:
+    """The benchmark data folder (holding ``bench/`` and ``pairs/``): ``$DENOISER_BENCH_DATA`` (``denoiser bench
+    --data``) or, in a development checkout, ``../shared/data``."""
+    configured = os.environ.get(DATA_VARIABLE)
+    return Path(configured) if configured else CHECKOUT_DATA
+
+
 def set_folder(name: str | Path) -> Path:
     """A benchmark set by name (``kodak24``, ``cbsd68``, ``set12``, ``polyu``) or any folder."""
     folder = Path(name)
     if not folder.is_dir():
-        folder = PAIR_SETS.get(str(name), BENCH_DATA / str(name))
+        root = data_root()
+        folder = root / PAIR_SET_PATHS.get(str(name), Path("bench") / str(name))
     if not folder.is_dir():
-        raise DenoiserError(f"{name}: no such benchmark set or folder (looked in {BENCH_DATA} and {SHARED_DATA})")
+        raise DenoiserError(f"{name}: no such benchmark set or folder (looked in {data_root()}; name a folder of "
+                            "photos, or give the benchmark data with --data DIR)")
     return folder
 
 

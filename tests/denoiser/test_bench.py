@@ -268,3 +268,22 @@ def test_protocol_and_sigma_arguments_are_checked(tiny_set: Path) -> None:
             parser.parse_args(bad)
     with pytest.raises(UnknownNameError, match="clipped"):
         list(run_bench([str(tiny_set)], [25.0], ["nlm"], isolated=False, protocol="raw"))
+
+
+def test_an_installed_copy_finds_its_sets_in_the_data_folder_given(tmp_path: Path, tiny_set: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 16: from an installed copy, ``denoiser bench`` looked for ../shared beside the package and failed."""
+    from denoiser.bench_sets import CHECKOUT_DATA, DATA_VARIABLE, data_root, set_folder
+    from denoiser.cli import main
+
+    monkeypatch.delenv(DATA_VARIABLE, raising=False)
+    assert data_root() == CHECKOUT_DATA
+    data = tmp_path / "data"
+    (data / "bench").mkdir(parents=True)
+    tiny_set.rename(data / "bench" / "mine")
+    with pytest.raises(Exception, match="--data"):
+        set_folder("mine")
+    assert main(["bench", "--data", str(data), "--sets", "mine", "--sigmas", "25", "--methods", "nlm"]) == 0
+    assert "mine sigma 25" in capsys.readouterr().out
+    monkeypatch.delenv(DATA_VARIABLE)
