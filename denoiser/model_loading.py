@@ -43,6 +43,8 @@ def load_bundled_graph(name: str) -> tuple[ExportedModel, ExportedInfo]:
     """A bundled model's exported graph; :class:`ModelLoadError` for any other model, which needs PyTorch."""
     graph = bundled_models_dir() / f"{name}.onnx"
     if not graph.is_file():
+        if name == DEFAULT_MODEL:
+            raise ModelLoadError(graph, "the bundled model's exported graph is missing; reinstall the app")
         raise ModelLoadError(Path(name), "this installation runs its bundled models only: other models need "
                                          "PyTorch, which it leaves out (install Denoiser with pip to use them)")
     model = load_exported(graph, name)

@@ -15,8 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-import platformdirs
-
 from denoiser.errors import DenoiserError, ModelLoadError, ModelNameError, UnknownNameError
 from denoiser.io import atomic_write
 from denoiser.modelfile import (
@@ -30,16 +28,14 @@ from denoiser.modelfile import (
     write_description,
 )
 from denoiser.models import Autoencoder
-from denoiser.resources import bundled_models_dir
+from denoiser.resources import bundled_models_dir, user_data_dir
 
 DEFAULT_MODEL = "default"
 
 
 def user_models_dir() -> Path:
     """The user's model library (``$DENOISER_HOME/models`` when that variable is set, for tests)."""
-    home = os.environ.get("DENOISER_HOME")
-    base = Path(home) if home else Path(platformdirs.user_data_dir("denoiser", appauthor=False))
-    return base / "models"
+    return user_data_dir() / "models"
 
 
 def list_models() -> list[ModelInfo]:

@@ -99,7 +99,7 @@ def export_bundle_assets(out_dir: Path) -> list[Path]:
         "receptive_margin": model.receptive_margin,
         "size_multiple": model.size_multiple,
         "fingerprint": model_fingerprint(model),
-        "info": {"description": info.description, "family": info.family},
+        "info": {"description": info.description, "family": info.family, "trained_on": info.trained_on},
     })
     written = [graph, sidecar_path(graph)]
     estimator = bundled_estimator()

@@ -1,8 +1,13 @@
-"""Where the bundled files (default model, sample images, the app icon) live, installed or in a checkout."""
+"""Where the bundled files (default model, sample images, the app icon) live, installed or in a checkout, and the
+user's own data folder (model library, the working copy of the samples)."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
+
+import platformdirs
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -33,3 +38,21 @@ def sample_images_dir() -> Path:
 def app_icon_path() -> Path:
     """The app's icon (a 128 x 128 PNG)."""
     return resources_dir() / "icons" / "denoiser.png"
+
+
+def user_data_dir() -> Path:
+    """The user's Denoiser folder (``$DENOISER_HOME`` when that variable is set, for tests)."""
+    home = os.environ.get("DENOISER_HOME")
+    return Path(home) if home else Path(platformdirs.user_data_dir("denoiser", appauthor=False))
+
+
+def user_samples_dir() -> Path:
+    """The sample photos copied into the user's folder (files missing there are copied again, none is replaced),
+    so that a result saved beside a sample never goes into the installation, which may be read-only."""
+    copy = user_data_dir() / "samples"
+    copy.mkdir(parents=True, exist_ok=True)
+    for sample in sorted(sample_images_dir().iterdir()):
+        target = copy / sample.name
+        if sample.is_file() and not target.exists():
+            shutil.copy2(sample, target)
+    return copy

@@ -36,11 +36,12 @@ from PySide6.QtWidgets import (
 )
 
 from denoiser.batch import DEFAULT_PATTERN, BatchReport, BatchSettings, FileResult, output_path_for, run_batch
+from denoiser.devices import available_devices
 from denoiser.errors import DenoiserError, SettingsChanged
 from denoiser.formatting import duration_text
-from denoiser.inference import TileSettings, available_devices
+from denoiser.inference import TileSettings
 from denoiser.io.formats import format_info
-from denoiser.modelstore import load_model
+from denoiser.model_loading import load_model_for_inference
 from denoiser.noise import MAX_SIGMA
 from denoiser.progress import Progress
 from denoiser.strength import MAX_AMOUNT
@@ -339,7 +340,7 @@ class BatchDialog(QDialog):
         model_name = self.model_name()
 
         def job(should_stop: Any, on_progress: Any) -> BatchReport | SettingsChanged:
-            model, info = load_model(model_name)
+            model, info = load_model_for_inference(model_name)
             try:
                 return run_batch(settings, model, info.name, on_progress=on_progress, should_stop=should_stop)
             except SettingsChanged as changed:  # nothing was done: the window asks, then starts again

@@ -16,7 +16,9 @@ def patterns(extensions: list[str]) -> str:
 
 
 def _filter(info: FormatInfo, extensions: list[str]) -> str:
-    return f"{info.label} ({patterns(extensions)})"
+    """``Camera RAW (*.nef *.NEF ...)``: the table's label with its first letter in capitals, as a dialog's
+    filters read."""
+    return f"{info.label[:1].upper()}{info.label[1:]} ({patterns(extensions)})"
 
 
 def open_filters() -> list[str]:

@@ -80,8 +80,8 @@ def versions() -> dict[str, str]:
         import torch
 
         torch_version = str(torch.__version__)
-    except ImportError:  # pragma: no cover - torch is a dependency
-        torch_version = "not installed"
+    except ImportError:  # the desktop bundle leaves torch out
+        torch_version = "not installed (models run through ONNX Runtime)"
     return {"Denoiser": denoiser.__version__, "PySide6": PySide6.__version__, "Qt": qVersion(),
             "PyTorch": torch_version, "Python": platform.python_version()}
 

@@ -12,7 +12,9 @@ from PySide6.QtCore import QPointF, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPolygonF
 from PySide6.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
 
-__all__ = ["HistogramView", "InfoPanel", "depth_text"]
+from denoiser.io.formats import format_info
+
+__all__ = ["HistogramView", "InfoPanel", "depth_text", "format_text"]
 
 CHANNEL_COLOURS = (QColor(230, 60, 60, 150), QColor(60, 200, 60, 150), QColor(70, 110, 240, 150))
 GREY = QColor(200, 200, 200, 170)
@@ -23,6 +25,15 @@ def depth_text(bit_depth: int, channels: int) -> str:
     """``16-bit RGB``, ``8-bit grey``, ``8-bit RGBA``, ``32-bit float RGB``."""
     kind = {1: "grey", 3: "RGB", 4: "RGBA"}.get(channels, f"{channels} channels")
     return f"{bit_depth}-bit {'float ' if bit_depth == 32 else ''}{kind}"
+
+
+def format_text(name: str) -> str:
+    """A format as people write it (``camera RAW``, ``HEIC/HEIF``, ``WebP``), from the engine's formats table;
+    a name the table does not know as it is."""
+    try:
+        return format_info(name).label
+    except KeyError:
+        return name
 
 
 class HistogramView(QWidget):
@@ -109,7 +120,7 @@ class InfoPanel(QWidget):
         histogram is emptied until a result is shown."""
         megapixels = width * height / 1e6
         rows = [("File", path.name), ("Size", f"{width} x {height} ({megapixels:.1f} MP)"),
-                ("Depth", depth_text(bit_depth, channels)), ("Format", fmt), *facts]
+                ("Depth", depth_text(bit_depth, channels)), ("Format", format_text(fmt)), *facts]
         if not facts:
             rows.append(("Camera", "no EXIF"))
         self._set_rows(rows)

@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
@@ -28,15 +28,16 @@ from PySide6.QtWidgets import (
 )
 
 from denoiser.batch import find_reference, reference_metrics
+from denoiser.devices import available_devices, resolve_device
 from denoiser.display import (
     NOISE_MAP_KEY,
     blend,
 )
-from denoiser.inference import TileSettings, available_devices, resolve_device
+from denoiser.exported import ExportedModel
+from denoiser.inference import TileSettings
 from denoiser.io import SUPPORTED_EXTENSIONS, Image, is_image_path, read_image, write_image
 from denoiser.io.formats import WRITABLE_EXTENSIONS, format_info, result_extension
-from denoiser.models import Autoencoder
-from denoiser.modelstore import DEFAULT_MODEL, describe, list_models, load_model
+from denoiser.model_loading import DEFAULT_MODEL, load_model_for_inference
 from denoiser.preview import Region
 from denoiser.progress import Progress
 from denoiser.strength import Strength
@@ -47,7 +48,6 @@ from ui.help import ShortcutsDialog, about_text, open_log, shortcut_rows
 from ui.icon import app_icon
 from ui.info_panel import InfoPanel, depth_text
 from ui.logging_setup import log_file
-from ui.model_manager import ModelManager
 from ui.panel import PanelScrollArea, SidePanel
 from ui.photo_jobs import (
     DenoiseOutcome,
@@ -62,10 +62,15 @@ from ui.photo_jobs import (
 from ui.progress_text import ProgressClock, progress_text
 from ui.qimage import array_to_qimage
 from ui.state import Session
-from ui.train_dialog import TrainDialog
+from ui.torch_parts import LATENTS_NEED_PYTORCH, NEEDS_PYTORCH, model_entries, model_names, model_note, torch_available
 from ui.viewer import MODES, VIEWER_KEYS, ImageViewer
 from ui.worker import JobHandle, WorkerBridge
 from ui.zoom_readout import ZoomReadout
+
+if TYPE_CHECKING:  # torch types: the app runs without torch (the desktop bundle)
+    from denoiser.models import Autoencoder
+    from ui.model_manager import ModelManager
+    from ui.train_dialog import TrainDialog
 
 MODE_TITLES = {"side": "Side by side", "split": "Split", "toggle": "Toggle", "residual": "Residual",
                "noise": "Noise map"}
@@ -139,7 +144,8 @@ class MainWindow(QMainWindow):
         self.settings = settings or default_settings()
         self.auto_denoise = auto_denoise
         self.bridge = WorkerBridge(self)  # it logs a failed job's traceback to the log file
-        self.model: Autoencoder | None = None
+        self.model: Autoencoder | ExportedModel | None = None
+        """The model denoising runs with: the torch model, or without torch the bundled one's exported graph."""
         self.session = Session()
         """The open photo, the model in use, the last result and the strength it was made with."""
         self.last_error = ""
@@ -282,8 +288,16 @@ class MainWindow(QMainWindow):
             view_menu.addAction(act)
         tools = self.menuBar().addMenu("&Tools")
         action("Batch Denoise...", self.open_batch_dialog, "Ctrl+B", (tools,))
-        action("Train a Model...", self.open_train_dialog, "Ctrl+T", (tools,))
-        action("Manage Models...", self.open_model_manager, "Ctrl+M", (tools,))
+        self.train_action = action("Train a Model...", self.open_train_dialog, "Ctrl+T", (tools,))
+        self.manage_models_action = action("Manage Models...", self.open_model_manager, "Ctrl+M", (tools,))
+        if not torch_available():  # the desktop bundle: the entries stay, disabled, and say what they need
+            for act, what in ((self.train_action, "Training a model"),
+                              (self.manage_models_action, "The model library")):
+                act.setEnabled(False)
+                act.setText(act.text().removesuffix("...") + " (needs PyTorch)")
+                act.setToolTip(f"{what} {NEEDS_PYTORCH}")
+                act.setStatusTip(f"{what} {NEEDS_PYTORCH}")
+            tools.setToolTipsVisible(True)
         tools.addSeparator()
         action("Compare with a Clean Reference...", self.choose_reference, None, (tools,))
         help_menu = self.menuBar().addMenu("&Help")
@@ -324,7 +338,7 @@ class MainWindow(QMainWindow):
     def refresh_models(self) -> None:
         """Re-read the bundled and saved models into the chooser. When the model in use is no longer listed
         (deleted), the one the chooser falls back to is loaded, so that what is used is what the chooser says."""
-        entries = [(info.name, describe(info)) for info in list_models()]
+        entries = model_entries()
         if not entries:
             entries = [(DEFAULT_MODEL, "bundled default model (missing)")]
         wanted = self.model_name or str(self.settings.value("model", DEFAULT_MODEL))
@@ -343,8 +357,8 @@ class MainWindow(QMainWindow):
         if name == self.model_name and self.model is not None:
             return
 
-        def job(should_stop: Any, on_progress: Any) -> tuple[Autoencoder, Any]:
-            return load_model(name)
+        def job(should_stop: Any, on_progress: Any) -> tuple[Autoencoder | ExportedModel, Any]:
+            return load_model_for_inference(name)
 
         self._start("model", f"Loading model {name}...", job, succeeded=self._model_loaded, failed=self._model_failed)
 
@@ -609,7 +623,7 @@ class MainWindow(QMainWindow):
         The dialog is a window of its own, not a child kept above this one: a result opened from its table
         brings this window to the front, in front of the dialog. The window keeps it (and closes it on close).
         """
-        names = [info.name for info in list_models()] or [DEFAULT_MODEL]
+        names = model_names() or [DEFAULT_MODEL]
         settings = self.panel.settings()
         dialog = BatchDialog(self.bridge, names, self.model_name or DEFAULT_MODEL, None, passes=settings.passes)
         dialog.set_strength(settings.auto_strength, settings.strength, settings.amount, settings.luminance,
@@ -633,16 +647,28 @@ class MainWindow(QMainWindow):
         self.raise_()
         self.activateWindow()
 
-    def open_train_dialog(self) -> TrainDialog:
-        """Train or fine-tune a model; a saved model appears in the chooser."""
+    def open_train_dialog(self) -> TrainDialog | None:
+        """Train or fine-tune a model; a saved model appears in the chooser. Without torch the status bar says
+        what training needs, and there is no dialog (None)."""
+        if not torch_available():
+            self._say(f"Training a model {NEEDS_PYTORCH}.", error=True)
+            return None
+        from ui.train_dialog import TrainDialog  # imports torch
+
         dialog = TrainDialog(self.bridge, self)
         dialog.model_saved.connect(lambda name: self.refresh_models())
         dialog.show()
         self.train_dialog = dialog
         return dialog
 
-    def open_model_manager(self) -> ModelManager:
-        """The model library: rename, delete, import, export."""
+    def open_model_manager(self) -> ModelManager | None:
+        """The model library: rename, delete, import, export. Without torch the status bar says what the library
+        needs, and there is no dialog (None)."""
+        if not torch_available():
+            self._say(f"The model library {NEEDS_PYTORCH}.", error=True)
+            return None
+        from ui.model_manager import ModelManager  # imports torch
+
         dialog = ModelManager(self.bridge, self)
         dialog.model_renamed.connect(self._model_renamed)
         dialog.models_changed.connect(self.refresh_models)
@@ -719,11 +745,13 @@ class MainWindow(QMainWindow):
         if message:
             self._say(message)
 
-    def _model_loaded(self, result: tuple[Autoencoder, Any]) -> None:
+    def _model_loaded(self, result: tuple[Autoencoder | ExportedModel, Any]) -> None:
         self.model, info = result
         self.session.model_loaded(info.name)
-        self.panel.set_models([(i.name, describe(i)) for i in list_models()] or [(info.name, "")], info.name)
-        self.panel.set_model_note(f"{info.family}; {info.trained_on or 'trained on unknown data'}")
+        self.panel.set_models(model_entries() or [(info.name, "")], info.name)
+        self.panel.set_model_note(model_note(info))
+        if isinstance(self.model, ExportedModel):  # a graph gives the result only: no bottleneck to show
+            self.panel.set_latents_note(LATENTS_NEED_PYTORCH)
         self.panel.device_label.setText(self._device_text())
         self._say(f"Model {info.name} ready.")
         self._show_noise()
@@ -731,7 +759,7 @@ class MainWindow(QMainWindow):
             self.denoise()
 
     def _model_failed(self, message: str) -> None:
-        self.panel.set_models([(i.name, describe(i)) for i in list_models()], self.model_name)
+        self.panel.set_models(model_entries(), self.model_name)
         kept = f" Still using {self.model_name}." if self.model_name else ""
         self._say(f"Could not load the model: {message}.{kept}", error=True)
 

@@ -330,6 +330,14 @@ class SidePanel(QWidget):
         if isinstance(layout, QVBoxLayout):
             layout.setStretch(self._collapsed_space, 0 if expanded else 1)
 
+    def set_latents_note(self, note: str) -> None:
+        """Say why there are no latent thumbnails (the model in use is an exported graph, which has no bottleneck
+        to show): ``note`` in place of the legend and the thumbnails."""
+        self.latents.clear()
+        self.latents.caption.setText(note)
+        self.latents_legend.setVisible(False)
+        self.latents.list.setVisible(False)
+
     def set_models(self, entries: list[tuple[str, str]], current: str | None = None) -> None:
         """Fill the chooser with (name, description) pairs, keeping ``current`` selected when present."""
         self.model_box.blockSignals(True)

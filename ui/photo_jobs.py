@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtGui import QImage
@@ -23,18 +24,21 @@ from denoiser.display import (
     to_uint8,
 )
 from denoiser.errors import DenoiserError
+from denoiser.exported import ExportedModel
 from denoiser.findings import Finding, assess, estimate_findings
 from denoiser.inference import TileSettings
 from denoiser.io import Image, read_image
 from denoiser.io.metadata import exif_facts
-from denoiser.latents import extract_latent
-from denoiser.models import Autoencoder
 from denoiser.noise import MAX_SIGMA
 from denoiser.preview import Region, denoise_visible_first
 from denoiser.progress import Progress
 from denoiser.strength import NoiseEstimate, Strength, estimate_noise_map, levels_for
 from ui.qimage import array_to_qimage
+from ui.torch_parts import LATENTS_NEED_PYTORCH
 from ui.viewer import display_levels
+
+if TYPE_CHECKING:  # torch types: the app runs without torch (the desktop bundle)
+    from denoiser.models import Autoencoder
 
 Views = tuple[tuple[QImage, list[QImage]], tuple[QImage, list[QImage]], np.ndarray]
 """(shown image, its levels), (removed noise, its levels), the shown image's histogram."""
@@ -87,11 +91,11 @@ def read_photo(path: Path) -> OpenedPhoto:
                        histogram(pixels))
 
 
-def denoise_photo(photo: OpenedPhoto, model: Autoencoder, strength: Strength, visible: Region, zoom: float,
-                  tiles: TileSettings, device: str, should_stop: Callable[[], bool],
+def denoise_photo(photo: OpenedPhoto, model: Autoencoder | ExportedModel, strength: Strength, visible: Region,
+                  zoom: float, tiles: TileSettings, device: str, should_stop: Callable[[], bool],
                   on_progress: Callable[[Progress], None]) -> DenoiseOutcome:
     """Denoise ``photo`` at ``strength``, the ``visible`` region first (its preview event names the photo), then
-    assess the result and extract its latents."""
+    assess the result and extract its latents (an exported graph has none to give: a note says so)."""
     pixels = photo.image.color_pixels()
     levels, _ = levels_for(pixels, strength, photo.estimate)
     sigma = typical_level(levels)
@@ -106,8 +110,19 @@ def denoise_photo(photo: OpenedPhoto, model: Autoencoder, strength: Strength, vi
     # The photo's estimate goes in for a fixed strength too: noise beyond the model's range is the photo's,
     # whatever strength was asked for.
     findings = estimate_findings(photo.estimate, pixels.shape[:2], strength) + assess(pixels, denoised, photo.estimate)
-    latents = latent_view(extract_latent(pixels, model, sigma, device=device), model.family)
+    latents = latent_thumbnails(pixels, model, sigma, device)
     return DenoiseOutcome(photo.path, denoised, sigma, latents, strength, levels, findings)
+
+
+def latent_thumbnails(pixels: np.ndarray, model: Autoencoder | ExportedModel, sigma: float, device: str
+                      ) -> LatentView:
+    """What the torch model's bottleneck holds for ``pixels``; for an exported graph (no torch) only a note that
+    this needs PyTorch."""
+    if isinstance(model, ExportedModel):
+        return LatentView(LATENTS_NEED_PYTORCH, np.zeros((1, 1, 3), np.uint8), [])
+    from denoiser.latents import extract_latent  # imports torch
+
+    return latent_view(extract_latent(pixels, model, sigma, device=device), model.family)
 
 
 def draw_noise_map(photo: OpenedPhoto) -> tuple[OpenedPhoto, QImage, list[QImage], list[str]]:

@@ -36,8 +36,8 @@ def missing_xcb_libraries(platform: str | None = None, env: Mapping[str, str] | 
     Linux, another ``QT_QPA_PLATFORM``, no ``DISPLAY``, a Wayland session) or when the check is switched off."""
     platform = sys.platform if platform is None else platform
     env = os.environ if env is None else env
-    if not platform.startswith("linux") or env.get(SKIP_ENV):
-        return []
+    if not platform.startswith("linux") or env.get(SKIP_ENV) or getattr(sys, "frozen", False):
+        return []  # the desktop bundle (frozen) carries these libraries itself
     chosen = env.get("QT_QPA_PLATFORM", "")
     if chosen and not chosen.startswith("xcb"):
         return []

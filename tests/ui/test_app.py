@@ -13,7 +13,7 @@ from pytestqt.qtbot import QtBot
 
 import ui.app as app_module
 import ui.main_window as main_window_module
-from denoiser.resources import sample_images_dir
+from denoiser.resources import sample_images_dir, user_data_dir
 from ui.main_window import MainWindow
 
 
@@ -44,7 +44,9 @@ def test_first_run_opens_the_bundled_samples(monkeypatch: pytest.MonkeyPatch, qt
                                              private_settings: QSettings) -> None:
     window = run_main_and_capture(monkeypatch, qtbot, [])
     assert {p.name for p in window.folder_pane.paths()} >= {"parrots_sigma25.png", "real_building.png"}
-    assert window.photo.path.parent == sample_images_dir()
+    # A copy in the user's folder (issue 16: Save beside a sample wrote into the installed package).
+    assert window.photo.path.parent == user_data_dir() / "samples" != sample_images_dir()
+    assert window.photo.path.read_bytes() == (sample_images_dir() / window.photo.path.name).read_bytes()
     assert not any(lane.isRunning() for lane in window.bridge._lanes.values())
 
 
@@ -116,3 +118,32 @@ def test_with_no_argument_the_last_folder_opens_with_its_first_photo(
     private_settings.setValue("last_folder", str(tmp_path / "last"))
     window = run_main_until_denoised(monkeypatch, qtbot, [])
     assert window.folder_pane.folder() == tmp_path / "last" and window.photo.path == last[0]
+
+
+# --- issue 16: "Open with Denoiser" (the .desktop entry's Exec=denoiser-gui %F) ------------------------------------
+
+
+def test_open_with_several_photos_opens_the_first_and_lists_the_others(
+        monkeypatch: pytest.MonkeyPatch, qtbot: QtBot, private_settings: QSettings, tmp_path: Path) -> None:
+    """A file manager passes every selected file, as local paths (spaces and all), in the order chosen."""
+    shoot = photo_folder(tmp_path / "Holiday photos", ["a.png", "b.png"])
+    elsewhere = photo_folder(tmp_path / "other", ["c.png"])
+    window = run_main_until_denoised(monkeypatch, qtbot, [str(shoot[1]), str(elsewhere[0])])
+    assert window.photo.path == shoot[1] and window.outcome.path == shoot[1]  # opened and denoised
+    assert window.folder_pane.folder() == tmp_path / "Holiday photos"
+    assert window.folder_pane.paths() == [*shoot, elsewhere[0]]  # its folder, then the photo from elsewhere
+
+
+def test_the_smoke_quit_option_says_when_the_photo_is_shown_and_quits(tmp_path: Path) -> None:
+    """What the desktop bundle's smoke test starts the app with (issue 16)."""
+    import os
+    import subprocess
+    import sys
+
+    photo = sorted(sample_images_dir().glob("*.png"))[0]
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "DENOISER_HOME": str(tmp_path / "home"),
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "DENOISER_SMOKE_QUIT_AFTER_SHOW": "1"}
+    done = subprocess.run([sys.executable, "-m", "ui.app", str(photo)], capture_output=True, text=True, env=env,
+                          timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("window shown after ") and done.stdout.strip().endswith(" s")
