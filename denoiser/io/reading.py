@@ -90,12 +90,12 @@ def _read_directly(path: Path, handle: BinaryIO, reader: DirectReader, limit: in
     handle.seek(0)
     try:
         pixels, metadata = reader.read(path, handle, limit)
+        return _image(path, reader.format, pixels, metadata)  # here too: odd data may give pixels of odd shape
     except DenoiserError:
         raise
     except Exception as exc:  # the format's library failing on odd data: still a typed error naming the file
         label = format_info(reader.format).label
         raise ImageReadError(path, f"damaged or unreadable {label} file: {reason(exc)}") from exc
-    return _image(path, reader.format, pixels, metadata)
 
 
 def _image(path: Path, fmt: str, pixels: np.ndarray, metadata: Metadata) -> Image:

@@ -4,8 +4,10 @@
 Given random bytes, or valid files with a few bytes changed, inserted or cut, or model descriptions with odd
 values, they either read the file or raise the project's typed error naming it (:class:`ImageReadError`,
 :class:`ModelLoadError`): never another exception, never a hang, never gigabytes of memory. The examples are
-derandomized (the same ones on every run) and few, so the whole file takes seconds; ``fuzz/`` holds atheris targets
-for running the same checks for hours (see ``docs/fuzzing.md``).
+derandomized (the same ones on every run) and few, so the whole file takes seconds (:data:`SEARCH_EXAMPLES` runs
+more); ``fuzz/`` holds atheris targets for running the same checks for hours (see ``docs/fuzzing.md``). The image
+seeds are the atheris target's: PNG, JPEG, BMP, WebP, TIFF (8, 16 and 32-bit float), HEIC, AVIF and DNG, each
+damaged and read under its own extension (camera RAW is recognised by it), and made into a thumbnail too.
 """
 
 from __future__ import annotations
@@ -13,19 +15,18 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
-import io
 import json
+import os
 import resource
 import signal
+import struct
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
-import cv2
 import numpy as np
 import pytest
-import tifffile
 import torch
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -35,17 +36,24 @@ from safetensors.torch import load as safetensors_to_tensors
 from safetensors.torch import save as safetensors_to_bytes
 
 from denoiser.errors import ImageReadError, ModelLoadError
-from denoiser.io import read_image
+from denoiser.io import read_image, read_thumbnail
+from denoiser.io.formats import format_info
 from denoiser.modelfile import HEADER_KEY, ModelInfo, load_model_file, read_info, save_model, weights_bytes
 from denoiser.models import create_model, families
 
+SEARCH_EXAMPLES = int(os.environ.get("DENOISER_FUZZ_EXAMPLES") or 0)
+"""To search harder for a while (never in CI): ``DENOISER_FUZZ_EXAMPLES=2000 pytest tests/denoiser/test_fuzz.py``
+runs that many examples per property, new ones on every run (a failure prints how to reproduce it)."""
 FUZZ = settings(
-    max_examples=100,
+    max_examples=SEARCH_EXAMPLES or 100,
     deadline=None,  # the first example pays for imports and warm-up; hangs are caught by time_limit instead
-    derandomize=True,  # the same examples on every run: CI stays stable
+    derandomize=not SEARCH_EXAMPLES,  # the same examples on every run: CI stays stable
     database=None,  # and nothing is written into the working tree
+    print_blob=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+DAMAGED_IMAGES = settings(FUZZ, max_examples=SEARCH_EXAMPLES or 200)
+"""For damaged image seeds: twice the examples, since there are seeds of 17 kinds (about 12 changed files each)."""
 SECONDS_PER_EXAMPLE = 20
 """Far more than any example takes (milliseconds): only a hang reaches it."""
 MEMORY_GROWTH_LIMIT = 400 * 1024**2
@@ -53,6 +61,8 @@ MEMORY_GROWTH_LIMIT = 400 * 1024**2
 PIXEL_LIMIT = 4_000_000
 """Pillow's decompression-bomb limit during the image fuzz: a tampered header may ask for this many pixels, not
 the 89 million of the default, so that memory stays small while the guard itself is still exercised."""
+THUMBNAIL_SIDE = 160
+"""The longest side of the thumbnails checked: what the folder pane asks for."""
 
 
 class Hang(Exception):
@@ -127,40 +137,35 @@ def mutated(draw: st.DrawFn, seeds: tuple[bytes, ...]) -> bytes:
 
 # --- image reader -------------------------------------------------------------------------------------------------
 
+FUZZ_FOLDER = Path(__file__).resolve().parents[2] / "fuzz"
 
-def _encoded(pixels: np.ndarray, fmt: str, **options: object) -> bytes:
-    buffer = io.BytesIO()
-    PILImage.fromarray(pixels).save(buffer, fmt, **options)
-    return buffer.getvalue()
+
+def fuzz_target(name: str) -> ModuleType:
+    """The atheris target ``fuzz/NAME.py`` as a module (importing it needs no atheris)."""
+    spec = importlib.util.spec_from_file_location(f"fuzz_{name}", FUZZ_FOLDER / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @functools.lru_cache(maxsize=1)
-def image_seeds() -> tuple[bytes, ...]:
-    """Small valid files of every format and bit depth the reader takes (a few hundred bytes each)."""
-    rng = np.random.default_rng(0)
-    rgb = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
-    rgba = rng.integers(0, 256, (6, 8, 4), dtype=np.uint8)
-    deep = rng.integers(0, 65536, (6, 8, 3), dtype=np.uint16)
-    tiff16 = io.BytesIO()
-    tifffile.imwrite(tiff16, deep, photometric="rgb", compression="zlib")
-    png16 = cv2.imencode(".png", deep)[1].tobytes()
-    exif = PILImage.Exif()
-    exif[0x0112] = 6  # orientation: the reader turns the pixels upright
-    return (
-        _encoded(rgb, "PNG"),
-        _encoded(rgba, "PNG"),
-        png16,
-        _encoded(rgb, "JPEG", quality=90, exif=exif.tobytes()),
-        _encoded(rgb, "TIFF"),
-        _encoded(rgb, "TIFF", compression="tiff_lzw"),
-        tiff16.getvalue(),
-        _encoded(rgb, "BMP"),
-        _encoded(rgb, "WEBP", lossless=True),
-    )
+def image_seeds() -> dict[str, bytes]:
+    """Small valid files of every format and bit depth the reader takes, by name (its extension is the one to read
+    it under: camera RAW is known by it): the atheris target's seeds, so that both fuzz the same files."""
+    return fuzz_target("fuzz_read_image").seeds()
+
+
+@st.composite
+def mutated_files(draw: st.DrawFn, seeds: dict[str, bytes]) -> tuple[str, bytes]:
+    """The extension of one of ``seeds`` and its bytes after :func:`mutated`'s changes."""
+    name = draw(st.sampled_from(sorted(seeds)))
+    return Path(name).suffix, draw(mutated((seeds[name],)))
 
 
 def check_read_image(path: Path, data: bytes) -> None:
-    """``read_image`` on ``data`` gives an upright 8- or 16-bit image or an ImageReadError naming the file."""
+    """``read_image`` on ``data`` gives an upright image (8 or 16-bit, or finite float) or an ImageReadError
+    naming the file."""
     path.write_bytes(data)
     try:
         with time_limit(SECONDS_PER_EXAMPLE), address_space_headroom(1024**3):
@@ -169,8 +174,23 @@ def check_read_image(path: Path, data: bytes) -> None:
         assert err.path == path and str(path) in str(err)
     else:
         assert image.pixels.ndim == 3 and image.pixels.shape[2] in (1, 3, 4)
-        assert image.pixels.dtype in (np.uint8, np.uint16)
+        assert image.pixels.dtype in (np.uint8, np.uint16, np.float32)
+        assert image.pixels.dtype != np.float32 or np.isfinite(image.pixels).all()
         assert image.pixels.shape[0] * image.pixels.shape[1] <= PIXEL_LIMIT
+
+
+def check_read_thumbnail(path: Path, data: bytes) -> None:
+    """``read_thumbnail`` on ``data`` (what the folder pane makes of every file in a folder) gives a uint8 RGB
+    preview at most :data:`THUMBNAIL_SIDE` a side, or an ImageReadError naming the file."""
+    path.write_bytes(data)
+    try:
+        with time_limit(SECONDS_PER_EXAMPLE), address_space_headroom(1024**3):
+            thumbnail = read_thumbnail(path, THUMBNAIL_SIDE)
+    except ImageReadError as err:
+        assert err.path == path and str(path) in str(err)
+    else:
+        assert thumbnail.dtype == np.uint8 and thumbnail.ndim == 3 and thumbnail.shape[2] == 3
+        assert 1 <= min(thumbnail.shape[:2]) and max(thumbnail.shape[:2]) <= THUMBNAIL_SIDE
 
 
 @pytest.fixture
@@ -178,31 +198,133 @@ def small_pixel_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", PIXEL_LIMIT)
 
 
+# Formats and bit depths the seeds must cover (where the format's library is installed): every reader reached.
+SEED_FORMATS = {"HEIF": {8, 16}, "AVIF": {8}, "TIFF": {8, 16, 32}, "RAW": {16}}
+
+
 def test_the_image_seeds_are_valid(tmp_path: Path) -> None:
-    for index, data in enumerate(image_seeds()):
-        path = tmp_path / f"seed{index}"
+    found: dict[str, set[int]] = {}
+    for name, data in image_seeds().items():
+        path = tmp_path / name
         path.write_bytes(data)
-        assert read_image(path).pixels.shape[:2] in ((6, 8), (8, 6))
+        image = read_image(path)
+        assert image.pixels.shape[:2] in ((6, 8), (8, 6), (32, 24)), name
+        thumbnail = read_thumbnail(path)  # the picture shrunk, or a RAW's embedded preview (half its size here)
+        assert thumbnail.shape[2] == 3 and thumbnail.shape[0] * image.width == thumbnail.shape[1] * image.height, name
+        found.setdefault(image.format, set()).add(image.bit_depth)
+    for fmt, depths in SEED_FORMATS.items():
+        if format_info(fmt).available:
+            assert depths <= found.get(fmt, set()), fmt
+
+
+def test_the_dng_seed_has_what_a_camera_writes(tmp_path: Path) -> None:
+    """The hand-written DNG seed reaches the RAW reader's metadata and preview code: its EXIF and orientation are
+    read, and its thumbnail is the embedded preview (half the picture's size), not a development."""
+    pytest.importorskip("rawpy")
+    path = tmp_path / "seed.dng"
+    path.write_bytes(image_seeds()["mosaic.dng"])
+    image = read_image(path)
+    exif = PILImage.Exif()
+    exif.load(image.exif)
+    assert (exif[0x010F], exif[0x0110], exif.get_ifd(0x8769)[0x8827]) == ("Fuzzmaker", "FM-1", 1600)
+    assert image.pixels.shape == (32, 24, 3)  # a 24 x 32 sensor, turned by its orientation 6
+    assert read_thumbnail(path).shape == (16, 12, 3)
 
 
 # Pillow warns about some damage it reads past (corrupt EXIF, tags beyond the file): not what these tests are about.
 @pytest.mark.filterwarnings("ignore::UserWarning")
 @FUZZ
-@given(data=st.binary(max_size=1024))
-@example(data=b"")
-@example(data=b"\x89PNG\r\n\x1a\n")
-@example(data=b"II*\x00" + b"\xff" * 60)
+@given(data=st.binary(max_size=1024), suffix=st.sampled_from([".png", ".dng"]))
+@example(data=b"", suffix=".png")
+@example(data=b"", suffix=".dng")
+@example(data=b"\x89PNG\r\n\x1a\n", suffix=".png")
+@example(data=b"II*\x00" + b"\xff" * 60, suffix=".png")
+@example(data=b"II*\x00" + b"\xff" * 60, suffix=".dng")
+@example(data=b"\x00\x00\x00\x18ftypheic" + b"\x00" * 12, suffix=".png")
+@example(data=b"\x00\x00\x00\x18ftypavif" + b"\x00" * 12, suffix=".png")
 def test_random_bytes_never_raise_anything_but_image_read_error(tmp_path: Path, small_pixel_limit: None,
-                                                                bounded_memory: None, data: bytes) -> None:
-    check_read_image(tmp_path / "random.png", data)
+                                                                bounded_memory: None, data: bytes,
+                                                                suffix: str) -> None:
+    """Any file, under a name the content decides the format of (.png) or a camera RAW name (.dng)."""
+    check_read_image(tmp_path / f"random{suffix}", data)
+
+
+def with_tiff_field(data: bytes, tag: int, value: int) -> bytes:
+    """The little-endian TIFF ``data`` with the one-number entry ``tag`` (SHORT or LONG) of its first directory set
+    to ``value``: what a damaged header holds."""
+    changed = bytearray(data)
+    (first,) = struct.unpack_from("<I", changed, 4)
+    (count,) = struct.unpack_from("<H", changed, first)
+    for at in range(first + 2, first + 2 + 12 * count, 12):
+        entry, kind = struct.unpack_from("<HH", changed, at)
+        if entry == tag:
+            struct.pack_into("<I" if kind == 4 else "<H", changed, at + 8, value)
+            return bytes(changed)
+    raise KeyError(tag)
+
+
+IMAGE_WIDTH, IMAGE_LENGTH, ROWS_PER_STRIP = 256, 257, 278
+
+
+def _float_tiff(*fields: tuple[int, int]) -> bytes:
+    data = image_seeds()["float-rgb.tif"]  # 8 x 6 pixels in one strip
+    for tag, value in fields:
+        data = with_tiff_field(data, tag, value)
+    return data
+
+
+FOUND_FLOAT_TIFFS = {
+    # A float TIFF saying it is 0 pixels wide or high: tifffile decoded an empty 1-D array, which failed with a
+    # ValueError where the pixels were turned upright.
+    "no width": (_float_tiff((IMAGE_WIDTH, 0)), r"it says its picture is 0 x 6 pixels"),
+    "no height": (_float_tiff((IMAGE_LENGTH, 0)), r"it says its picture is 8 x 0 pixels"),
+    # One strip listed where its height needs 400,000: tifffile went through every missing one (a 1 kB file asking
+    # for a million strips kept read_image and read_thumbnail busy for 9 s each and took 250 MB; at Pillow's
+    # default pixel limit, minutes and gigabytes).
+    "missing strips": (_float_tiff((IMAGE_LENGTH, 400_000), (ROWS_PER_STRIP, 1)),
+                       r"it lists 1 of the 400000 strips its picture needs"),
+}
+"""Damaged float TIFFs the fuzz found (issue 15), and what the reader now says about them."""
+
+
+def with_found_float_tiffs(test: Callable) -> Callable:
+    """``test`` with :data:`FOUND_FLOAT_TIFFS` as explicit examples of its ``file`` argument."""
+    for data, _message in FOUND_FLOAT_TIFFS.values():
+        test = example(file=(".tif", data))(test)
+    return test
+
+
+@pytest.mark.parametrize("finding", sorted(FOUND_FLOAT_TIFFS))
+def test_float_tiffs_the_fuzz_found_are_refused_as_damaged(tmp_path: Path, finding: str) -> None:
+    data, message = FOUND_FLOAT_TIFFS[finding]
+    path = tmp_path / "found.tif"
+    path.write_bytes(data)
+    for read in (read_image, read_thumbnail):
+        with time_limit(5), pytest.raises(ImageReadError, match=f"damaged float TIFF: {message}") as caught:
+            read(path)
+        assert caught.value.path == path
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
-@FUZZ
-@given(data=mutated(image_seeds()))
+@DAMAGED_IMAGES
+@given(file=mutated_files(image_seeds()))
+@with_found_float_tiffs
 def test_damaged_images_never_raise_anything_but_image_read_error(tmp_path: Path, small_pixel_limit: None,
-                                                                  bounded_memory: None, data: bytes) -> None:
-    check_read_image(tmp_path / "damaged.img", data)
+                                                                  bounded_memory: None, file: tuple[str, bytes]
+                                                                  ) -> None:
+    suffix, data = file
+    check_read_image(tmp_path / f"damaged{suffix}", data)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@DAMAGED_IMAGES
+@given(file=mutated_files(image_seeds()))
+@with_found_float_tiffs
+def test_thumbnails_of_damaged_images_are_rgb_or_image_read_error(tmp_path: Path, small_pixel_limit: None,
+                                                                  bounded_memory: None, file: tuple[str, bytes]
+                                                                  ) -> None:
+    suffix, data = file
+    check_read_thumbnail(tmp_path / f"damaged{suffix}", data)
 
 
 # --- model loader -------------------------------------------------------------------------------------------------
@@ -351,18 +473,6 @@ def test_save_model_output_is_what_the_loader_reads(tmp_path: Path) -> None:
 
 
 # --- the atheris targets in fuzz/ ---------------------------------------------------------------------------------
-
-FUZZ_FOLDER = Path(__file__).resolve().parents[2] / "fuzz"
-
-
-def fuzz_target(name: str) -> ModuleType:
-    """The atheris target ``fuzz/NAME.py`` as a module (importing it needs no atheris)."""
-    spec = importlib.util.spec_from_file_location(f"fuzz_{name}", FUZZ_FOLDER / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.mark.parametrize("name", ["fuzz_read_image", "fuzz_load_model"])

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 from enum import IntEnum
 from pathlib import Path
 from typing import BinaryIO
@@ -49,6 +50,7 @@ def _read(path: Path, handle: BinaryIO, max_pixels: int | None) -> tuple[np.ndar
         _check_sample_format(path, page)
         _check_size(path, page, max_pixels)
         layout = _layout(path, page)
+        _check_segments(path, page)
         _check_decodable(path, page)
         try:
             samples = page.asarray()
@@ -75,6 +77,8 @@ def _check_sample_format(path: Path, page: tifffile.TiffPage) -> None:
 
 def _check_size(path: Path, page: tifffile.TiffPage, max_pixels: int | None) -> None:
     width, height, depth = int(page.imagewidth), int(page.imagelength), int(page.imagedepth)
+    if width < 1 or height < 1:  # tifffile then decodes an empty 1-D array
+        raise ImageReadError(path, f"damaged float TIFF: it says its picture is {width} x {height} pixels")
     if depth > 1:
         raise ImageReadError(path, f"unsupported TIFF layout: a 3-D float volume ({depth} slices of "
                                    f"{width} x {height}), not a picture")
@@ -97,6 +101,16 @@ def _layout(path: Path, page: tifffile.TiffPage) -> str:
         raise ImageReadError(path, f"unsupported pixel format: {name} float TIFF with {samples} channels "
                                    "(grey, grey+alpha, RGB and RGBA are read)")
     return layout
+
+
+def _check_segments(path: Path, page: tifffile.TiffPage) -> None:
+    """Refuse a page that lists fewer strips (or tiles) than its size needs: tifffile would go through every
+    missing one, and a header of a few hundred bytes can ask for millions (minutes and gigabytes)."""
+    needed = math.prod(page.chunked)
+    listed = min(len(page.dataoffsets), len(page.databytecounts))
+    if listed < needed:
+        kind = "tiles" if page.is_tiled else "strips"
+        raise ImageReadError(path, f"damaged float TIFF: it lists {listed} of the {needed} {kind} its picture needs")
 
 
 def _check_decodable(path: Path, page: tifffile.TiffPage) -> None:
