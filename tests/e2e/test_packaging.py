@@ -58,3 +58,32 @@ def test_installed_copy_finds_its_resources_away_from_the_checkout(wheel: Path, 
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("ok")
+
+
+@pytest.mark.slow
+def test_installed_copy_runs_the_cli_bench_help_and_the_app_from_any_folder(wheel: Path, tmp_path: Path) -> None:
+    """Issue 16's "done when": installed from the wheel, the app, the CLI and ``denoiser bench --help`` work from
+    any folder, and opening the samples writes nothing into the installation."""
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
+                    str(wheel)], check=True)
+    before = {p: p.stat().st_mtime_ns for p in site.rglob("*") if p.is_file()}
+    env = {**os.environ, "PYTHONPATH": str(site), "QT_QPA_PLATFORM": "offscreen", "DENOISER_HOME": str(tmp_path / "h"),
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "DENOISER_SMOKE_QUIT_AFTER_SHOW": "1"}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, *argv], capture_output=True, text=True, cwd=elsewhere, env=env,
+                              timeout=300)
+
+    assert "bench" in run("-m", "denoiser", "bench", "--help").stdout
+    sample = next((site / "denoiser" / "_resources" / "samples").glob("*.png"))
+    denoised = run("-m", "denoiser", "denoise", str(sample), "-o", "result.png", "--engine", "torch")
+    assert denoised.returncode == 0, denoised.stderr
+    assert (elsewhere / "result.png").is_file()
+    app = run("-m", "ui.app", "--samples")
+    assert app.returncode == 0 and app.stdout.startswith("window shown after"), app.stderr
+    assert any((tmp_path / "h" / "samples").glob("*.png"))  # the app opened a copy
+    after = {p: p.stat().st_mtime_ns for p in site.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    assert {p: t for p, t in before.items() if "__pycache__" not in p.parts} == after  # nothing written there
