@@ -3,15 +3,18 @@ how far apart the results are.
 
 Run: ``python benchmarks/engine_speed.py [--size 1024] [--repeat 3] [--threads 2]``.
 Each engine runs in its own fresh process (so peak memory is that engine's alone) on the same noisy photo-sized
-image at sigma 25, through :func:`denoiser.inference.denoise_array` with the default tiling: a warm-up run (which
-for ONNX Runtime includes exporting the graph once, cached afterwards), then ``--repeat`` timed runs; the median is
-reported. The two outputs are compared in the parent. POSIX only (peak memory from ``os.wait4``).
+image at sigma 25, through :func:`denoiser.inference.denoise_array` with the default tiling. ONNX Runtime runs
+twice: in a process that also holds torch (as a pip install runs it) and with torch left out, from the exported
+graphs (as the desktop bundle runs it). Each process makes a warm-up run (for ONNX Runtime with torch, that
+includes exporting the graph once, cached afterwards), then ``--repeat`` timed runs; the median is reported. The
+outputs are compared in the parent. POSIX only (peak memory from ``os.wait4``).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -19,18 +22,28 @@ from pathlib import Path
 
 import numpy as np
 
+from denoiser.onnx_export import export_bundle_assets
+from denoiser.resources import resources_dir
+
 CHILD = """
 import statistics, sys, time
-import numpy as np, torch
-torch.set_num_threads({threads})
+from pathlib import Path
+if "{engine}" == "bundle":  # as the desktop bundle runs: no torch at all, the exported graphs
+    sys.modules["torch"] = None
+    import denoiser.resources
+    denoiser.resources.resources_dir = lambda: Path("{resources}")
+else:
+    import torch
+    torch.set_num_threads({threads})
+import numpy as np
 from denoiser.inference import TileSettings, denoise_array
-from denoiser.modelstore import load_model
-model, _ = load_model("default")
+from denoiser.model_loading import load_model_for_inference
+model, _ = load_model_for_inference("default")
 rng = np.random.default_rng(0)
 y, x = np.mgrid[0:{size}, 0:{size}] / {size}
 clean = np.stack([x, y, (x + y) / 2], axis=2).astype(np.float32)
 noisy = np.clip(clean + rng.normal(0, 25 / 255, clean.shape), 0, 1).astype(np.float32)
-tiles = TileSettings(engine="{engine}")
+tiles = TileSettings(engine="onnx" if "{engine}" == "bundle" else "{engine}")
 denoise_array(noisy, model, 25.0, tiles=tiles, device="cpu")  # warm-up (and the one-time export)
 times = []
 for _ in range({repeat}):
@@ -42,10 +55,18 @@ print(statistics.median(times))
 """
 
 
-def run_engine(engine: str, size: int, repeat: int, threads: int, out: Path) -> tuple[float, float]:
+ENGINES = {
+    "torch": "torch (eager, channels_last)",
+    "onnx": "ONNX Runtime, torch installed",
+    "bundle": "ONNX Runtime, no torch (the bundle)",
+}
+
+
+def run_engine(engine: str, size: int, repeat: int, threads: int, out: Path, resources: Path) -> tuple[float, float]:
     """Median seconds of one denoise and the process's peak resident memory in MB."""
-    code = CHILD.format(engine=engine, size=size, repeat=repeat, threads=threads, out=out)
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "DENOISER_ENGINE": engine}
+    code = CHILD.format(engine=engine, size=size, repeat=repeat, threads=threads, out=out, resources=resources)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    env.pop("DENOISER_ENGINE", None)
     process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                env=env)
     _, status, usage = os.wait4(process.pid, 0)
@@ -67,13 +88,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"default model, {args.size}x{args.size} ({megapixels:.2f} MP), sigma 25, {args.threads} threads, "
           f"median of {args.repeat}")
     with tempfile.TemporaryDirectory() as folder:
-        for engine in ("torch", "onnx"):
+        resources = Path(folder) / "resources"
+        shutil.copytree(resources_dir(), resources, ignore=shutil.ignore_patterns("samples"))
+        export_bundle_assets(resources)
+        for engine, label in ENGINES.items():
             out = Path(folder) / f"{engine}.npy"
-            seconds, peak = run_engine(engine, args.size, args.repeat, args.threads, out)
+            seconds, peak = run_engine(engine, args.size, args.repeat, args.threads, out, resources)
             outputs[engine] = np.load(out)
-            print(f"{engine:>5}: {seconds / megapixels:6.2f} s/MP   peak {peak:6.0f} MB")
-    difference = float(np.abs(outputs["onnx"] - outputs["torch"]).max())
-    print(f"largest difference between the outputs: {difference:.2e} (0-1 scale)")
+            print(f"{label:<34} {seconds / megapixels:6.2f} s/MP   peak {peak:6.0f} MB")
+    for engine in ("onnx", "bundle"):
+        difference = float(np.abs(outputs[engine] - outputs["torch"]).max())
+        print(f"largest difference, {engine} against torch: {difference:.2e} (0-1 scale)")
     return 0
 
 
