@@ -19,3 +19,10 @@ def test_ruff_finds_nothing() -> None:
     result = subprocess.run([ruff, "check", "denoiser", "ui", "tests", "benchmarks", "packaging", "fuzz"],
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_test_modules_have_unique_names() -> None:
+    """The test folders are not packages: pytest imports each test module by its bare name, so two folders holding
+    the same file name stop the whole run at collection ("import file mismatch")."""
+    names = [p.name for p in (ROOT / "tests").rglob("*.py") if p.name != "conftest.py"]
+    assert sorted({n for n in names if names.count(n) > 1}) == []

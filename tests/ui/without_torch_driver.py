@@ -1,5 +1,5 @@
 """Drives the app in an interpreter where PyTorch cannot be imported, as in the desktop bundle; run by
-``test_without_torch.py`` as ``python without_torch_driver.py RESOURCES PHOTO BATCH_IN BATCH_OUT SETTINGS``.
+``test_app_without_torch.py`` as ``python without_torch_driver.py RESOURCES PHOTO BATCH_IN BATCH_OUT SETTINGS``.
 
 Torch is blocked before anything is imported, the bundled resources are the folder given (with the exported
 graphs in it), and the app starts through :func:`ui.app.main` on the photo. A scenario then walks the core
