@@ -16,11 +16,12 @@ that importing this module leaves torch unloaded.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,7 @@ from denoiser.train_cli import add_train_parser, cmd_train
 
 if TYPE_CHECKING:
     from denoiser.batch import BatchSettings, FileResult
+    from denoiser.batch.ray_pool import RayCluster
     from denoiser.models import Autoencoder
 
 COMPLETION_SHELLS = ("bash", "zsh", "tcsh")
@@ -195,6 +197,36 @@ def _add_denoise_parser(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--json", action="store_true",
                      help="print one JSON document on stdout at the end: every file (source, output, status, "
                           "sigma, seconds, findings, message) and the totals")
+    _add_ray_arguments(run)
+
+
+RAY_INSTALL_HINT = "pip install 'denoiser[cluster]'"
+
+
+def _ray_installed() -> bool:
+    """Whether Ray can be imported here, asked without importing it (it takes a second)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("ray") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _add_ray_arguments(run: argparse.ArgumentParser) -> None:
+    missing = "" if _ray_installed() else f" Ray is not installed here: {RAY_INSTALL_HINT}."
+    group = run.add_argument_group("on a Ray cluster", "Spread the files over the workers of a Ray cluster; every "
+                                   "machine must see the inputs under the same paths (a shared file system). Only "
+                                   "this process writes OUT: the manifest, resuming and the collision policy are the "
+                                   f"local batch's.{missing}")
+    group.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                       help="run on Ray: without ADDRESS the cluster 'ray start' started on this machine, else "
+                            "one of its own here; 'auto' (the running cluster), HOST:PORT or ray://HOST:PORT "
+                            f"another ({RAY_INSTALL_HINT})")
+    group.add_argument("--ray-workers", type=positive_int, default=None, metavar="N",
+                       help="workers to start (default: one per GPU, or per --cpus-per-worker CPU cores)")
+    group.add_argument("--cpus-per-worker", type=positive_int, default=None, metavar="N",
+                       help="CPU cores each worker takes (default: 4 for a CPU worker, 1 beside a GPU)")
 
 
 def _add_estimate_parser(commands: argparse._SubParsersAction) -> None:
@@ -484,6 +516,21 @@ def _confirm_overwrite(settings: BatchSettings, single: Path | None, yes: bool) 
     return confirm(question)
 
 
+def _ray_cluster(args: argparse.Namespace, single: Path | None) -> RayCluster | None:
+    """The cluster ``--ray`` asks for (None without it); says how to install Ray, before any work, when it is
+    missing."""
+    if args.ray is None:
+        if args.ray_workers is not None or args.cpus_per_worker is not None:
+            raise DenoiserError("--ray-workers and --cpus-per-worker apply only with --ray")
+        return None
+    if single is not None:
+        raise OutputUsageError(f"--ray runs a batch into a folder; -o {args.output} names one file")
+    from denoiser.batch.ray_pool import RayCluster, import_ray
+
+    import_ray()
+    return RayCluster(address=args.ray or None, workers=args.ray_workers, cpus_per_worker=args.cpus_per_worker)
+
+
 def _cmd_denoise(args: argparse.Namespace) -> int:
     from denoiser.batch import MANIFEST_NAME, Manifest, collect_inputs
     from denoiser.inference import resolve_device
@@ -491,6 +538,7 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
 
     console = Console.for_args(args, keep_going=True)  # a reader gone from stdout does not stop the batch
     single = single_output_file(args)
+    cluster = _ray_cluster(args, single)
     settings = _batch_settings(args)
     # A missing input fails before a model loads.
     files = collect_inputs(settings, None if single is not None else Manifest.load(settings.output))
@@ -500,7 +548,8 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
     if not _confirm_overwrite(settings, single, args.yes):
         console.error("nothing done (overwriting was not confirmed)")
         return EXIT_ERROR
-    device = resolve_device(args.device)  # a device this machine lacks is said once, before the model loads
+    # A device this machine lacks is said once, before the model loads (on Ray, by the workers that lack it).
+    device = resolve_device(args.device) if cluster is None else "the Ray cluster"
     model, info = load_model_for_inference(args.model)
     console.detail(f"model {info.name} ({info.family}, {info.path}) on {device}")
     manifest = None if single is not None else settings.output / MANIFEST_NAME
@@ -508,7 +557,8 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
     stopped = ""
     try:
         results = (iter([denoise_one_file(files[0][0], single, settings, model, progress)]) if single is not None
-                   else _results_asking_before_a_redo(settings, model, info.name, progress, files))
+                   else _results_asking_before_a_redo(settings, model, info.name, progress, files,
+                                                      _batch_runner(cluster, info.path)))
         for result in results:
             progress.file_finished()
             report.add(result)
@@ -527,14 +577,25 @@ def _cmd_denoise(args: argparse.Namespace) -> int:
     return EXIT_OK if report.count("failed") == 0 else EXIT_SOME_FAILED
 
 
-def _results_asking_before_a_redo(settings: BatchSettings, model: Autoencoder, model_name: str,
-                                  progress: ProgressFn, files: list) -> Iterator[FileResult]:
-    """The batch's results; when files were done before with other settings, ask (at a terminal) before
-    denoising them again, else let :class:`SettingsChanged` say what differs (exit status 2)."""
-    from denoiser.batch import iter_batch
+def _batch_runner(cluster: RayCluster | None, model_path: Path | None) -> Callable[..., Iterator[FileResult]]:
+    """The batch engine: :func:`~denoiser.batch.iter_batch` here, or on the Ray ``cluster`` with workers loading
+    the model from ``model_path``."""
+    if cluster is None:
+        from denoiser.batch import iter_batch
 
+        return iter_batch
+    from denoiser.batch.ray_run import iter_ray_batch
+
+    return functools.partial(iter_ray_batch, model_path=model_path, cluster=cluster)
+
+
+def _results_asking_before_a_redo(settings: BatchSettings, model: Autoencoder, model_name: str,
+                                  progress: ProgressFn, files: list,
+                                  batch: Callable[..., Iterator[FileResult]]) -> Iterator[FileResult]:
+    """The results of ``batch`` (:func:`_batch_runner`); when files were done before with other settings, ask (at a
+    terminal) before denoising them again, else let :class:`SettingsChanged` say what differs (exit status 2)."""
     try:
-        yield from iter_batch(settings, model, model_name, on_progress=progress, files=files)
+        yield from batch(settings, model, model_name, on_progress=progress, files=files)
         return
     except SettingsChanged as changed:  # raised before any file was touched
         if not at_terminal():
@@ -543,7 +604,7 @@ def _results_asking_before_a_redo(settings: BatchSettings, model: Autoencoder, m
         if not confirm("denoise them again with this run's settings?"):
             raise DenoiserError("nothing done (denoising again was not confirmed)") from None
     settings.redo = True
-    yield from iter_batch(settings, model, model_name, on_progress=progress, files=files)
+    yield from batch(settings, model, model_name, on_progress=progress, files=files)
 
 
 # --- estimate-noise --------------------------------------------------------------------------------------------------

@@ -36,6 +36,8 @@ from PySide6.QtWidgets import (
 )
 
 from denoiser.batch import DEFAULT_PATTERN, BatchReport, BatchSettings, FileResult, output_path_for, run_batch
+from denoiser.batch.ray_pool import ray_available
+from denoiser.batch.ray_run import run_ray_batch
 from denoiser.devices import available_devices
 from denoiser.errors import DenoiserError, SettingsChanged
 from denoiser.formatting import duration_text
@@ -143,6 +145,14 @@ class BatchDialog(QDialog):
         self.device_box = QComboBox()
         for device in devices or available_devices():
             self.device_box.addItem(device, device)
+        self.ray_box: QCheckBox | None = None
+        """Run on cluster (Ray), shown only where Ray is installed: the files go to the workers of a Ray cluster
+        (the one ``ray start`` started on this machine, else one of its own here)."""
+        if ray_available():
+            self.ray_box = QCheckBox("Run on cluster (Ray)")
+            self.ray_box.setToolTip("Spread the photos over the workers of a Ray cluster: the one 'ray start' "
+                                    "started on this computer, else one of its own here. Photos and output folder "
+                                    "must be on a disk every machine sees.")
 
         self.form = QWidget()
         form = QFormLayout(self.form)
@@ -160,6 +170,8 @@ class BatchDialog(QDialog):
                                        packed=True))
         form.addRow("Passes", self.passes_box)
         form.addRow("Device", self.device_box)
+        if self.ray_box is not None:
+            form.addRow("", self.ray_box)
 
         self.overall_bar = QProgressBar()
         self.overall_bar.setFormat("%v of %m files")
@@ -338,10 +350,14 @@ class BatchDialog(QDialog):
             return False
         settings.redo = redo
         model_name = self.model_name()
+        on_cluster = self.ray_box is not None and self.ray_box.isChecked()
 
         def job(should_stop: Any, on_progress: Any) -> BatchReport | SettingsChanged:
             model, info = load_model_for_inference(model_name)
             try:
+                if on_cluster:
+                    return run_ray_batch(settings, model, info.name, info.path, on_progress=on_progress,
+                                         should_stop=should_stop)
                 return run_batch(settings, model, info.name, on_progress=on_progress, should_stop=should_stop)
             except SettingsChanged as changed:  # nothing was done: the window asks, then starts again
                 return changed

@@ -25,12 +25,12 @@ from denoiser.batch.manifest import MANIFEST_NAME, Manifest, new_owner, now_text
 from denoiser.batch.naming import check_name_length, output_path_for, unique_path
 from denoiser.batch.references import find_reference, reference_metrics
 from denoiser.batch.results import BatchReport, FileResult
-from denoiser.batch.settings import BatchSettings
-from denoiser.batch.single import denoise_image
+from denoiser.batch.settings import BatchSettings, DenoiseSettings
+from denoiser.batch.single import Denoised, denoise_image
 from denoiser.errors import Cancelled, DenoiserError, SettingsChanged
 from denoiser.exported import ExportedModel
 from denoiser.inference import resolve_device
-from denoiser.io import SUPPORTED_EXTENSIONS, identify_format, read_image, write_image
+from denoiser.io import SUPPORTED_EXTENSIONS, Image, identify_format, read_image, write_image
 from denoiser.progress import Progress, ProgressFn, StopFn, check_stop, ignore_progress
 
 if TYPE_CHECKING:
@@ -253,22 +253,37 @@ class BatchRun:
                               keep_metadata=settings.keep_metadata, bit_depth=settings.bit_depth,
                               protected=self.protected.near(claim.target), overwrite=claim.overwrite,
                               before_place=note_hash)
-        findings = [f.to_dict() for f in outcome.findings]
-        named = SUPPORTED_EXTENSIONS.get(source.suffix.lower())
-        if settings.format == "same" and image.format != named:
-            findings.append({"code": "format_kept", "message": f"{source.name} holds a {image.format} image, not "
-                             f"the {named} its extension names: written as {image.format}, {written.name}.",
-                             "advice": "Rename the photo to match its format."})
         result = dataclasses.replace(result, output=written, status="done", sigma=float(outcome.sigma),
-                                     findings=findings)
-        reference = find_reference(source)
-        if reference is not None:
-            result.reference = reference
-            try:
-                result.metrics, result.reference_note = reference_metrics(image, denoised, read_image(reference))
-            except Exception as err:  # noqa: BLE001 - a bad reference must not fail a file that was denoised
-                result.reference_note = f"reference not compared: {failure_message(reference, err)}"
+                                     findings=file_findings(source, image, outcome, settings, written.name))
+        result.reference, result.metrics, result.reference_note = compare_with_reference(source, image, denoised)
         return result
+
+
+def file_findings(source: Path, image: Image, outcome: Denoised, settings: DenoiseSettings,
+                  output_name: str) -> list[dict[str, Any]]:
+    """What to tell about one denoised file: the result's findings, and a photo whose content is another format
+    than its extension says (kept in its real format)."""
+    findings = [f.to_dict() for f in outcome.findings]
+    named = SUPPORTED_EXTENSIONS.get(source.suffix.lower())
+    if settings.format == "same" and image.format != named:
+        findings.append({"code": "format_kept", "message": f"{source.name} holds a {image.format} image, not "
+                         f"the {named} its extension names: written as {image.format}, {output_name}.",
+                         "advice": "Rename the photo to match its format."})
+    return findings
+
+
+def compare_with_reference(source: Path, image: Image,
+                           denoised: Image) -> tuple[Path | None, dict[str, float | None], str]:
+    """The clean reference found beside ``source`` (or None), the metrics of the noisy photo and of the result
+    against it, and a note when it could not be compared (a bad reference never fails a denoised file)."""
+    reference = find_reference(source)
+    if reference is None:
+        return None, {}, ""
+    try:
+        metrics, note = reference_metrics(image, denoised, read_image(reference))
+    except Exception as err:  # noqa: BLE001 - a bad reference must not fail a file that was denoised
+        return reference, {}, f"reference not compared: {failure_message(reference, err)}"
+    return reference, metrics, note
 
 
 @dataclass
