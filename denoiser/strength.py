@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from denoiser.chroma import check_chroma, luminance_only_levels
 from denoiser.errors import DenoiserError
 from denoiser.noise import MAX_SIGMA, PATCH, estimate_noise, workable_patch
 
@@ -139,6 +140,10 @@ class NoiseEstimate:
     patch: tuple[int, int] | None = None
     """For a ``pca`` estimate of a photo too small for the usual 7 x 7 patches, the smaller patch (rows, columns)
     it was read in (:func:`~denoiser.noise.workable_patch`), a rougher reading; None otherwise."""
+    subsampled: bool = False
+    """Whether the photo's colour was found subsampled (:mod:`denoiser.chroma`: nearly every JPEG, most HEICs and
+    AVIFs) and its luminance noisier than a clean photo's: the levels were raised to at least what its luminance
+    reading gives (:func:`~denoiser.chroma.luminance_only_levels`)."""
 
     @property
     def measured(self) -> bool:
@@ -178,6 +183,8 @@ class NoiseEstimate:
         text = self.levels_text()
         if self.spread >= 2.0:
             text += f" (varies by {self.spread:.0f} over the photo)"
+        if self.subsampled:
+            text += " (colour subsampled: read in the luminance)"
         if not self.measured:
             text += " (assumed: the photo is too small to measure its noise)"
         elif self.rough:
@@ -227,6 +234,11 @@ def estimate_noise_map(pixels: np.ndarray) -> NoiseEstimate:
     (:attr:`~denoiser.estimator.NoiseMapEstimator.reads_grey`); the bundled one did not, and reads the noise of a
     grey photo as next to nothing (sigma 0.0 on four grey RNI6 photos where PCA finds 9 to 17), so grey photos get
     the PCA estimate.
+
+    A colour photo whose chroma was subsampled (:func:`~denoiser.chroma.check_chroma`: nearly every JPEG, most
+    HEICs and AVIFs) holds its noise in the luminance alone, which both readers take for picture detail: its levels
+    are raised to at least :func:`~denoiser.chroma.luminance_only_levels` of its luminance noise
+    (:attr:`NoiseEstimate.subsampled`). Other photos' estimates, and clean subsampled ones', are what they were.
     """
     from denoiser.bundled_noise_reader import bundled_noise_reader
 
@@ -241,14 +253,25 @@ def estimate_noise_map(pixels: np.ndarray) -> NoiseEstimate:
             level = levels.mean(axis=2)
             return grey_estimate(np.maximum(level, FLOOR_SHARE * np.float32(np.median(level))), "network")
         floor = FLOOR_SHARE * np.median(levels.reshape(-1, 2), axis=0).astype(np.float32)
-        return NoiseEstimate(np.maximum(levels, floor), "network")
+        return _with_subsampled_chroma(NoiseEstimate(np.maximum(levels, floor), "network"), pixels, grey)
     channels = 1 if pixels.ndim == 2 else pixels.shape[2]
     patch = workable_patch(pixels.shape[0], pixels.shape[1], channels)
     if patch is None:
         return assumed_estimate(grey)
     sigma = min(MAX_SIGMA, estimate_noise(pixels, patch=patch))
     estimate = grey_estimate(np.full((1, 1), sigma, np.float32), "pca") if grey else flat_estimate(sigma)
-    return estimate if patch == (PATCH, PATCH) else dataclasses.replace(estimate, patch=patch)
+    if patch != (PATCH, PATCH):
+        return dataclasses.replace(estimate, patch=patch)
+    return _with_subsampled_chroma(estimate, pixels, grey)
+
+
+def _with_subsampled_chroma(estimate: NoiseEstimate, pixels: np.ndarray, grey: bool) -> NoiseEstimate:
+    """``estimate``, raised to the luminance-only levels when a colour photo's chroma was subsampled."""
+    check = None if grey else check_chroma(pixels)
+    raised = None if check is None else luminance_only_levels(check)
+    if raised is None:
+        return estimate
+    return dataclasses.replace(estimate, levels=np.maximum(estimate.levels, raised), subsampled=True)
 
 
 def levels_for(pixels: np.ndarray, strength: Strength,

@@ -98,6 +98,12 @@ def test_summary_mentions_a_level_that_varies() -> None:
     assert "varies" not in flat_estimate(5.0).summary()
 
 
+def test_summary_says_when_the_colour_was_found_subsampled() -> None:
+    estimate = NoiseEstimate(np.full((1, 1, 2), 12.0, np.float32), "network", subsampled=True)
+    assert estimate.summary() == "luminance 12.0, colour 12.0 (colour subsampled: read in the luminance)"
+    assert "subsampled" not in flat_estimate(12.0).summary()
+
+
 def grey_noise_photo(sigma: float, size: tuple[int, int] = (96, 128), seed: int = 0) -> np.ndarray:
     """A smooth grey photo with white noise of ``sigma`` (H x W x 1 uint8)."""
     y, x = np.mgrid[0 : size[0], 0 : size[1]]
