@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,15 +25,16 @@ from typing import TYPE_CHECKING
 
 from denoiser.batch.fingerprints import file_sha256
 from denoiser.batch.inputs import collect_inputs
-from denoiser.batch.manifest import MANIFEST_NAME, Manifest, register_run
+from denoiser.batch.manifest import MANIFEST_NAME, Manifest
 from denoiser.batch.ray_pool import RayCluster, WorkerPool, connected, plan_workers
 from denoiser.batch.ray_worker import EncodedFile
 from denoiser.batch.results import BatchReport, FileResult
-from denoiser.batch.run import BatchRun, Eta, _Claim, _folder_refuses_writes, failure_message, settings_changes
+from denoiser.batch.run import BatchRun, Eta, _Claim, _folder_refuses_writes, batch_session, failure_message
 from denoiser.batch.settings import BatchSettings
-from denoiser.errors import DenoiserError, ImageWriteError, SettingsChanged, reason
+from denoiser.errors import DenoiserError, ImageWriteError, reason
 from denoiser.exported import ExportedModel
 from denoiser.io import atomic_write
+from denoiser.io.writing import same_file
 from denoiser.progress import Progress, ProgressFn, StopFn, check_stop, ignore_progress
 
 if TYPE_CHECKING:
@@ -181,7 +181,7 @@ class RayBatchRun(BatchRun):
         the rename (a run killed right after it is adopted by the next, not redone)."""
         target = claim.target
         for protected in [source, *self.protected.near(target)]:
-            if _same_file(target, protected):
+            if same_file(target, protected):
                 raise ImageWriteError(target, f"would overwrite the input {protected.name}; choose another output "
                                               "name or folder")
         if target.is_dir():
@@ -215,13 +215,6 @@ class RayBatchRun(BatchRun):
         self.in_flight.clear()
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    with contextlib.suppress(OSError):
-        if os.path.samefile(a, b):  # hard links and case-insensitive file systems
-            return True
-    return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
-
-
 def iter_ray_batch(
     settings: BatchSettings,
     model: Autoencoder | ExportedModel,
@@ -252,25 +245,8 @@ def iter_ray_batch(
     if files is None:
         files = collect_inputs(settings, manifest)
     run = RayBatchRun(settings, model, model_name, files, manifest, on_progress or ignore_progress, should_stop)
-    if not settings.redo:
-        changed, differences = settings_changes(manifest, files, model_name, run.fingerprint, run.signature)
-        if changed:
-            raise SettingsChanged(settings.output, changed, differences)
-    with manifest.locked():
-        manifest.remove_stale_temporaries()
-    register_run(run.run_id, True)
-    finished = False
-    try:
-        with contextlib.ExitStack() as workers:
-            yield from run.results(lambda left: _start_workers(workers, cluster or RayCluster(), run, model_path, left))
-        finished = True
-    finally:
-        register_run(run.run_id, False)
-        try:
-            manifest.compact()
-        except DenoiserError:
-            if finished:
-                raise
+    with batch_session(run), contextlib.ExitStack() as workers:
+        yield from run.results(lambda left: _start_workers(workers, cluster or RayCluster(), run, model_path, left))
 
 
 def _start_workers(stack: contextlib.ExitStack, cluster: RayCluster, run: RayBatchRun, model_path: Path | None,

@@ -364,8 +364,20 @@ def iter_batch(
         files = collect_inputs(settings, manifest)
     run = BatchRun(settings, model, model_name, files, manifest, on_progress or ignore_progress, should_stop)
     resolve_device(settings.device)  # a device this machine lacks fails once, here, not once per file
+    with batch_session(run):
+        for index in range(len(files)):
+            check_stop(should_stop)
+            yield run.step(index)
+
+
+@contextlib.contextmanager
+def batch_session(run: BatchRun) -> Iterator[None]:
+    """What comes before a batch's first file and after its last, wherever its files are denoised: a stop when the
+    manifest holds files done with other settings (unless ``redo``), stale temporaries removed, the run registered
+    as live, and at the end the journal folded into the manifest."""
+    settings, manifest = run.settings, run.manifest
     if not settings.redo:
-        changed, differences = settings_changes(manifest, files, model_name, run.fingerprint, run.signature)
+        changed, differences = settings_changes(manifest, run.files, run.model_name, run.fingerprint, run.signature)
         if changed:
             raise SettingsChanged(settings.output, changed, differences)
     with manifest.locked():
@@ -373,9 +385,7 @@ def iter_batch(
     register_run(run.run_id, True)
     finished = False
     try:
-        for index in range(len(files)):
-            check_stop(should_stop)
-            yield run.step(index)
+        yield
         finished = True
     finally:
         register_run(run.run_id, False)

@@ -18,7 +18,7 @@ from denoiser.io.formats import RAW_EXTENSIONS, WRITABLE_EXTENSIONS, format_info
 from denoiser.io.image import Image, convert_depth
 from denoiser.io.metadata import Metadata
 
-__all__ = ["write_image"]
+__all__ = ["same_file", "write_image"]
 
 
 def write_image(
@@ -98,7 +98,7 @@ def _check_target(target: Path, image: Image, protected: Iterable[str | Path], o
     if image.source is not None:
         inputs.append(image.source)
     for source in inputs:
-        if _same_file(target, source):
+        if same_file(target, source):
             raise ImageWriteError(
                 target, f"would overwrite the input {source.name}; choose another output name or folder"
             )
@@ -108,7 +108,8 @@ def _check_target(target: Path, image: Image, protected: Iterable[str | Path], o
         raise ImageWriteError(target, "already exists (overwriting was not allowed)")
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file (hard links and case-insensitive file systems included)."""
     with contextlib.suppress(OSError):
         if os.path.samefile(a, b):  # catches hard links and case-insensitive file systems
             return True
