@@ -32,10 +32,12 @@ from denoiser.models import Autoencoder, create_model
 
 
 def device_minutes(runs: list[dict[str, Any]]) -> dict[str, float]:
-    """Minutes of training per device kind over a run's sessions, e.g. ``{"cuda": 21.3, "cpu": 4.0}``."""
+    """Minutes of training per device kind over a run's sessions, e.g. ``{"cuda": 21.3, "cpu": 4.0}``: a session
+    of ``processes`` processes (a distributed run, one device each) counts its minutes that many times."""
     seconds: dict[str, float] = {}
     for run in runs:
-        seconds[run["device"]] = seconds.get(run["device"], 0.0) + float(run["seconds"])
+        used = float(run["seconds"]) * int(run.get("processes", 1))
+        seconds[run["device"]] = seconds.get(run["device"], 0.0) + used
     return {device: round(total / 60, 1) for device, total in seconds.items()}
 
 
@@ -62,7 +64,7 @@ def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torc
     optimizer.load_state_dict({"state": state, "param_groups": plain["param_groups"]})
 
 
-def _memory_format(model: Autoencoder) -> str:
+def memory_format_of(model: Autoencoder) -> str:
     """``channels_last`` when the model's convolutions are in that layout (validation leaves them so: see
     :mod:`denoiser.inference`), else ``contiguous``."""
     for param in model.parameters():
@@ -198,7 +200,7 @@ def save_checkpoint(folder: Path, model: Autoencoder, best: dict[str, torch.Tens
     tensors.update(optimizer_tensors)
     tensors["torch_rng"] = torch.get_rng_state()
     meta = {"config": config.to_dict(), "state": state, "optimizer": optimizer_plain,
-            "memory_format": _memory_format(model)}
+            "memory_format": memory_format_of(model)}
     _write_checkpoint(folder, tensors, meta)
 
 
@@ -251,6 +253,15 @@ def _restore_history(meta: dict[str, Any], tensors: dict[str, torch.Tensor]) -> 
         history = json.loads(tensors.pop(_HISTORY_TENSOR).numpy().tobytes().decode())
         meta = {**meta, "state": {**meta["state"], "history": history}}
     return meta
+
+
+def checkpoint_file_names(folder: Path) -> list[str]:
+    """The names of the files of the checkpoint in ``folder`` (either layout; empty when there is none): what a
+    process that cannot see the folder needs to resume from it."""
+    if not folder.is_dir():
+        return []
+    return sorted(path.name for path in folder.iterdir() if path.name in (CHECKPOINT_FILE, LEGACY_CHECKPOINT_FILE)
+                  or _PART_NAME.fullmatch(path.name))
 
 
 def read_checkpoint_state(folder: str | Path) -> dict[str, Any] | None:

@@ -5,7 +5,8 @@ matched by file name; problems are listed before anything starts) and ``--noisy 
 self-supervised). The model goes to the user's library under ``--name`` (and/or to ``--out``). Ctrl+C stops
 cleanly after the current step and keeps a checkpoint when ``--checkpoint`` is given: the same command resumes.
 ``--session-minutes`` ends a session the same way after a wall time, for a run spread over several sessions (on
-borrowed machines, say, the checkpoint folder travelling between them).
+borrowed machines, say, the checkpoint folder travelling between them). ``--distributed`` makes the command one of
+several processes that ``torchrun`` started (several GPUs or machines): rank 0 alone speaks, and saves the model.
 
 This module turns the arguments into a :class:`~denoiser.train_request.TrainRequest`, asks about problem pairs,
 and shows the run in the terminal; :func:`denoiser.train_run.run_training` does the run, as it does for the app.
@@ -20,7 +21,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from denoiser.cli_common import Console
-from denoiser.errors import DenoiserError
+from denoiser.errors import Cancelled, DenoiserError
 from denoiser.noise import NOISE_MODELS
 from denoiser.progress import Progress
 from denoiser.train_request import (
@@ -114,6 +115,11 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--device", default=schedule.device)
     train.add_argument("--threads", type=int, help="CPU threads for torch (default: all cores)")
     train.add_argument("--workers", type=int, default=schedule.workers, help="background processes building batches")
+    train.add_argument("--distributed", action="store_true",
+                       help="train as one of several processes started by torchrun (one per GPU, or several on CPUs; "
+                            "one machine or many): torchrun --nproc-per-node N -m denoiser train ... --distributed. "
+                            "--batch-size is the batch of all of them together; --threads and --workers are per "
+                            "process; rank 0 alone validates, writes the checkpoint and saves the model")
     train.add_argument("--seed", type=int, default=data.seed)
 
 
@@ -171,7 +177,7 @@ def request_from_args(args: argparse.Namespace) -> TrainRequest:
             learning_rate=args.lr or None, validation_every=args.validation_every, patience=args.patience,
             checkpoint=args.checkpoint or "", checkpoint_every=args.checkpoint_every,
             session_minutes=args.session_minutes, device=args.device, threads=args.threads or 0,
-            workers=args.workers),
+            workers=args.workers, distributed=args.distributed),
         output=OutputSpec(name=args.name or "", file=args.out or ""),
     )
 
@@ -180,6 +186,12 @@ def _go_on_with(report: PairReport) -> None:
     """Pairs with problems and no ``--skip-bad-pairs``: go on only when the user says so."""
     if not _confirm(f"train on the {len(report.pairs)} usable pairs and skip the rest?"):
         raise DenoiserError("stopped before training: fix the pairs listed above, or pass --skip-bad-pairs")
+
+
+def _no_questions_when_distributed(report: PairReport) -> None:
+    """Pairs with problems in a distributed run: no process asks (several would, at once)."""
+    raise DenoiserError(f"{report.summary()}: a distributed run does not ask; fix the pairs listed above, or pass "
+                        "--skip-bad-pairs")
 
 
 class _Terminal:
@@ -202,8 +214,9 @@ class _Terminal:
         return self.stop_requested
 
     def _interrupt(self, signum: int, frame: Any) -> None:
+        if not self.stop_requested:  # torchrun passes a Ctrl+C on to its processes twice
+            print("\nstopping after this step...", file=sys.stderr)
         self.stop_requested = True
-        print("\nstopping after this step...", file=sys.stderr)
 
     def __call__(self, event: Progress) -> None:
         """Show one event of :func:`~denoiser.train_run.run_training`."""
@@ -258,8 +271,25 @@ class _Terminal:
             signal.signal(signal.SIGINT, self._previous)
 
 
+class _SilentTerminal(_Terminal):
+    """A distributed run's terminal on a rank other than 0: shows nothing (rank 0 speaks for the run), but Ctrl+C
+    still asks the run to stop after its current step."""
+
+    def __call__(self, event: Progress) -> None:
+        """Catch Ctrl+C from the run's start to its end; show nothing."""
+        if event.stage == "start":
+            self._previous = signal.signal(signal.SIGINT, self._interrupt)
+            self.running = True
+        elif event.stage == "done":
+            self.close()
+
+    def _interrupt(self, signum: int, frame: Any) -> None:
+        self.stop_requested = True
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Run ``denoiser train``; returns the exit status."""
+    from denoiser.distributed import environment_rank
     from denoiser.train_run import SessionOver, run_training
 
     if not args.name and not args.out:
@@ -269,22 +299,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     request = request_from_args(args)  # the run checks where the model goes first, not after a training thrown away
     command = "denoiser " + " ".join(sys.argv[1:]) if sys.argv and "denoiser" in sys.argv[0] else ""
     console = Console.for_args(args)
-    console.detail(f"request: {request.to_dict()}")
-    terminal = _Terminal(timed=bool(request.schedule.minutes), console=console)
+    speaks = not args.distributed or environment_rank() == 0  # in a distributed run, rank 0 speaks for all
+    if speaks:
+        console.detail(f"request: {request.to_dict()}")
+    terminal = (_Terminal if speaks else _SilentTerminal)(timed=bool(request.schedule.minutes), console=console)
+    go_on = _no_questions_when_distributed if args.distributed else _go_on_with
     try:
-        outcome = run_training(request, terminal.should_stop, terminal, go_on=_go_on_with, command=command)
+        outcome = run_training(request, terminal.should_stop, terminal, go_on=go_on, command=command)
     except DenoiserError as err:
-        if terminal.stop_requested:
-            where = f"; run the same command to resume from {args.checkpoint}" if args.checkpoint else ""
-            print(f"stopped at your request{where}", file=sys.stderr)
-            return 130
         if isinstance(err, SessionOver):
-            print(f"this session's {args.session_minutes:g} minutes are over; run the same command to go on from "
-                  f"{args.checkpoint}", file=sys.stderr)
+            if speaks:
+                print(f"this session's {args.session_minutes:g} minutes are over; run the same command to go on "
+                      f"from {args.checkpoint}", file=sys.stderr)
             return EXIT_SESSION_OVER
+        if terminal.stop_requested or (args.distributed and isinstance(err, Cancelled)):
+            if speaks:
+                where = f"; run the same command to resume from {args.checkpoint}" if args.checkpoint else ""
+                print(f"stopped at your request{where}", file=sys.stderr)
+            return 130
         raise
     finally:
         terminal.close()
+    if not speaks:
+        return 0
     result = outcome.result
     unit = "dB" if result.metric == "val_psnr" else ""
     figures = f"{result.metric} {result.best:.4g} {unit}".strip() if result.best is not None else "no validation"

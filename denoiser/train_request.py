@@ -29,6 +29,8 @@ DEFAULT_STEPS = 1000
 """Optimiser steps of a run that names neither steps nor minutes."""
 MINUTES_STEP_CAP = 1_000_000
 """Step budget of a time-budgeted run: an upper bound only, since the loop fits its schedule to the minutes."""
+DISTRIBUTED_DEVICES = ("auto", "cuda", "cpu")
+"""The devices a distributed run names: each process takes the GPU of its ``LOCAL_RANK`` (auto: where CUDA is)."""
 DATA_MODES = ("clean", "pairs", "noisy")
 """The ways in: clean photos + noise, noisy/clean pairs, noisy photos alone (self-supervised)."""
 
@@ -216,12 +218,20 @@ class ScheduleSpec(VersionedConfig):
     """CPU threads for torch; 0: all cores."""
     workers: int = TrainConfig.workers
     """Background processes building batches."""
+    distributed: bool = False
+    """Train as one of several processes that ``torchrun`` started (:mod:`denoiser.distributed`): ``batch_size`` is
+    the batch of all of them, each trains on its share on its own GPU (``device`` auto or cuda) or on the CPU;
+    ``threads`` and ``workers`` are per process. A request written before the field existed reads as false."""
 
     def validate(self) -> None:
         """Raise :class:`~denoiser.config.ConfigError` for a bound the loop's config does not check itself."""
         require(self.steps is None or self.steps >= 1, "steps must be >= 1, or None for the default")
         require(self.session_minutes >= 0 and self.threads >= 0, "session_minutes and threads must be >= 0")
         require(bool(self.device), "device must be named ('auto' chooses)")
+        require(isinstance(self.distributed, bool), "distributed must be true or false")
+        require(not self.distributed or self.device.strip().lower() in DISTRIBUTED_DEVICES,
+                f"a distributed run trains on device {', '.join(DISTRIBUTED_DEVICES)} (each process on its own GPU, "
+                "or on the CPU)")
 
 
 @dataclass

@@ -6,12 +6,15 @@ colour noise apart when asked), reads the photos into the engine's source (:func
 request into the loop's :class:`~denoiser.train_request.TrainConfig` (learning rate and step budget by the
 request's rules), runs :func:`~denoiser.training.train` to the end and saves the model where the request says.
 Like every long job it never prints: it reports :class:`~denoiser.progress.Progress` (``load`` while it reads,
-``start`` once the run is set up, then the loop's own events) and polls ``should_stop``.
+``start`` once the run is set up, then the loop's own events) and polls ``should_stop``. A request with
+``schedule.distributed`` runs as one rank of a group ``torchrun`` started (:mod:`denoiser.distributed`): every rank
+reads the photos and trains on its share; rank 0 alone saves the model.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +34,7 @@ from denoiser.datasets import (
     match_pairs,
     with_channels,
 )
+from denoiser.distributed import World, process_group, processes_on_this_machine, shard_bounds
 from denoiser.errors import Cancelled, DenoiserError
 from denoiser.modelfile import save_model
 from denoiser.models import Autoencoder
@@ -174,13 +178,37 @@ def run_training(request: TrainRequest, should_stop: StopFn | None = None, on_pr
     (:func:`check_pairs`, with ``go_on``). ``command``: the command line recorded in the saved model's description.
     A stop request raises :class:`~denoiser.errors.Cancelled` (after saving a checkpoint when the request keeps
     one); the end of ``schedule.session_minutes`` raises :class:`SessionOver`.
+
+    With ``schedule.distributed`` the process takes its place in the group ``torchrun`` started
+    (:func:`~denoiser.distributed.process_group`); without ``torchrun`` that raises, saying how to start it. Every
+    rank reports its events; rank 0 alone checks where the model goes and saves it.
     """
     request.validate()
+    if not request.schedule.distributed:
+        return _run(request, should_stop, on_progress, pairs, go_on, command, None)
+    with process_group(request.schedule.device) as world:
+        return _run(request, should_stop, on_progress, pairs, go_on, command, world)
+
+
+def _threads_per_process() -> int:
+    """CPU threads for each of the training processes that share this machine's cores (``torchrun`` sets
+    ``OMP_NUM_THREADS=1``, which would leave most cores idle)."""
+    return max(1, (os.cpu_count() or 1) // processes_on_this_machine())
+
+
+def _run(request: TrainRequest, should_stop: StopFn | None, on_progress: ProgressFn, pairs: PairReport | None,
+         go_on: Callable[[PairReport], None] | None, command: str, world: World | None) -> TrainOutcome:
+    """:func:`run_training` once the process knows its place (``world``: a rank of a distributed run)."""
     schedule = request.schedule
     session_ends = time.monotonic() + schedule.session_minutes * 60 if schedule.session_minutes > 0 else math.inf
-    check_destination(request.output)
+    if world is None or world.is_main:  # the model goes where rank 0 is (another machine has its own library)
+        check_destination(request.output)
+    if world is not None:
+        shard_bounds(schedule.batch_size, world.rank, world.size)  # refused before the photos are read
     if schedule.threads:
         torch.set_num_threads(schedule.threads)
+    elif world is not None and world.device.type == "cpu":
+        torch.set_num_threads(_threads_per_process())
     start_from = request.model.start_from
     if start_from:
         on_progress(Progress("load", 0, 0, f"Loading {start_from}..."))
@@ -211,17 +239,21 @@ def run_training(request: TrainRequest, should_stop: StopFn | None = None, on_pr
     try:
         for event in train(source, config, start_model=start_model, checkpoint_dir=schedule.checkpoint or None,
                            should_stop=lambda: asked_to_stop() or time.monotonic() >= session_ends,
-                           device=schedule.device):
+                           device=schedule.device, world=world):
             if event.stage == "done":
                 result = event.extra["result"]
             on_progress(event)
     except Cancelled as err:
-        if time.monotonic() >= session_ends and not asked_to_stop():
+        asked, over = asked_to_stop(), time.monotonic() >= session_ends
+        if world is not None:  # every rank stopped at the same step: they agree on why
+            asked, over = world.any(asked), world.any(over)
+        if over and not asked:
             raise SessionOver(f"this session's {schedule.session_minutes:g} minutes are over; the checkpoint in "
                               f"{schedule.checkpoint} goes on") from err
         raise
     if result is None:  # pragma: no cover - train() always ends with "done" unless it raises
         raise DenoiserError("training ended without a result")
     outcome = TrainOutcome(result, config, trained_on)
-    outcome.saved = outcome.save(request.output.name, request.output.file, command)
+    if world is None or world.is_main:
+        outcome.saved = outcome.save(request.output.name, request.output.file, command)
     return outcome

@@ -11,6 +11,11 @@ Validation (:mod:`denoiser.validation`) runs every "epoch" (``validation_every``
 split of the user's data. The best model is kept; ``patience`` epochs without improvement stop the run early;
 ``minutes`` caps the wall time, the learning-rate schedule fitted to it. What a run is asked to do, and how a
 request becomes a :class:`~denoiser.train_request.TrainConfig`, is :mod:`denoiser.train_request`'s job.
+
+Given a :class:`~denoiser.distributed.World`, the loop is one of several processes training together
+(``torchrun``): each trains on its share of every step's batch (:meth:`~denoiser.distributed.World.shard`), the
+gradients are averaged, and rank 0 alone validates, decides when the run ends and writes checkpoints, which hold
+what a single process's would: a run resumes with any number of processes.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import math
 import platform
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,7 +33,13 @@ from typing import Any
 
 import torch
 
-from denoiser.checkpoints import device_minutes, load_checkpoint, save_checkpoint
+from denoiser.checkpoints import (
+    checkpoint_file_names,
+    device_minutes,
+    load_checkpoint,
+    memory_format_of,
+    save_checkpoint,
+)
 from denoiser.datasets import (
     NoisyOnlySource,
     PairSource,
@@ -37,10 +48,11 @@ from denoiser.datasets import (
     subsample_with,
     synthesize_on_device,
 )
-from denoiser.errors import DenoiserError
+from denoiser.distributed import World, shard_bounds
+from denoiser.errors import Cancelled, DenoiserError
 from denoiser.modelfile import ModelInfo
 from denoiser.models import Autoencoder, create_model
-from denoiser.progress import Progress, StopFn, check_stop
+from denoiser.progress import Progress, StopFn
 from denoiser.synthesis import SynthesisMix
 from denoiser.train_request import TrainConfig
 from denoiser.validation import Validator, split_images, validation_protocols
@@ -92,7 +104,8 @@ class _State:
     skipped_steps: int = 0
     runs: list[dict[str, Any]] = field(default_factory=list)
     """One record per training session (process) that did steps: ``device`` (cuda, cpu...), ``device_name``,
-    ``steps`` and wall ``seconds`` in that session, and when it ``started`` (ISO time, UTC)."""
+    ``steps`` and wall ``seconds`` in that session, and when it ``started`` (ISO time, UTC); a distributed
+    session's record also says how many ``processes`` trained (rank 0's device and time stand for them all)."""
 
 
 def _device_name(device: torch.device) -> str:
@@ -104,12 +117,14 @@ def _device_name(device: torch.device) -> str:
 class _Session:
     """This process's share of a run: its record in ``state.runs``, added once it has done a step."""
 
-    def __init__(self, state: _State, device: torch.device) -> None:
+    def __init__(self, state: _State, device: torch.device, processes: int = 1) -> None:
         self.first_step, self.first_elapsed = state.step, state.elapsed
         self.record: dict[str, Any] = {
             "device": device.type, "device_name": _device_name(device), "steps": 0, "seconds": 0.0,
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
+        if processes > 1:
+            self.record["processes"] = processes
 
     def update(self, state: _State, elapsed: float) -> None:
         """Bring the record up to ``state``'s step and the run's ``elapsed`` seconds (the run's, not the session's)."""
@@ -137,20 +152,27 @@ def _batches(source: Any, indices: list[int], config: TrainConfig, first_step: i
 
 
 def _loss(model: Autoencoder, batch: dict, config: TrainConfig, device: torch.device,
-          mix: SynthesisMix | None = None) -> torch.Tensor:
+          mix: SynthesisMix | None = None, world: World | None = None,
+          forward_train: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = None) -> torch.Tensor:
+    """The loss of one step's batch; with a ``world``, of this rank's share of it (cut after the noise is made, so
+    that the shares are those of the batch one process would train on), through ``forward_train`` (the model's
+    data-parallel wrapper)."""
     if "seed" in batch:  # a device_mix batch: its noise is made here, on the training device, from ``mix``
         if mix is None:
             raise DenoiserError("a device_mix batch needs its synthesis mix")
         batch = synthesize_on_device(batch, mix, device)
+    if world is not None:
+        batch = world.shard(batch)
+    forward_train = forward_train or model.forward_train
     noisy = batch["input"].to(device, non_blocking=True)
     noise_map = batch["noise_map"].to(device, non_blocking=True)
     if "choice" not in batch:
-        output, penalty = model.forward_train(noisy, noise_map)
+        output, penalty = forward_train(noisy, noise_map)
         return torch.nn.functional.l1_loss(output, batch["target"].to(device)) + penalty
     # Neighbor2Neighbor: one sub-image is the target of the other; the regulariser asks the network's
     # output on the full patch, sub-sampled the same way, to differ as the two sub-images' outputs do.
     first, second = subsample_with(noisy, batch["choice"])
-    output, penalty = model.forward_train(first, noise_map)
+    output, penalty = forward_train(first, noise_map)
     with torch.no_grad():
         full_map = noise_map[:, :, :1, :1].expand(-1, -1, noisy.shape[2], noisy.shape[3])
         full = model(noisy, full_map)
@@ -168,17 +190,27 @@ def train(
     checkpoint_dir: str | Path | None = None,
     should_stop: StopFn | None = None,
     device: str = "auto",
+    world: World | None = None,
 ) -> Iterator[Progress]:
     """Train on ``source``; yields progress; the last event's ``extra["result"]`` is a :class:`TrainingResult`.
 
     ``start_model`` is fine-tuned (a copy: the caller's model is untouched). Stopping saves a checkpoint and
     raises :class:`~denoiser.errors.Cancelled`.
+
+    ``world``: this process is one rank of a distributed run (:mod:`denoiser.distributed`) and trains on
+    ``world.device`` (``device`` is not used). ``config.batch_size`` is the batch of all ranks together; each trains
+    on its equal share of it. Rank 0 alone validates, writes the checkpoint and keeps the best model; a stop asked
+    for on any rank stops them all at the same step. The other ranks' result holds the last weights, and no
+    validation figures.
     """
     from denoiser.inference import resolve_device
 
     config.validate()
+    if world is not None:
+        shard_bounds(config.batch_size, world.rank, world.size)  # a batch that does not split is refused first
     torch.manual_seed(config.seed)
-    target = resolve_device(device)
+    target = world.device if world is not None else resolve_device(device)
+    main = world is None or world.is_main  # the process that validates, writes checkpoints and keeps the best
     if start_model is not None:
         model = copy.deepcopy(start_model)
     else:
@@ -194,40 +226,49 @@ def train(
     validator = Validator(source, held_ids, config)
     best = {k: v.detach().clone() for k, v in model.state_dict().items()}
     folder = Path(checkpoint_dir) if checkpoint_dir else None
-    saved = load_checkpoint(folder, model, best, optimizer, config) if folder else None
+    saved = _resume(folder, model, best, optimizer, config, world) if folder else None
     if saved is not None:
         state = _State(**saved)
         yield Progress("train", state.step, config.steps, f"resumed at step {state.step}")
     else:
         state = _State(horizon=config.steps)
-        if held_ids:
+        if held_ids and main:
             state.start, sample = validator.score(model)
             state.best = state.start if start_model is not None else None
             yield Progress("validate", 0, config.steps, "starting model",
                            extra={validator.metric: state.start, "sample": sample})
+    forward_train = None
+    if world is not None:
+        _take_layout(model, bool(world.from_main([float(_uses_channels_last(model))])[0]))  # rank 0 validated
+        forward_train = world.data_parallel(model)
     stopped_early = False
-    session = _Session(state, target)  # this process's record in state.runs
+    session = _Session(state, target, world.size if world is not None else 1)  # this process's record in state.runs
     session_start = time.monotonic()
     batches = _batches(source, train_ids, config, state.step)
     try:
         while state.step < min(config.steps, state.horizon):
-            try:
-                check_stop(should_stop, "training cancelled")
-            except DenoiserError:
+            stop = should_stop is not None and should_stop()
+            if stop if world is None else world.any(stop):
                 state.elapsed += time.monotonic() - session_start
                 session_start = time.monotonic()
                 session.update(state, state.elapsed)
-                if folder is not None:
+                if folder is not None and main:
                     save_checkpoint(folder, model, best, optimizer, asdict(state), config)
-                raise
+                if world is not None:
+                    world.barrier()  # no rank ends before rank 0 has written the checkpoint
+                raise Cancelled("training cancelled")
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate_at(state.step, state.horizon, config.learning_rate)
+            if world is not None:  # random draws in the model (a variational model's) differ between ranks
+                world.seed_step(config.seed, state.step)
             batch = next(batches)
             with torch.autocast(target.type, enabled=use_amp):
-                loss = _loss(model, batch, config, target, mix)
+                own_loss = _loss(model, batch, config, target, mix, world, forward_train)
+            # The whole batch's loss (the mean of the ranks' equal shares): every rank skips a non-finite one alike.
+            loss = own_loss if world is None else world.mean(own_loss)
             optimizer.zero_grad(set_to_none=True)
             if torch.isfinite(loss):
-                scaler.scale(loss).backward()
+                scaler.scale(own_loss).backward()
                 # One extreme batch (very dark Poisson noise, say) once blew a run up from loss 0.03 to 400:
                 # clipping the gradient's norm keeps any single step from throwing the weights away.
                 scaler.unscale_(optimizer)
@@ -243,7 +284,7 @@ def train(
             last = state.step >= min(config.steps, state.horizon)
             out_of_time = bool(config.minutes) and elapsed >= config.minutes * 60
             extra: dict[str, Any] = {}
-            if held_ids and (state.step % config.validation_every == 0 or last or out_of_time):  # judge the last
+            if held_ids and main and (state.step % config.validation_every == 0 or last or out_of_time):
                 value, extra["sample"] = validator.score(model)
                 record[validator.metric] = value
                 if validator.better(value, state.best):
@@ -260,8 +301,11 @@ def train(
                 # finds time left moves the end out again rather than stopping there.
                 state.horizon = max(state.step + 1, min(config.steps, int(config.minutes * 60 * state.step / elapsed)))
                 last = stopped_early or state.step >= min(config.steps, state.horizon)
+            if world is not None:  # rank 0's clock and validation decide for every rank
+                last, out_of_time, stopped_early, state.horizon = _agree(world, model, last, out_of_time,
+                                                                         stopped_early, state.horizon)
             state.history.append(record)
-            if folder is not None and (state.step % config.checkpoint_every == 0 or last or out_of_time):
+            if folder is not None and main and (state.step % config.checkpoint_every == 0 or last or out_of_time):
                 state.elapsed, session_start = elapsed, time.monotonic()  # the checkpoint's own write counts next
                 session.update(state, state.elapsed)
                 save_checkpoint(folder, model, best, optimizer, asdict(state), config)
@@ -280,6 +324,36 @@ def train(
     result = TrainingResult(model, validator.metric, state.best, state.start, state.step, seconds, state.history,
                             stopped_early, state.runs)
     yield Progress("done", state.step, state.step, "training finished", extra={"result": result})
+
+
+def _resume(folder: Path, model: Autoencoder, best: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer,
+            config: TrainConfig, world: World | None) -> dict[str, Any] | None:
+    """Load the checkpoint in ``folder`` (see :func:`~denoiser.checkpoints.load_checkpoint`); in a distributed run
+    rank 0 reads it and sends its files to the others, which need not see the folder (another machine)."""
+    if world is not None:
+        folder = world.files_from_main(folder, checkpoint_file_names(folder) if world.is_main else [])
+    return load_checkpoint(folder, model, best, optimizer, config)
+
+
+def _uses_channels_last(model: Autoencoder) -> bool:
+    return memory_format_of(model) == "channels_last"
+
+
+def _take_layout(model: Autoencoder, channels_last: bool) -> None:
+    """Give ``model``'s weights rank 0's memory layout (validating leaves them ``channels_last``): the same weights
+    in another layout compute slightly differently, and the ranks must compute alike."""
+    if _uses_channels_last(model) != channels_last:
+        model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+
+
+def _agree(world: World, model: Autoencoder, last: bool, out_of_time: bool, stopped_early: bool,
+           horizon: int) -> tuple[bool, bool, bool, int]:
+    """Rank 0's decisions after a step, taken by every rank: whether the run ends (its validation and its clock
+    decide), the schedule's horizon, and its weights' memory layout."""
+    is_last, timed_out, early, new_horizon, channels_last = world.from_main(
+        [float(last), float(out_of_time), float(stopped_early), float(horizon), float(_uses_channels_last(model))])
+    _take_layout(model, bool(channels_last))
+    return bool(is_last), bool(timed_out), bool(early), int(new_horizon)
 
 
 def training_info(result: TrainingResult, config: TrainConfig, trained_on: str, command: str = "",
