@@ -109,7 +109,9 @@ class Validator:
 
         size = 96
         crop = noisy[:size, :size]
+        # On the model's own device: "cpu" here moved a CUDA model off its GPU in the middle of training.
         result = out[:size, :size] if out is not None else denoise_array(
-            crop, model, sigma, tiles=TileSettings(engine="torch"), device="cpu", check_finite=False)
+            crop, model, sigma, tiles=TileSettings(engine="torch"), device=next(model.parameters()).device,
+            check_finite=False)
         as_uint8 = crop if crop.dtype == np.uint8 else from_float(crop, 8)
         return {"before": as_uint8, "after": from_float(result, 8)}
