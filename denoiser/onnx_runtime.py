@@ -61,7 +61,6 @@ def _session(path: str, threads: int) -> object:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.enable_cpu_mem_arena = False  # buffers go back after each run: peak memory no higher than torch
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
