@@ -174,8 +174,8 @@ def _add_denoise_parser(commands: argparse._SubParsersAction) -> None:
                      help="denoise in 1, 2, 4 or 8 orientations and average: slower, slightly better (default 1)")
     run.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     run.add_argument("--engine", choices=["auto", "torch", "onnx"], default="auto",
-                     help="what runs the model: auto (ONNX Runtime on the CPU, about 1.25x faster there; torch on GPUs),"
-                          " torch or onnx")
+                     help="what runs the model: auto (ONNX Runtime on the CPU, about 1.25x faster there; torch on "
+                          "GPUs), torch or onnx")
     run.add_argument("--name", default=None, help="output name pattern in a folder (default {stem}_denoised)")
     run.add_argument("--format", default=None, choices=FORMAT_CHOICES,
                      help="output format (default: the input's, or OUT's extension for one photo; camera RAW gives "
