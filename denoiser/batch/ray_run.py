@@ -187,16 +187,9 @@ class RayBatchRun(BatchRun):
         if target.is_dir():
             raise ImageWriteError(target, "is a folder")
 
-        def note_hash(temporary: Path) -> None:
-            claim.output_sha256 = file_sha256(temporary)
-            with self.manifest.locked():
-                entry = dict(self.manifest.get(source) or {})
-                if entry.get("status") == "running" and entry.get("owner") == self.owner:
-                    entry["output_sha256"] = claim.output_sha256
-                    self.manifest.put(source, entry)
-
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
+            note_hash = self.hash_recorder(source, claim)
             with atomic_write(target, replace=claim.overwrite, before_place=note_hash) as temporary:
                 temporary.write_bytes(data)
         except FileExistsError as err:  # the name was taken meanwhile (by something outside the manifest)

@@ -14,7 +14,7 @@ import errno
 import json
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -232,15 +232,12 @@ class BatchRun:
         self.manifest.put(source, previous)
         return previous
 
-    def _denoise(self, source: Path, claim: _Claim, result: FileResult, on_progress: ProgressFn) -> FileResult:
-        """Denoise into the claimed name, write, measure against a reference."""
-        settings = self.settings
-        image = read_image(source)
-        outcome = denoise_image(image, self.model, settings, on_progress, self.should_stop)
-        denoised = outcome.image
+    def hash_recorder(self, source: Path, claim: _Claim) -> Callable[[Path], None]:
+        """What to call with an output's finished temporary file just before it takes its name: its hash goes into
+        the claim and the manifest, so that a run killed right after the rename is adopted by the next, not
+        redone."""
 
         def note_hash(temporary: Path) -> None:
-            # Recorded before the rename: a run killed right after it is adopted by the next, not redone.
             claim.output_sha256 = file_sha256(temporary)
             with self.manifest.locked():
                 entry = dict(self.manifest.get(source) or {})
@@ -248,11 +245,20 @@ class BatchRun:
                     entry["output_sha256"] = claim.output_sha256
                     self.manifest.put(source, entry)
 
+        return note_hash
+
+    def _denoise(self, source: Path, claim: _Claim, result: FileResult, on_progress: ProgressFn) -> FileResult:
+        """Denoise into the claimed name, write, measure against a reference."""
+        settings = self.settings
+        image = read_image(source)
+        outcome = denoise_image(image, self.model, settings, on_progress, self.should_stop)
+        denoised = outcome.image
+
         # protected: whatever the policy, write_image refuses to replace any input of the batch.
         written = write_image(claim.target, denoised, quality=settings.quality,
                               keep_metadata=settings.keep_metadata, bit_depth=settings.bit_depth,
                               protected=self.protected.near(claim.target), overwrite=claim.overwrite,
-                              before_place=note_hash)
+                              before_place=self.hash_recorder(source, claim))
         result = dataclasses.replace(result, output=written, status="done", sigma=float(outcome.sigma),
                                      findings=file_findings(source, image, outcome, settings, written.name))
         result.reference, result.metrics, result.reference_note = compare_with_reference(source, image, denoised)
