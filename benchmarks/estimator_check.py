@@ -28,7 +28,8 @@ import torch
 from denoiser.bench_sets import is_pair_set, load_pairs, load_set
 from denoiser.estimator import bundled_estimator_path, estimate_map, load_estimator
 from denoiser.estimator_training import grey_photo
-from denoiser.noise import add_gaussian_noise, estimate_noise, float_noisy
+from denoiser.noise import add_gaussian_noise, float_noisy
+from denoiser.noise_estimation import estimate_noise
 from denoiser.noise_maps import local_noise_maps
 
 

@@ -133,7 +133,7 @@ def method_denoiser(method: str, model_spec: str, passes: int = 1) -> Callable[[
 
 def _estimated(noisy: np.ndarray) -> float:
     """The peers' sigma on real noise: the same estimate the app's auto strength starts from."""
-    from denoiser.noise import estimate_noise
+    from denoiser.noise_estimation import estimate_noise
 
     return estimate_noise(noisy)
 

@@ -613,7 +613,7 @@ def _results_asking_before_a_redo(settings: BatchSettings, model: Autoencoder, m
 def noise_record(file: str) -> tuple[dict[str, Any], str]:
     """One file's noise as auto reads it: (plain JSON values, the line ``estimate-noise`` prints)."""
     from denoiser.io import read_image
-    from denoiser.noise import estimate_noise, workable_patch
+    from denoiser.noise_estimation import estimate_noise, workable_patch
     from denoiser.strength import estimate_noise_map
 
     pixels = read_image(file).color()

@@ -22,7 +22,8 @@ from torchvision.transforms.v2 import functional as tvf
 
 from denoiser.errors import DenoiserError
 from denoiser.io import to_float
-from denoiser.noise import MAX_SIGMA, NoiseMix, estimate_noise, synthesize
+from denoiser.noise import MAX_SIGMA, NoiseMix, synthesize
+from denoiser.noise_estimation import estimate_noise
 from denoiser.noise_maps import local_noise_maps
 from denoiser.synthesis import SynthesisMix, synthesize_batch
 

@@ -23,7 +23,8 @@ import cv2
 import numpy as np
 
 from denoiser.io import to_float
-from denoiser.noise import MAX_SIGMA, PATCH
+from denoiser.noise import MAX_SIGMA
+from denoiser.noise_estimation import PATCH
 from denoiser.strength import NoiseEstimate, Strength
 
 STRUCTURE_LIMIT = 0.06

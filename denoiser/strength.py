@@ -27,7 +27,8 @@ import numpy as np
 
 from denoiser.chroma import check_chroma, luminance_only_levels
 from denoiser.errors import DenoiserError
-from denoiser.noise import MAX_SIGMA, PATCH, estimate_noise, workable_patch
+from denoiser.noise import MAX_SIGMA
+from denoiser.noise_estimation import PATCH, estimate_noise, workable_patch
 
 FLOOR_SHARE = 1.0
 """No region of a photo is read below this share of the photo's median level: clipping at black and white hides
@@ -139,7 +140,7 @@ class NoiseEstimate:
     """For a grey photo, its typical (median) noise level as read, a sigma in 0-255 units; None for colour."""
     patch: tuple[int, int] | None = None
     """For a ``pca`` estimate of a photo too small for the usual 7 x 7 patches, the smaller patch (rows, columns)
-    it was read in (:func:`~denoiser.noise.workable_patch`), a rougher reading; None otherwise."""
+    it was read in (:func:`~denoiser.noise_estimation.workable_patch`), a rougher reading; None otherwise."""
     subsampled: bool = False
     """Whether the photo's colour was found subsampled (:mod:`denoiser.chroma`: nearly every JPEG, most HEICs and
     AVIFs) and its luminance noisier than a clean photo's: the levels were raised to at least what its luminance
@@ -225,7 +226,7 @@ def estimate_noise_map(pixels: np.ndarray) -> NoiseEstimate:
     per-pixel estimate when it is available and the photo big enough, else the PCA white-noise estimate.
 
     Any size works. A photo too small for the PCA estimate's usual 7 x 7 patches is read in smaller ones
-    (:func:`~denoiser.noise.workable_patch`; :attr:`NoiseEstimate.patch` says which), and one too small for any
+    (:func:`~denoiser.noise_estimation.workable_patch`; :attr:`NoiseEstimate.patch` says which), and one too small for any
     (1 x 1, a 6 x 6 grey photo, a one-pixel grey line) gets :func:`assumed_estimate`, a typical camera photo's
     noise: never an error, and never a silent "no noise".
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from denoiser.errors import DenoiserError
-from denoiser.noise import _censored_variance, add_gaussian_noise, estimate_noise
+from denoiser.noise import add_gaussian_noise
+from denoiser.noise_estimation import _censored_variance, estimate_noise
 
 SIGMAS = [5, 10, 15, 25, 35, 50]
 

@@ -20,7 +20,8 @@ from denoiser.chroma import (
     check_chroma,
     luminance_only_levels,
 )
-from denoiser.noise import MAX_SIGMA, patch_matrix, pca_noise, weak_texture_noise
+from denoiser.noise import MAX_SIGMA
+from denoiser.noise_estimation import patch_matrix, pca_noise, weak_texture_noise
 from denoiser.strength import Strength, estimate_noise_map, levels_for
 
 SIGMA = 20.0

@@ -111,7 +111,7 @@ def test_a_thin_or_tiny_photo_is_read_in_smaller_patches_close_to_its_true_noise
 
 
 def test_which_patch_each_size_is_read_in() -> None:
-    from denoiser.noise import workable_patch
+    from denoiser.noise_estimation import workable_patch
 
     # Photos with room for enough 7 x 7 patches keep the usual reading (and so the estimate they always had).
     assert workable_patch(24, 24, 3) == workable_patch(16, 16, 1) == workable_patch(8, 400, 3) == (7, 7)
@@ -124,7 +124,7 @@ def test_which_patch_each_size_is_read_in() -> None:
 
 def test_a_normal_photo_keeps_its_usual_reading_and_gets_no_estimate_finding(tiny_model: torch.nn.Module) -> None:
     from denoiser.findings import estimate_findings
-    from denoiser.noise import estimate_noise
+    from denoiser.noise_estimation import estimate_noise
 
     pixels = noisy_photo((40, 48), 3, np.uint8, sigma=15.0)
     estimate = estimate_noise_map(pixels)

@@ -74,7 +74,8 @@ def held_out_psnr(model: torch.nn.Module, noisy: list[np.ndarray], clean: list[n
     """Mean PSNR of ``model`` on the held-out pairs, computed here rather than by the engine's validator: each
     noisy photo at its own estimated noise level (as the pair source gives it), the result rounded to 8 bits."""
     from denoiser.inference import denoise_array
-    from denoiser.noise import MAX_SIGMA, estimate_noise
+    from denoiser.noise import MAX_SIGMA
+    from denoiser.noise_estimation import estimate_noise
 
     scores = []
     for index in held:

@@ -331,7 +331,7 @@ def test_bundled_default_removes_the_noise_of_rni6(rni6_run: tuple[list[Path], P
     a fixed sigma 15 leaves 38 to 80 % (55 % on average) with the previous default; auto with today's default
     77 to 95 % while grey photos were given their level as (s, s), 27 to 82 % (54 % on average) since they get
     :data:`~denoiser.strength.GREY_MAP` of it (Chupa_Chups, read at 2.9, keeps the most)."""
-    from denoiser.noise import estimate_noise
+    from denoiser.noise_estimation import estimate_noise
 
     inputs, _, entries = rni6_run
     kept = {}
