@@ -10,8 +10,8 @@ read such a photo as nearly clean: a CBSD432 photo with noise of sigma 20, saved
 0.4 (the network) and 0.6 (PCA) where the same photo saved 4:4:4 read 21.
 
 :func:`check_chroma` measures, in the same 7 x 7 patches, the luminance's noise on its own (the weak-textured
-patches' PCA estimate, :func:`~denoiser.noise_estimation.weak_texture_noise`, which grass and fur do not fool as they fool
-the plain estimate of one channel) and the chroma's (the PCA estimate of the two opponent colour channels). A
+patches' PCA estimate, :func:`~denoiser.noise_estimation.weak_texture_noise`, which grass and fur do not fool as
+they fool the plain estimate of one channel) and the chroma's (the PCA estimate of the two opponent colour channels). A
 photo whose chroma holds under :data:`SUBSAMPLED_SHARE` of the luminance's noise level has had its colour
 subsampled (or its colour noise otherwise smoothed away, as a low JPEG quality does), and
 :func:`luminance_only_levels` gives the map the model should be given for the luminance noise it holds. Photos
@@ -100,7 +100,8 @@ _CHROMA = np.array([[1 / _SQRT2, 0.0, -1 / _SQRT2], [1 / _SQRT6, -2 / _SQRT6, 1 
 def check_chroma(pixels: np.ndarray, *, max_patches: int = 60000, seed: int = 0) -> ChromaCheck | None:
     """The luminance and chroma noise of a colour photo (H x W x 3 or more channels, the first three RGB; uint8,
     uint16 or float in 0-1), read in the same seeded 7 x 7 patches (at most ``max_patches``; a photo of any size
-    costs the same). None for a photo too small for the 7 x 7 patches of :func:`~denoiser.noise_estimation.estimate_noise`.
+    costs the same). None for a photo too small for the 7 x 7 patches of
+    :func:`~denoiser.noise_estimation.estimate_noise`.
 
     Only the patches are converted to floats: a float copy of a 24-megapixel photo would cost 576 MB.
     """

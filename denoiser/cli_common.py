@@ -188,3 +188,13 @@ class Console:
             stream.write(text + "\n")
         with contextlib.suppress(ValueError):  # a stream closed under us has nothing to flush
             stream.flush()
+
+
+FILE_COMPLETION = {"bash": "_shtab_compgen_files", "zsh": "_files", "tcsh": "f"}
+"""What the completion scripts complete a path argument with, per shell (shtab's convention)."""
+
+
+def completes_files(action: argparse.Action) -> argparse.Action:
+    """Mark an argument as a path, for the completion scripts."""
+    action.complete = FILE_COMPLETION  # type: ignore[attr-defined]
+    return action

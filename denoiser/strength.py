@@ -226,8 +226,8 @@ def estimate_noise_map(pixels: np.ndarray) -> NoiseEstimate:
     per-pixel estimate when it is available and the photo big enough, else the PCA white-noise estimate.
 
     Any size works. A photo too small for the PCA estimate's usual 7 x 7 patches is read in smaller ones
-    (:func:`~denoiser.noise_estimation.workable_patch`; :attr:`NoiseEstimate.patch` says which), and one too small for any
-    (1 x 1, a 6 x 6 grey photo, a one-pixel grey line) gets :func:`assumed_estimate`, a typical camera photo's
+    (:func:`~denoiser.noise_estimation.workable_patch`; :attr:`NoiseEstimate.patch` says which), and one too small
+    for any (1 x 1, a 6 x 6 grey photo, a one-pixel grey line) gets :func:`assumed_estimate`, a typical camera photo's
     noise: never an error, and never a silent "no noise".
 
     A grey photo (:func:`is_grey`) is read as one level, the grey noise's, and the model is given :data:`GREY_MAP`

@@ -228,7 +228,7 @@ def test_warnings_are_printed_under_their_file(tmp_path: Path, tiny_model_file: 
 
 @pytest.mark.parametrize(("text", "expected"), [("auto", (None, 1.0)), ("150%", (None, 1.5)), ("25", (25.0, 1.0))])
 def test_strength_reads_auto_a_percentage_of_auto_or_a_sigma(text: str, expected: tuple) -> None:
-    from denoiser.cli import _strength
+    from denoiser.denoise_cli import _strength
 
     assert _strength(text) == expected
 
