@@ -107,7 +107,7 @@ def method_denoiser(method: str, model_spec: str, passes: int = 1) -> Callable[[
             # bm3d works in the units of its sigma: 0-1 here, the float protocol's units.
             scaled = noisy.astype(np.float64) / 255.0 if noisy.dtype == np.uint8 else noisy.astype(np.float64)
             out = bm3d.bm3d(scaled, sigma / 255.0) if noisy.ndim == 2 else bm3d.bm3d_rgb(scaled, sigma / 255.0)
-            return np.clip(np.round(out * 255), 0, 255).astype(np.uint8)
+            return _to_uint8(out)
 
         return cbm3d
     if method == "nlm":

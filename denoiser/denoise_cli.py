@@ -255,7 +255,7 @@ def denoise_one_file(source: Path, out: Path, settings: BatchSettings, model: Au
     manifest. Same safety as a batch: the input is never replaced, an existing OUT only with the ``overwrite``
     policy; a failure is the result's message, not an exception."""
     from denoiser.batch import FileResult, denoise_image
-    from denoiser.batch.run import failure_message
+    from denoiser.batch.failures import failure_message
     from denoiser.io import read_image, write_image
 
     started = time.monotonic()

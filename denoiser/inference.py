@@ -3,13 +3,13 @@
 Memory grows with the tile, not with the image: the canvas keeps the input's own dtype (uint8 stays uint8)
 and only one batch of tiles is ever converted to float and sent to the device. CUDA out-of-memory retries
 with smaller tiles, then on the CPU. Progress is reported per tile batch and ``should_stop`` is polled
-before each one, so a cancel takes effect within one batch.
+before each one, so a cancel takes effect within one batch. What runs the model over a batch of tiles (torch or
+ONNX Runtime) is :mod:`denoiser.tile_runners`'.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -17,17 +17,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from denoiser.devices import available_devices, resolve_device
-from denoiser.errors import DenoiserError, UnknownNameError
+from denoiser.errors import DenoiserError
 from denoiser.exported import ExportedModel
 from denoiser.io import to_float
 from denoiser.progress import Progress, ProgressFn, StopFn, check_stop, ignore_progress
+from denoiser.tile_runners import TileRunner, is_out_of_memory, resolve_engine, tile_runner
 from denoiser.tiling import PASS_COUNTS, TileGrid, canvas_padding, pad_image, round_up, sample_map
 
 if TYPE_CHECKING:
     from denoiser.models.base import Autoencoder
 
 __all__ = [
-    "ENGINES",
     "NonFiniteOutputError",
     "TileSettings",
     "available_devices",
@@ -36,10 +36,8 @@ __all__ = [
     "denoise_array",
     "match_channels",
     "resolve_device",
-    "resolve_engine",
 ]
 
-ENGINES = ("auto", "torch", "onnx")
 MIN_TILE = 64
 """Smallest tile the out-of-memory fallback tries before moving to the CPU."""
 
@@ -119,12 +117,6 @@ class NonFiniteOutputError(DenoiserError):
                          "the model is damaged or its training diverged: use another model")
 
 
-def _is_out_of_memory(err: BaseException) -> bool:
-    from denoiser.onnx_runtime import is_allocation_failure
-
-    return type(err).__name__ == "OutOfMemoryError" or is_allocation_failure(err)
-
-
 NoiseLevel = float | np.ndarray
 """Sigma in 0-255 units: one number for the whole image, or an h x w x K map (K = 1, or 2 for luminance and
 colour noise) that covers the image: its own size, a lower resolution (interpolated, see
@@ -179,65 +171,6 @@ def _tile_levels(level01: float | _LevelMap, tiles: list) -> float | np.ndarray:
         return np.broadcast_to(level01.level.reshape(1, -1, 1, 1), (len(tiles), level01.level.shape[2], 1, 1))
     stack = np.stack([level01.window(t.top, t.left, t.height, t.width) for t in tiles])
     return stack.transpose(0, 3, 1, 2)
-
-
-TileRunner = Callable[[np.ndarray, "float | np.ndarray"], np.ndarray]
-"""Runs a batch of N x h x w x C float32 tiles at a noise input (see :func:`_tile_levels`) and gives the cleaned
-N x h x w x C float32 tiles: the model through torch, or its ONNX graph through ONNX Runtime."""
-
-
-def _torch_runner(model: Autoencoder, device: Any) -> TileRunner:
-    import torch
-
-    # The model stays on the device in channels_last layout afterwards: moving it back would cost more.
-    model.to(device, memory_format=torch.channels_last)
-
-    def run(tiles: np.ndarray, level: float | np.ndarray) -> np.ndarray:
-        # channels_last (NHWC) runs these convolutions about 1.6x faster on the CPU than NCHW.
-        inputs = torch.from_numpy(tiles).permute(0, 3, 1, 2).to(device).contiguous(memory_format=torch.channels_last)
-        noise: float | torch.Tensor = level
-        if isinstance(level, np.ndarray):
-            noise = torch.from_numpy(np.require(level, np.float32, ["C_CONTIGUOUS", "WRITEABLE"])).to(device)
-            if level.shape[2:] != (1, 1):
-                noise = noise.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
-            return model(inputs, noise).float().permute(0, 2, 3, 1).cpu().numpy()
-
-    return run
-
-
-def _onnx_runner(model: Autoencoder | ExportedModel) -> TileRunner:
-    from denoiser.onnx_runtime import OnnxTileRunner
-
-    if isinstance(model, ExportedModel):
-        return OnnxTileRunner(model.graph)
-    from denoiser.onnx_export import onnx_file_for
-
-    return OnnxTileRunner(onnx_file_for(model))
-
-
-def resolve_engine(engine: str, device: Any, model: object = None) -> str:
-    """``torch`` or ``onnx`` for ``engine`` (``auto``: the environment's ``DENOISER_ENGINE``, else ONNX Runtime on
-    the CPU where it is installed, torch elsewhere). ONNX Runtime runs on the CPU only here; an exported
-    ``model`` (no torch weights) runs on it whatever is asked."""
-    from denoiser.onnx_runtime import onnxruntime_available
-
-    if isinstance(model, ExportedModel):
-        if not onnxruntime_available():
-            raise DenoiserError("this installation has neither PyTorch nor ONNX Runtime: nothing can run a model")
-        return "onnx"
-    key = engine.strip().lower()
-    if key == "auto":
-        key = os.environ.get("DENOISER_ENGINE", "auto").strip().lower() or "auto"
-    if key not in ENGINES:
-        raise UnknownNameError("inference engine", engine, ENGINES)
-    if key == "auto":
-        return "onnx" if device.type == "cpu" and onnxruntime_available() else "torch"
-    if key == "onnx" and device.type != "cpu":
-        raise DenoiserError(f"the onnx engine runs on the CPU, not on {device}; use --engine torch there")
-    if key == "onnx" and not onnxruntime_available():
-        raise DenoiserError("the onnx engine needs ONNX Runtime (pip install onnxruntime); use --engine torch")
-    return key
 
 
 def _batches(items: list, size: int) -> Iterator[list]:
@@ -354,12 +287,12 @@ def denoise_array(
     engine = resolve_engine(tiles.engine, target, model)
     while True:
         try:
-            run = _onnx_runner(model) if engine == "onnx" else _torch_runner(model, target)  # type: ignore[arg-type]
+            run = tile_runner(engine, model, target)
             out = _run_grid(run, model.size_multiple, canvas, level01, tile, overlap, batch_size, on_progress,
                             should_stop, check_finite)
             break
         except Exception as err:  # torch's OutOfMemoryError, ONNX Runtime's allocation failures; others go on
-            if not _is_out_of_memory(err):
+            if not is_out_of_memory(err):
                 raise
             if target.type == "cuda":
                 import torch

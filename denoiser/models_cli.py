@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 
 from denoiser.cli_common import EXIT_OK, Console, at_terminal, confirm, positive_int
 from denoiser.errors import DenoiserError
@@ -53,11 +54,11 @@ def add_models_parser(commands: argparse._SubParsersAction) -> None:
     sample.add_argument("--seed", type=int, default=0, help="seed of the random latents (default 0)")
 
 
-def _models_list(as_json: bool, console: Console) -> int:
+def _models_list(args: argparse.Namespace, console: Console) -> int:
     from denoiser.modelstore import describe, list_models, user_models_dir
 
     infos = list_models()
-    if as_json:
+    if args.json:
         console.result(json.dumps([{**i.to_json_dict(), "path": str(i.path), "bundled": i.bundled} for i in infos],
                                   indent=2))
         return EXIT_OK
@@ -69,12 +70,12 @@ def _models_list(as_json: bool, console: Console) -> int:
     return EXIT_OK
 
 
-def _models_info(spec: str, as_json: bool, console: Console) -> int:
+def _models_info(args: argparse.Namespace, console: Console) -> int:
     from denoiser.modelstore import model_info, model_size_bytes
 
-    info = model_info(spec)
+    info = model_info(args.model)
     size = model_size_bytes(info)
-    if as_json:
+    if args.json:
         console.result(json.dumps({**info.to_json_dict(), "path": str(info.path), "bundled": info.bundled,
                                    "size_bytes": size}, indent=2))
         return EXIT_OK
@@ -115,11 +116,20 @@ def _models_info(spec: str, as_json: bool, console: Console) -> int:
     return EXIT_OK
 
 
-def _models_remove(name: str, yes: bool, console: Console) -> int:
+def _models_rename(args: argparse.Namespace, console: Console) -> int:
+    from denoiser.modelstore import rename_model
+
+    path = rename_model(args.old, args.new)
+    console.report(f"renamed {args.old} to {args.new} ({path})")
+    return EXIT_OK
+
+
+def _models_remove(args: argparse.Namespace, console: Console) -> int:
     from denoiser.modelstore import library_model_path, remove_model
 
+    name = args.name
     path = library_model_path(name)  # unknown and bundled names fail before anything is asked
-    if not yes:
+    if not args.yes:
         if not at_terminal():
             raise DenoiserError(f"not removing {name}: stdin is not a terminal, so confirm with --yes")
         if not confirm(f"remove {name}?"):
@@ -127,6 +137,22 @@ def _models_remove(name: str, yes: bool, console: Console) -> int:
             return EXIT_OK
     remove_model(name)
     console.report(f"removed {name} ({path} and its .json)")
+    return EXIT_OK
+
+
+def _models_import(args: argparse.Namespace, console: Console) -> int:
+    from denoiser.modelstore import import_model
+
+    info = import_model(args.file, args.name)
+    console.report(f"imported {args.file} as {info.name} ({info.family}; {info.path})")
+    return EXIT_OK
+
+
+def _models_export(args: argparse.Namespace, console: Console) -> int:
+    from denoiser.modelstore import export_model
+
+    path = export_model(args.name, args.destination)
+    console.report(f"exported {args.name} to {path}")
     return EXIT_OK
 
 
@@ -157,29 +183,17 @@ def _models_sample(args: argparse.Namespace, console: Console) -> int:
     return EXIT_OK
 
 
+_ACTIONS: dict[str, Callable[[argparse.Namespace, Console], int]] = {
+    "list": _models_list, "info": _models_info, "rename": _models_rename, "remove": _models_remove,
+    "import": _models_import, "export": _models_export, "sample": _models_sample,
+}
+"""Each ``denoiser models`` action and what runs it (given the arguments and the console); returns the exit
+status."""
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     """Run ``denoiser models [ACTION]``; returns the exit status."""
-    from denoiser.modelstore import export_model, import_model, rename_model
-
-    action, console = args.models_action or "list", Console.for_args(args)
-    if action == "list":
-        return _models_list(args.json, console)
-    if action == "info":
-        return _models_info(args.model, args.json, console)
-    if action == "rename":
-        path = rename_model(args.old, args.new)
-        console.report(f"renamed {args.old} to {args.new} ({path})")
-        return EXIT_OK
-    if action == "remove":
-        return _models_remove(args.name, args.yes, console)
-    if action == "import":
-        info = import_model(args.file, args.name)
-        console.report(f"imported {args.file} as {info.name} ({info.family}; {info.path})")
-        return EXIT_OK
-    if action == "export":
-        path = export_model(args.name, args.destination)
-        console.report(f"exported {args.name} to {path}")
-        return EXIT_OK
-    if action == "sample":
-        return _models_sample(args, console)
-    raise DenoiserError(f"unknown models action {action!r}")
+    action = args.models_action or "list"
+    if action not in _ACTIONS:
+        raise DenoiserError(f"unknown models action {action!r}")
+    return _ACTIONS[action](args, Console.for_args(args))

@@ -19,9 +19,9 @@ from typing import Any
 import platformdirs
 import torch
 
-from denoiser.batch.fingerprints import model_fingerprint
 from denoiser.exported import sidecar_path
 from denoiser.io.atomic import atomic_write_bytes
+from denoiser.model_identity import model_fingerprint
 from denoiser.models.base import Autoencoder
 from denoiser.onnx_runtime import LEVEL_CHANNELS
 

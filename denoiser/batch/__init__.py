@@ -5,17 +5,20 @@ One job per module:
 - :mod:`~denoiser.batch.settings`: :class:`DenoiseSettings` (what to do to each photo) and :class:`BatchSettings`
 - :mod:`~denoiser.batch.single`: :func:`denoise_image`, the single-photo use case the app's Save and the batch share
 - :mod:`~denoiser.batch.naming`: output names from the pattern, ``-2`` when a name is taken
-- :mod:`~denoiser.batch.fingerprints`: an input's SHA-256 and a loaded model's fingerprint
+- :mod:`~denoiser.batch.fingerprints`: a file's SHA-256 (a model's fingerprint is :mod:`denoiser.model_identity`'s)
 - :mod:`~denoiser.batch.references`: clean references and PSNR/SSIM against them
+- :mod:`~denoiser.batch.failures`: what a failed file says; whether the output folder refuses writes
 - :mod:`~denoiser.batch.results`: :class:`FileResult` and :class:`BatchReport`
 - :mod:`~denoiser.batch.manifest`: the record in the output folder that reruns resume from
 - :mod:`~denoiser.batch.inputs`: the files a batch covers, never its own outputs
 - :mod:`~denoiser.batch.run`: the loop, one :class:`BatchRun` per run (:func:`iter_batch`, :func:`run_batch`)
+- :mod:`~denoiser.batch.ray_run`, :mod:`~denoiser.batch.ray_pool`, :mod:`~denoiser.batch.ray_worker`: the batch on a
+  Ray cluster (the driver, the actors, one worker's step)
 """
 
 from __future__ import annotations
 
-from denoiser.batch.fingerprints import file_sha256, model_fingerprint
+from denoiser.batch.fingerprints import file_sha256
 from denoiser.batch.inputs import collect_inputs
 from denoiser.batch.manifest import MANIFEST_NAME, Manifest
 from denoiser.batch.naming import output_path_for, unique_path
@@ -31,6 +34,7 @@ from denoiser.batch.settings import (
     normalize_format,
 )
 from denoiser.batch.single import Denoised, denoise_image, typical_level
+from denoiser.model_identity import model_fingerprint
 
 __all__ = [
     "COLLISION_POLICIES",

@@ -23,19 +23,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from denoiser.batch.failures import failure_message, folder_refuses_writes
 from denoiser.batch.fingerprints import file_sha256
-from denoiser.batch.inputs import collect_inputs
-from denoiser.batch.manifest import MANIFEST_NAME, Manifest
 from denoiser.batch.ray_pool import RayCluster, WorkerPool, connected, plan_workers
 from denoiser.batch.ray_worker import EncodedFile
-from denoiser.batch.results import BatchReport, FileResult
-from denoiser.batch.run import BatchRun, Eta, _Claim, _folder_refuses_writes, batch_session, failure_message
+from denoiser.batch.results import FileResult
+from denoiser.batch.run import BatchRun, Claim, Eta, batch_session, to_the_end
 from denoiser.batch.settings import BatchSettings
 from denoiser.errors import DenoiserError, ImageWriteError, reason
 from denoiser.exported import ExportedModel
 from denoiser.io import atomic_write
 from denoiser.io.writing import same_file
-from denoiser.progress import Progress, ProgressFn, StopFn, check_stop, ignore_progress
+from denoiser.progress import Progress, ProgressFn, StopFn, check_stop
 
 if TYPE_CHECKING:
     from denoiser.models import Autoencoder
@@ -73,7 +72,7 @@ class InFlight:
     """A file claimed by this run and handed to a worker."""
 
     index: int
-    claim: _Claim
+    claim: Claim
     result: FileResult
 
 
@@ -135,10 +134,10 @@ class RayBatchRun(BatchRun):
                 decided = self._decide(source, root, result)
         except Exception as err:  # noqa: BLE001 - one file's failure must not stop the batch
             result.message = failure_message(source, err)
-            if _folder_refuses_writes(err):
+            if folder_refuses_writes(err):
                 self._stop_for(err, source, None)
             return self.conclude(result, record=True, claim=None)
-        if isinstance(decided, _Claim):
+        if isinstance(decided, Claim):
             return InFlight(index, decided, result)
         finished, record = decided
         return self.conclude(finished, record=record, claim=None)
@@ -154,7 +153,7 @@ class RayBatchRun(BatchRun):
             written = self._place(source, claim, encoded.data)
         except Exception as err:  # noqa: BLE001 - as in the local batch: this file fails, the batch goes on
             result.message = failure_message(source, err)
-            if _folder_refuses_writes(err):
+            if folder_refuses_writes(err):
                 self._stop_for(err, source, claim)
             return self.conclude(result, record=True, claim=claim)
         result = dataclasses.replace(result, output=written, status="done", sigma=encoded.sigma,
@@ -163,7 +162,7 @@ class RayBatchRun(BatchRun):
         self.eta.add(encoded.seconds)
         return self.conclude(result, record=True, claim=claim)
 
-    def conclude(self, result: FileResult, record: bool, claim: _Claim | None) -> FileResult:
+    def conclude(self, result: FileResult, record: bool, claim: Claim | None) -> FileResult:
         """Record ``result`` (unless another run holds the file) and report it; the file is no longer in flight."""
         if record:
             with self.manifest.locked():
@@ -175,7 +174,7 @@ class RayBatchRun(BatchRun):
                                          "path": result.source}))
         return result
 
-    def _place(self, source: Path, claim: _Claim, data: bytes) -> Path:
+    def _place(self, source: Path, claim: Claim, data: bytes) -> Path:
         """Write ``data`` into the claimed name as :func:`~denoiser.io.write_image` writes a result: never onto an
         input, an existing file only with the overwrite policy, atomically, its hash noted in the claim before
         the rename (a run killed right after it is adopted by the next, not redone)."""
@@ -232,12 +231,7 @@ def iter_ray_batch(
     one is lost, and stage ``workers`` carries ``extra["workers"]``, a
     :class:`~denoiser.batch.ray_worker.WorkerInfo` each, once they are ready.
     """
-    if settings.output is None:
-        raise DenoiserError("no output folder given for the batch")
-    manifest = Manifest.load(settings.output)
-    if files is None:
-        files = collect_inputs(settings, manifest)
-    run = RayBatchRun(settings, model, model_name, files, manifest, on_progress or ignore_progress, should_stop)
+    run = RayBatchRun.open(settings, model, model_name, on_progress, should_stop, files)
     with batch_session(run), contextlib.ExitStack() as workers:
         yield from run.results(lambda left: _start_workers(workers, cluster or RayCluster(), run, model_path, left))
 
@@ -258,17 +252,4 @@ def _start_workers(stack: contextlib.ExitStack, cluster: RayCluster, run: RayBat
     return pool
 
 
-def run_ray_batch(
-    settings: BatchSettings,
-    model: Autoencoder | ExportedModel,
-    model_name: str,
-    model_path: Path | None,
-    cluster: RayCluster | None = None,
-    on_progress: ProgressFn | None = None,
-    should_stop: StopFn | None = None,
-) -> BatchReport:
-    """Run :func:`iter_ray_batch` to the end; returns every file's result and the manifest's path."""
-    results = list(iter_ray_batch(settings, model, model_name, model_path, cluster, on_progress, should_stop))
-    assert settings.output is not None
-    manifest = settings.output / MANIFEST_NAME
-    return BatchReport(results, manifest if manifest.is_file() else None)
+run_ray_batch = to_the_end(iter_ray_batch)

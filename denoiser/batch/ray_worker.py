@@ -23,14 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from denoiser.batch.fingerprints import model_fingerprint
-from denoiser.batch.run import compare_with_reference, failure_message, file_findings
+from denoiser.batch.failures import failure_message
+from denoiser.batch.references import compare_with_reference
+from denoiser.batch.run import file_findings
 from denoiser.batch.settings import BatchSettings
 from denoiser.batch.single import denoise_image
 from denoiser.errors import ModelLoadError, first_line
 from denoiser.exported import ExportedModel
 from denoiser.inference import resolve_device
 from denoiser.io import read_image, write_image
+from denoiser.model_identity import model_fingerprint
 from denoiser.model_loading import load_model_for_inference
 
 if TYPE_CHECKING:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from denoiser.batch.failures import failure_message
 from denoiser.batch.results import finite_or_none
-from denoiser.io import SUPPORTED_EXTENSIONS, Image, to_float
+from denoiser.io import SUPPORTED_EXTENSIONS, Image, read_image, to_float
 from denoiser.metrics import psnr, ssim
 
 REFERENCE_FOLDER = "clean"
@@ -54,3 +55,17 @@ def reference_metrics(noisy: Image, denoised: Image, reference: Image) -> tuple[
         figures[f"psnr_{label}"] = finite_or_none(psnr(ref, values, peak=1.0))
         figures[f"ssim_{label}"] = finite_or_none(ssim(ref, values, peak=1.0))
     return figures, ""
+
+
+def compare_with_reference(source: Path, image: Image,
+                           denoised: Image) -> tuple[Path | None, dict[str, float | None], str]:
+    """The clean reference found beside ``source`` (or None), the metrics of the noisy photo and of the result
+    against it, and a note when it could not be compared (a bad reference never fails a denoised file)."""
+    reference = find_reference(source)
+    if reference is None:
+        return None, {}, ""
+    try:
+        metrics, note = reference_metrics(image, denoised, read_image(reference))
+    except Exception as err:  # noqa: BLE001 - a bad reference must not fail a file that was denoised
+        return reference, {}, f"reference not compared: {failure_message(reference, err)}"
+    return reference, metrics, note

@@ -3,27 +3,28 @@
 Outputs go to a separate folder under a new name (``{stem}_denoised`` by default); writes are atomic, so a
 stopped or crashed run leaves no partial file, and no output is ever written over an input. :func:`iter_batch`
 (and :func:`run_batch`, which collects its results) is the batch engine the CLI and the app share; what one run
-holds (manifest, fingerprint, names taken, the inputs by folder, the ETA) is one :class:`BatchRun`.
+holds (manifest, fingerprint, names taken, the inputs by folder, the ETA) is one :class:`BatchRun`, and what comes
+before a batch's first file and after its last is :func:`batch_session`, wherever the files are denoised.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import json
 import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, Concatenate, NoReturn, ParamSpec, TypeVar
 
-from denoiser.batch.fingerprints import file_sha256, model_fingerprint
+from denoiser.batch.failures import failure_message, folder_refuses_writes, os_error_in
+from denoiser.batch.fingerprints import file_sha256
 from denoiser.batch.inputs import InputFolders, collect_inputs
 from denoiser.batch.manifest import MANIFEST_NAME, Manifest, new_owner, now_text, owner_is_live, register_run
 from denoiser.batch.naming import check_name_length, output_path_for, unique_path
-from denoiser.batch.references import find_reference, reference_metrics
+from denoiser.batch.references import compare_with_reference
 from denoiser.batch.results import BatchReport, FileResult
 from denoiser.batch.settings import BatchSettings, DenoiseSettings
 from denoiser.batch.single import Denoised, denoise_image
@@ -31,20 +32,14 @@ from denoiser.errors import Cancelled, DenoiserError, SettingsChanged
 from denoiser.exported import ExportedModel
 from denoiser.inference import resolve_device
 from denoiser.io import SUPPORTED_EXTENSIONS, Image, identify_format, read_image, write_image
+from denoiser.model_identity import model_fingerprint
 from denoiser.progress import Progress, ProgressFn, StopFn, check_stop, ignore_progress
 
 if TYPE_CHECKING:
     from denoiser.models import Autoencoder
 
-
-def failure_message(source: Path, err: BaseException) -> str:
-    """A one-line message naming the file and the problem."""
-    if isinstance(err, DenoiserError):
-        text = str(err)
-        return text if str(source) in text or source.name in text else f"{source}: {text}"
-    if isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError":  # torch's, without importing it
-        return f"{source}: out of memory ({err})"
-    return f"{source}: unexpected {type(err).__name__}: {err}"
+P = ParamSpec("P")
+Run = TypeVar("Run", bound="BatchRun")
 
 
 class Eta:
@@ -100,6 +95,17 @@ class BatchRun:
         self.eta = Eta(len(self.files))
         self.owner = new_owner(self.run_id)
 
+    @classmethod
+    def open(cls: type[Run], settings: BatchSettings, model: Autoencoder | ExportedModel, model_name: str,
+             on_progress: ProgressFn | None, should_stop: StopFn | None,
+             files: list[tuple[Path, Path | None]] | None) -> Run:
+        """A run over the output folder's manifest and ``files`` (None: :func:`collect_inputs` finds them)."""
+        if settings.output is None:
+            raise DenoiserError("no output folder given for the batch")
+        manifest = Manifest.load(settings.output)
+        files = collect_inputs(settings, manifest) if files is None else files
+        return cls(settings, model, model_name, files, manifest, on_progress or ignore_progress, should_stop)
+
     @property
     def output(self) -> Path:
         """The batch's output folder."""
@@ -123,13 +129,13 @@ class BatchRun:
                                       extra={"file": index, "path": source, "eta": left}))
 
         result = FileResult(source, None, "failed")
-        claim: _Claim | None = None
+        claim: Claim | None = None
         record = True
         try:
             result.input_sha256 = file_sha256(source)
             with self.manifest.locked():
                 decided = self._decide(source, root, result)
-            if isinstance(decided, _Claim):
+            if isinstance(decided, Claim):
                 claim = decided
                 result = self._denoise(source, claim, result, tile_progress)
                 if result.status == "done":
@@ -143,7 +149,7 @@ class BatchRun:
             raise
         except Exception as err:  # noqa: BLE001 - one file's failure, foreseen or not, must not stop the batch
             result.status, result.output, result.message = "failed", None, failure_message(source, err)
-            if _folder_refuses_writes(err):
+            if folder_refuses_writes(err):
                 self._stop_for(err, source, claim)
         result.seconds = time.monotonic() - started
         if record:
@@ -154,13 +160,13 @@ class BatchRun:
                                   extra={"eta": self.eta.left(index + 1), "result": result, "path": source}))
         return result
 
-    def _stop_for(self, err: BaseException, source: Path, claim: _Claim | None) -> NoReturn:
+    def _stop_for(self, err: BaseException, source: Path, claim: Claim | None) -> NoReturn:
         """The output folder takes no more writes (disk full, read-only): every later file would fail the same
         way, so the batch stops here, saying where and what to do."""
         if claim is not None:
             with contextlib.suppress(OSError, DenoiserError), self.manifest.locked():
                 self.manifest.put(source, claim.previous)
-        os_error = _os_error_in(err)
+        os_error = os_error_in(err)
         what = os_error.strerror if os_error is not None and os_error.strerror else str(err)
         folder = claim.target.parent if claim is not None else self.output
         done = self.eta.measured_files
@@ -168,7 +174,7 @@ class BatchRun:
                             f"written there. The {done} file(s) denoised so far are complete. Free some space (or "
                             "choose another output folder) and run the same command again to finish the rest")
 
-    def _decide(self, source: Path, root: Path | None, result: FileResult) -> _Claim | tuple[FileResult, bool]:
+    def _decide(self, source: Path, root: Path | None, result: FileResult) -> Claim | tuple[FileResult, bool]:
         """Under the manifest's lock: what to do with ``source``. A claim on it (and its output name) to denoise
         it, or a finished result and whether to record it."""
         manifest = self.manifest
@@ -201,7 +207,7 @@ class BatchRun:
             target, overwrite = base, self.settings.collision == "overwrite"
         check_name_length(target)
         self.taken.add(target.resolve())
-        claim = _Claim(target, overwrite, entry)
+        claim = Claim(target, overwrite, entry)
         manifest.put(source, {
             "status": "running", "owner": self.owner, "input": str(source.resolve()),
             "input_sha256": result.input_sha256, "model": self.model_name,
@@ -232,7 +238,7 @@ class BatchRun:
         self.manifest.put(source, previous)
         return previous
 
-    def hash_recorder(self, source: Path, claim: _Claim) -> Callable[[Path], None]:
+    def hash_recorder(self, source: Path, claim: Claim) -> Callable[[Path], None]:
         """What to call with an output's finished temporary file just before it takes its name: its hash goes into
         the claim and the manifest, so that a run killed right after the rename is adopted by the next, not
         redone."""
@@ -247,7 +253,7 @@ class BatchRun:
 
         return note_hash
 
-    def _denoise(self, source: Path, claim: _Claim, result: FileResult, on_progress: ProgressFn) -> FileResult:
+    def _denoise(self, source: Path, claim: Claim, result: FileResult, on_progress: ProgressFn) -> FileResult:
         """Denoise into the claimed name, write, measure against a reference."""
         settings = self.settings
         image = read_image(source)
@@ -278,46 +284,14 @@ def file_findings(source: Path, image: Image, outcome: Denoised, settings: Denoi
     return findings
 
 
-def compare_with_reference(source: Path, image: Image,
-                           denoised: Image) -> tuple[Path | None, dict[str, float | None], str]:
-    """The clean reference found beside ``source`` (or None), the metrics of the noisy photo and of the result
-    against it, and a note when it could not be compared (a bad reference never fails a denoised file)."""
-    reference = find_reference(source)
-    if reference is None:
-        return None, {}, ""
-    try:
-        metrics, note = reference_metrics(image, denoised, read_image(reference))
-    except Exception as err:  # noqa: BLE001 - a bad reference must not fail a file that was denoised
-        return reference, {}, f"reference not compared: {failure_message(reference, err)}"
-    return reference, metrics, note
-
-
 @dataclass
-class _Claim:
+class Claim:
     """This run's hold on one input: the output name it reserved and what the manifest said before."""
 
     target: Path
     overwrite: bool
     previous: dict[str, Any] | None
     output_sha256: str | None = None
-
-
-_FOLDER_REFUSES = {errno.ENOSPC, errno.EROFS, getattr(errno, "EDQUOT", errno.ENOSPC)}
-
-
-def _os_error_in(err: BaseException) -> OSError | None:
-    """The OSError that caused ``err`` (itself, or up its chain of causes), if any."""
-    seen: BaseException | None = err
-    while seen is not None:
-        if isinstance(seen, OSError) and seen.errno is not None:
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-def _folder_refuses_writes(err: BaseException) -> bool:
-    os_error = _os_error_in(err)
-    return os_error is not None and os_error.errno in _FOLDER_REFUSES
 
 
 def settings_changes(manifest: Manifest, files: list[tuple[Path, Path | None]], model_name: str,
@@ -363,15 +337,10 @@ def iter_batch(
     reported and the batch goes on; ``should_stop`` is polled before each file and each tile batch, and on
     stop :class:`Cancelled` is raised (the manifest already holds every finished file).
     """
-    if settings.output is None:
-        raise DenoiserError("no output folder given for the batch")
-    manifest = Manifest.load(settings.output)
-    if files is None:
-        files = collect_inputs(settings, manifest)
-    run = BatchRun(settings, model, model_name, files, manifest, on_progress or ignore_progress, should_stop)
+    run = BatchRun.open(settings, model, model_name, on_progress, should_stop, files)
     resolve_device(settings.device)  # a device this machine lacks fails once, here, not once per file
     with batch_session(run):
-        for index in range(len(files)):
+        for index in range(len(run.files)):
             check_stop(should_stop)
             yield run.step(index)
 
@@ -404,15 +373,21 @@ def batch_session(run: BatchRun) -> Iterator[None]:
                 raise
 
 
-def run_batch(
-    settings: BatchSettings,
-    model: Autoencoder | ExportedModel,
-    model_name: str,
-    on_progress: ProgressFn | None = None,
-    should_stop: StopFn | None = None,
-) -> BatchReport:
-    """Run :func:`iter_batch` to the end; returns every file's result and the manifest's path."""
-    results = list(iter_batch(settings, model, model_name, on_progress, should_stop))
-    assert settings.output is not None
-    manifest = settings.output / MANIFEST_NAME
-    return BatchReport(results, manifest if manifest.is_file() else None)
+def to_the_end(
+    iterate: Callable[Concatenate[BatchSettings, P], Iterator[FileResult]],
+) -> Callable[Concatenate[BatchSettings, P], BatchReport]:
+    """``iterate`` (a batch's results as they come: :func:`iter_batch`, or the Ray batch's) made a call that takes
+    the same arguments, runs the batch to the end and returns every file's result and the manifest's path."""
+
+    def run(settings: BatchSettings, /, *args: P.args, **kwargs: P.kwargs) -> BatchReport:
+        results = list(iterate(settings, *args, **kwargs))
+        assert settings.output is not None
+        manifest = settings.output / MANIFEST_NAME
+        return BatchReport(results, manifest if manifest.is_file() else None)
+
+    run.__name__ = run.__qualname__ = iterate.__name__.replace("iter_", "run_", 1)
+    run.__doc__ = f"Run :func:`{iterate.__name__}` to the end; returns every file's result and the manifest's path."
+    return run
+
+
+run_batch = to_the_end(iter_batch)

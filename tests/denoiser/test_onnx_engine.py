@@ -11,12 +11,13 @@ import pytest
 import torch
 
 from denoiser.errors import Cancelled, DenoiserError, UnknownNameError
-from denoiser.inference import TileSettings, denoise_array, resolve_engine
+from denoiser.inference import TileSettings, denoise_array
 from denoiser.models import create_model, families
 from denoiser.models.base import Autoencoder
 from denoiser.onnx_export import onnx_cache_dir, onnx_file_for
 from denoiser.onnx_runtime import level_planes
 from denoiser.progress import Progress
+from denoiser.tile_runners import resolve_engine
 
 pytest.importorskip("onnxruntime")
 
