@@ -2,9 +2,12 @@
 
 Run: ``python benchmarks/cli_startup.py [--repeat 5]``.
 Each command runs in a fresh Python process (as a user's shell starts it); the script prints the median wall time
-over the runs and that process's peak resident memory. Beside them it prints the same for ``python -c "import
-torch"``: what every command paid before the CLI imported torch only inside the commands that need it.
-POSIX only: the peak memory is the child's own ``ru_maxrss`` from ``os.wait4``.
+over the runs, the median CPU time (user + system: what the command costs, which other work on a busy machine
+changes far less than the wall time) and that process's peak resident memory. Beside them it prints the same for
+``python -c "import torch"``: what every command paid before the CLI imported torch only inside the commands that
+need it.
+POSIX only: the CPU time and peak memory are the child's own ``ru_utime + ru_stime`` and ``ru_maxrss`` from
+``os.wait4``.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ COMMANDS = {
 }
 
 
-def measure(argv: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak resident memory (MB) of one run of ``argv``; raises if it fails."""
+def measure(argv: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds and peak resident memory (MB) of one run of ``argv``; raises if it fails."""
     started = time.perf_counter()
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
@@ -34,7 +37,7 @@ def measure(argv: list[str]) -> tuple[float, float]:
     errors = process.stderr.read().decode(errors="replace") if process.stderr else ""
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} exited with {process.returncode}: {errors.strip()}")
-    return seconds, usage.ru_maxrss / 1024  # Linux reports kilobytes
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # Linux reports kilobytes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,9 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     for label, command in COMMANDS.items():
         measure(command)  # one run to warm the file cache: the first start after a build reads every file
         runs = [measure(command) for _ in range(args.repeat)]
-        times = [seconds for seconds, _ in runs]
+        times = [seconds for seconds, _, _ in runs]
+        cpu = statistics.median(cpu for _, cpu, _ in runs)
         print(f"{label:<{width}}  {statistics.median(times):6.2f} s (median of {args.repeat}, fastest "
-              f"{min(times):.2f} s), peak memory {max(mb for _, mb in runs):6.0f} MB")
+              f"{min(times):.2f} s), CPU {cpu:5.2f} s, peak memory {max(mb for _, _, mb in runs):6.0f} MB")
     return 0
 
 

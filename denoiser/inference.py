@@ -10,7 +10,7 @@ ONNX Runtime) is :mod:`denoiser.tile_runners`'.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ from denoiser.devices import available_devices, resolve_device
 from denoiser.errors import DenoiserError
 from denoiser.exported import ExportedModel
 from denoiser.io import to_float
+from denoiser.io.orientation import ENSEMBLE_ORDER, UPRIGHT, Turn, inverse_of
 from denoiser.progress import Progress, ProgressFn, StopFn, check_stop, ignore_progress
 from denoiser.tile_runners import TileRunner, is_out_of_memory, resolve_engine, tile_runner
 from denoiser.tiling import PASS_COUNTS, TileGrid, canvas_padding, pad_image, round_up, sample_map
@@ -97,16 +98,7 @@ class TileSettings:
 
 
 # Each orientation as (forward, inverse) on H x W x C arrays; the first k are used for k passes.
-_ORIENTATIONS: tuple[tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]], ...] = (
-    (lambda a: a, lambda a: a),
-    (lambda a: a[:, ::-1], lambda a: a[:, ::-1]),
-    (lambda a: a[::-1], lambda a: a[::-1]),
-    (lambda a: a[::-1, ::-1], lambda a: a[::-1, ::-1]),
-    (lambda a: a.transpose(1, 0, 2), lambda a: a.transpose(1, 0, 2)),
-    (lambda a: np.rot90(a, 1), lambda a: np.rot90(a, -1)),
-    (lambda a: np.rot90(a, -1), lambda a: np.rot90(a, 1)),
-    (lambda a: np.rot90(a, 1)[:, ::-1], lambda a: np.rot90(a[:, ::-1], -1)),
-)
+_ORIENTATIONS: tuple[tuple[Turn, Turn], ...] = tuple((UPRIGHT[k], UPRIGHT[inverse_of(k)]) for k in ENSEMBLE_ORDER)
 
 
 class NonFiniteOutputError(DenoiserError):

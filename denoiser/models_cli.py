@@ -157,29 +157,11 @@ def _models_export(args: argparse.Namespace, console: Console) -> int:
 
 
 def _models_sample(args: argparse.Namespace, console: Console) -> int:
-    import math
+    from denoiser.prior_samples import write_samples
 
-    import numpy as np
-    import torch
-
-    from denoiser.io import Image, from_float, write_image
-    from denoiser.modelstore import load_model
-
-    model, info = load_model(args.name)
-    sample = getattr(model, "sample", None)
-    if not callable(sample):
-        raise DenoiserError(f"{info.name} is a {info.family} model, which has no prior to draw images from; "
-                            "only variational models can be sampled")
-    with torch.inference_mode():
-        images = sample(args.count, args.size, args.size, generator=torch.Generator().manual_seed(args.seed))
-    columns = math.ceil(math.sqrt(args.count))
-    rows, size = math.ceil(args.count / columns), args.size
-    sheet = np.zeros((rows * size, columns * size, images.shape[1]), np.float32)
-    for index, image in enumerate(images.clamp(0, 1).permute(0, 2, 3, 1).numpy()):
-        row, column = divmod(index, columns)
-        sheet[row * size : (row + 1) * size, column * size : (column + 1) * size] = image
-    path = write_image(args.output, Image(from_float(sheet, 8)))
-    console.report(f"wrote {args.count} sample(s) of {info.name}, {size}x{size} each (seed {args.seed}), to {path}")
+    path, info = write_samples(args.name, args.output, count=args.count, size=args.size, seed=args.seed)
+    console.report(f"wrote {args.count} sample(s) of {info.name}, {args.size}x{args.size} each (seed {args.seed}), "
+                   f"to {path}")
     return EXIT_OK
 
 

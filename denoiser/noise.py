@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from denoiser.config import VersionedConfig, require
@@ -258,6 +257,8 @@ def _unit_gaussian_kernels(blur: np.ndarray, pad: int) -> np.ndarray:
 
 def _jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
     """C x H x W float image through an 8-bit JPEG at ``quality``, back as float32 on uint8 levels."""
+    import cv2  # here, not at the top: OpenCV is slow to load, and the CLI's help imports this module
+
     pixels = from_float(image, 8)
     if pixels.shape[0] == 3:
         planar, flag = np.ascontiguousarray(pixels.transpose(1, 2, 0)[:, :, ::-1]), cv2.IMREAD_COLOR  # RGB -> BGR

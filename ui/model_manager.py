@@ -1,8 +1,9 @@
-"""The model manager: the user's model library as a table, with rename, delete, import, export and details.
+"""The model manager: the user's model library as a table, with rename, delete, import, export, details and, for
+a variational model, images sampled from its prior.
 
-Library work is the engine's (:mod:`denoiser.modelstore`); this dialog only shows it and asks questions.
-Import and export read and write whole model files, so they run on the worker bridge's ``io`` lane; rename
-and delete move or remove two small files and run at once. Every refusal from the engine (a pickle, a
+Library work is the engine's (:mod:`denoiser.modelstore`, :mod:`denoiser.prior_samples`); this dialog only shows it
+and asks questions. Import, export and sampling read whole model files, so they run on the worker bridge's ``io``
+lane; rename and delete move or remove two small files and run at once. Every refusal from the engine (a pickle, a
 truncated file, a name already taken, a bundled model) is shown in :attr:`ModelManager.message_label` and
 kept in :attr:`ModelManager.last_error`, never raised to the caller.
 """
@@ -10,6 +11,7 @@ kept in :attr:`ModelManager.last_error`, never raised to the caller.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,15 +38,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from denoiser.batch.naming import unique_path
 from denoiser.errors import DenoiserError
 from denoiser.formatting import duration_text, size_text
 from denoiser.modelfile import WEIGHTS_SUFFIX, ModelInfo
 from denoiser.modelstore import export_model, import_model, list_models, model_size_bytes, remove_model, rename_model
+from denoiser.prior_samples import can_sample, write_samples
+from ui.file_filters import save_filters
 from ui.worker import JobHandle, WorkerBridge
 
 COLUMNS = ("Name", "Family", "Trained on", "Validation", "Size", "Modified", "Bundled")
 IMPORT_JOB = "model-import"
 EXPORT_JOB = "model-export"
+SAMPLE_JOB = "model-sample"
+SAMPLE_COUNT = 16
+"""How many images Sample... draws: a 4 x 4 grid."""
+SAMPLE_SIZE = 64
+"""The edge of each sampled image, in pixels."""
 _ERROR_STYLE = "color: #e06c6c;"
 _INFO_STYLE = "color: #9ac48a;"
 
@@ -64,10 +74,11 @@ class ModelRow:
 class _PendingJob:
     """An import or export submitted to the bridge and not yet finished."""
 
-    kind: str  # "import" or "export"
-    subject: str  # the file imported, or the name of the model exported
+    kind: str  # "import", "export" or "sample"
+    subject: str  # the file imported, or the name of the model exported or sampled
     label: str  # what the messages call the whole operation: "FILE", "FILE as 'NAME'", "'NAME' to PATH"
     before: list[str]  # library names when it was submitted, to tell whether a cancelled import still landed
+    detail: str = ""  # what a sampling drew: "16 images of 64 x 64 pixels, seed 7"
 
 
 NOT_COMPARABLE = "Figures measured on different validation sets are not comparable with one another."
@@ -191,13 +202,14 @@ def describe_row(row: ModelRow) -> str:
 
 
 class ModelManager(QDialog):
-    """The model library: a table of models and buttons to rename, delete, import, export and inspect them.
+    """The model library: a table of models and buttons to rename, delete, import, export, inspect and (variational
+    models) sample them.
 
-    Created with the main window's :class:`~ui.worker.WorkerBridge`; import and export jobs run on its ``io``
-    lane (never replacing other io work). :attr:`models_changed` is emitted after every rename, delete and
+    Created with the main window's :class:`~ui.worker.WorkerBridge`; import, export and sampling jobs run on its
+    ``io`` lane (never replacing other io work). :attr:`models_changed` is emitted after every rename, delete and
     import so the main window can refresh its model chooser (after :attr:`model_renamed` for a rename). The
-    question dialogs go through :meth:`confirm`, :meth:`ask_name`, :meth:`ask_import_path` and
-    :meth:`ask_export_path`, which tests replace.
+    question dialogs go through :meth:`confirm`, :meth:`ask_name`, :meth:`ask_import_path`,
+    :meth:`ask_export_path` and :meth:`ask_sample_path`, which tests replace.
     """
 
     models_changed = Signal()
@@ -205,7 +217,7 @@ class ModelManager(QDialog):
     model_renamed = Signal(str, str)
     """(old name, new name): emitted before :attr:`models_changed`, so the model in use can follow its name."""
     operation_done = Signal(str, bool, str)
-    """(operation: "rename", "delete", "import" or "export"; whether it worked; the message shown)"""
+    """(operation: "rename", "delete", "import", "export" or "sample"; whether it worked; the message shown)"""
 
     def __init__(self, bridge: WorkerBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -256,6 +268,10 @@ class ModelManager(QDialog):
         self.export_button = QPushButton("Export...")
         self.export_button.setToolTip(f"Write the selected model as one self-contained {WEIGHTS_SUFFIX} file")
         self.export_button.clicked.connect(self._export_clicked)
+        self.sample_button = QPushButton("Sample...")
+        self.sample_button.setToolTip(f"Save a grid of {SAMPLE_COUNT} images the selected variational model draws "
+                                      "from its prior: what it takes images to look like")
+        self.sample_button.clicked.connect(self._sample_clicked)
         self.details_button = QPushButton("Details")
         self.details_button.setCheckable(True)
         self.details_button.setToolTip("Show everything the selected model's description says")
@@ -265,7 +281,7 @@ class ModelManager(QDialog):
 
         buttons = QHBoxLayout()
         for button in (self.rename_button, self.delete_button, self.import_button, self.export_button,
-                       self.details_button):
+                       self.sample_button, self.details_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         buttons.addWidget(close_button)
@@ -388,6 +404,24 @@ class ModelManager(QDialog):
 
         return self._submit("export", EXPORT_JOB, job, name, f"{name!r} to {destination}", f"Exporting {name!r}...")
 
+    def sample_to(self, name: str, path: str | Path, *, count: int = SAMPLE_COUNT, size: int = SAMPLE_SIZE,
+                  seed: int | None = None) -> JobHandle:
+        """Decode ``count`` draws from variational model ``name``'s prior at ``size`` x ``size`` (``seed``: random
+        when None) and save them in one grid to the image file ``path``, on the io lane; returns its handle.
+
+        The engine's :func:`~denoiser.prior_samples.write_samples` does it all, as ``denoiser models sample`` does:
+        a model of another family is refused, and an existing file is never overwritten.
+        """
+        destination = Path(path)
+        chosen = secrets.randbelow(2**31) if seed is None else seed
+
+        def job(_should_stop: Callable[[], bool], _on_progress: Callable[..., None]) -> Path:
+            return write_samples(name, destination, count=count, size=size, seed=chosen)[0]
+
+        detail = f"{count} image{'s' if count != 1 else ''} of {size} x {size} pixels, seed {chosen}"
+        return self._submit("sample", SAMPLE_JOB, job, name, f"{name!r} to {destination}",
+                            f"Sampling {name!r}...", detail)
+
     def details_text(self, name: str | None = None) -> str:
         """Everything the description of model ``name`` (default: the selected one) says; "" when none."""
         if name is None:
@@ -406,7 +440,7 @@ class ModelManager(QDialog):
         self.details.setPlainText(self.details_text())
 
     def busy(self) -> bool:
-        """Whether an import or export of this dialog is running or waiting."""
+        """Whether an import, export or sampling of this dialog is running or waiting."""
         return bool(self._jobs)
 
     # ----- questions (replaced in tests) -------------------------------------------------------------------
@@ -440,6 +474,16 @@ class ModelManager(QDialog):
         # Some platforms' dialogs drop the filter's extension; the engine insists on it for a file target.
         return target if target.suffix.lower() == WEIGHTS_SUFFIX else target.with_name(target.name + WEIGHTS_SUFFIX)
 
+    def ask_sample_path(self, name: str) -> Path | None:
+        """Ask where to save the samples of model ``name`` (PNG first; a name not yet taken offered); None when
+        cancelled."""
+        filters = save_filters()
+        ordered = [filters.pop("PNG")] if "PNG" in filters else []
+        ordered += filters.values()
+        suggested = unique_path(Path.home() / f"{name}-samples.png")
+        path, _filter = QFileDialog.getSaveFileName(self, f"Save samples of {name}", str(suggested), ";;".join(ordered))
+        return Path(path) if path else None
+
     # ----- buttons ---------------------------------------------------------------------------------------------
     def _rename_clicked(self) -> None:
         old = self.selected_name()
@@ -468,12 +512,17 @@ class ModelManager(QDialog):
         self.import_file(path, name)
 
     def _export_clicked(self) -> None:
+        self._ask_where_then(self.ask_export_path, self.export_to)
+
+    def _sample_clicked(self) -> None:
+        self._ask_where_then(self.ask_sample_path, self.sample_to)
+
+    def _ask_where_then(self, ask: Callable[[str], Path | None], act: Callable[[str, Path], object]) -> None:
+        """For the selected model: ``ask`` where to write, then ``act`` there, unless the question was cancelled."""
         name = self.selected_name()
-        if name is None:
-            return
-        target = self.ask_export_path(name)
-        if target is not None:
-            self.export_to(name, target)
+        target = ask(name) if name is not None else None
+        if name is not None and target is not None:
+            act(name, target)
 
     # ----- internals -------------------------------------------------------------------------------------------
     def _selected_row(self) -> ModelRow | None:
@@ -492,6 +541,13 @@ class ModelManager(QDialog):
         self.rename_button.setEnabled(editable)
         self.delete_button.setEnabled(editable)
         self.export_button.setEnabled(row is not None)
+        samples = row is not None and can_sample(row.info.family)
+        self.sample_button.setEnabled(samples)
+        self.sample_button.setToolTip(
+            f"Save a grid of {SAMPLE_COUNT} images the selected model draws from its prior: what it takes images to "
+            "look like" if samples or row is None else
+            f"{row.name!r} is a {row.info.family or 'unknown'} model: only variational models have a prior to draw "
+            "images from")
         self.details_button.setEnabled(row is not None)
         if row is not None and row.info.bundled:
             why = f"{row.name!r} is bundled with the app: it cannot be renamed or deleted (export it to get a copy)"
@@ -503,10 +559,10 @@ class ModelManager(QDialog):
         self.details.setPlainText(self.details_text())  # cheap, and right whenever the pane is shown
 
     def _submit(self, kind: str, job_name: str, fn: Callable[..., Any], subject: str, label: str,
-                message: str) -> JobHandle:
+                message: str, detail: str = "") -> JobHandle:
         # replace=False: the io lane also carries thumbnails and saves, which an import must not cancel.
         handle = self._bridge.submit(job_name, fn, lane="io", replace=False)
-        job = _PendingJob(kind, subject, label, self._library_names())
+        job = _PendingJob(kind, subject, label, self._library_names(), detail)
         self._jobs.append(job)
         handle.succeeded.connect(lambda result: self._on_job_succeeded(job, result))
         handle.failed.connect(lambda message: self._on_job_failed(job, message))
@@ -526,6 +582,8 @@ class ModelManager(QDialog):
             self.select(name)
             self._succeed("import", f"Imported {job.subject} as {name!r}.")
             self.models_changed.emit()
+        elif job.kind == "sample":
+            self._succeed("sample", f"Saved {job.detail} drawn by {job.subject!r} to {result}.")
         else:
             self._succeed("export", f"Exported {job.subject!r} to {result}.")
 

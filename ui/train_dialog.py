@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from denoiser.batch.naming import unique_path
 from denoiser.datasets import (
     PairReport,
     match_pairs,
@@ -478,12 +479,13 @@ class TrainDialog(QDialog):
         self.minutes_spin.setEnabled(self.minutes_radio.isChecked())
         self.steps_spin.setEnabled(self.steps_radio.isChecked())
 
-    def _free_name(self, base: str) -> str:
-        name, count = base, 1
-        while name_problem(name):
-            count += 1
-            name = f"{base}-{count}"
-        return name
+    @staticmethod
+    def _free_name(base: str) -> str:
+        """``base``, else ``base-2``, ``base-3``...: the first name no model in the library or bundled with the app
+        has (the engine's rule for a taken name, :func:`~denoiser.batch.naming.unique_path`)."""
+        library = user_models_dir()
+        taken = {(library / f"{info.name}{WEIGHTS_SUFFIX}").resolve() for info in list_models()}
+        return unique_path(library / f"{base}{WEIGHTS_SUFFIX}", taken).stem
 
     # ----- pairs ----------------------------------------------------------------------------------------------
     def _pair_folders(self) -> tuple[str, str]:

@@ -5,8 +5,10 @@ One job per module:
 - :mod:`~denoiser.io.image`: the :class:`Image` type and the one uint <-> float (and 8 <-> 16-bit) conversion
 - :mod:`~denoiser.io.discovery`: supported formats and extensions, finding image files
 - :mod:`~denoiser.io.metadata`: EXIF, ICC profile, orientation
+- :mod:`~denoiser.io.orientation`: the eight flips and quarter turns (EXIF orientations, the self-ensemble's passes)
 - :mod:`~denoiser.io.backends`: one backend per format family (Pillow; OpenCV for 16-bit PNG; tifffile for
-  16-bit TIFF), chosen from a table keyed by (format, bit depth)
+  16-bit TIFF), chosen from a table keyed by (format, bit depth); a backend imports its codec library (OpenCV,
+  tifffile, rawpy) only when it decodes or encodes, so ``import denoiser.io`` stays quick
 - :mod:`~denoiser.io.reading`, :mod:`~denoiser.io.writing`: :func:`read_image` and :func:`write_image`
 - :mod:`~denoiser.io.atomic`: atomic writes (temporary file, fsync, rename), used for every file the engine writes
 - :mod:`~denoiser.io.thumbnails`: quick previews

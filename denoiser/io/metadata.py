@@ -5,11 +5,12 @@ tifffile cannot write are in :mod:`denoiser.io.exif_ifd`)."""
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image as PILImage
+
+from denoiser.io.orientation import UPRIGHT
 
 __all__ = [
     "EXIF_HEADER",
@@ -37,17 +38,6 @@ _TIFF_METADATA_TAGS = frozenset({270, 271, 272, 274, 305, 306, 315, 33432, EXIF_
 _TIFF_TEXT_TAGS = (270, 271, 272, 305, 306, 315, 33432)
 EXIF_HEADER = b"Exif\x00\x00"
 
-# numpy equivalents of PIL.ImageOps.exif_transpose for EXIF orientations 2..8 (H x W x C arrays).
-_ORIENTATION_FIXES: dict[int, Callable[[np.ndarray], np.ndarray]] = {
-    2: lambda a: a[:, ::-1],
-    3: lambda a: a[::-1, ::-1],
-    4: lambda a: a[::-1],
-    5: lambda a: a.transpose(1, 0, 2),
-    6: lambda a: np.rot90(a, -1),
-    7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1],
-    8: lambda a: np.rot90(a, 1),
-}
-
 
 @dataclass(frozen=True)
 class Metadata:
@@ -61,12 +51,12 @@ class Metadata:
 
 def valid_orientation(value: object) -> int:
     """``value`` when it is an EXIF orientation this module can apply (2-8), else 1 (leave the pixels be)."""
-    return value if isinstance(value, int) and value in _ORIENTATION_FIXES else 1
+    return value if isinstance(value, int) and not isinstance(value, bool) and value in UPRIGHT else 1
 
 
 def apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
     """H x W x C ``pixels`` turned upright for EXIF ``orientation`` (a view; unchanged for 1 or unknown values)."""
-    fix = _ORIENTATION_FIXES.get(orientation)
+    fix = UPRIGHT.get(orientation)
     return pixels if fix is None else fix(pixels)
 
 

@@ -380,6 +380,22 @@ def test_every_orientation_matches_pillow_for_8_and_16_bit_png(tmp_path: Path, o
     assert parse_exif(image16.exif).get(274, 1) == 1
 
 
+def test_the_orientation_table_is_the_dihedral_group_and_the_ensemble_walks_all_of_it() -> None:
+    from denoiser.io.orientation import ENSEMBLE_ORDER, UPRIGHT, inverse_of
+
+    array = np.arange(5 * 7 * 2).reshape(5, 7, 2)
+    turned = {k: UPRIGHT[k](array) for k in UPRIGHT}
+    assert len({a.tobytes() + bytes(a.shape) for a in turned.values()}) == 8  # eight different ways
+    for k, a in turned.items():
+        np.testing.assert_array_equal(UPRIGHT[inverse_of(k)](a), array)
+        for j in UPRIGHT:  # closed: a turn of a turn is one of the eight
+            assert any(np.array_equal(UPRIGHT[j](a), b) for b in turned.values()), (k, j)
+    assert sorted(ENSEMBLE_ORDER) == sorted(UPRIGHT)
+    # 1, 2 and 4 passes keep the shape (flips and the half turn); the four that swap height and width come last.
+    assert all(turned[k].shape == array.shape for k in ENSEMBLE_ORDER[:4])
+    assert all(turned[k].shape == (7, 5, 2) for k in ENSEMBLE_ORDER[4:])
+
+
 @pytest.mark.parametrize("depth", [8, 16])
 def test_tiff_orientation_applied_once(tmp_path: Path, depth: int) -> None:
     pixels = noise(3, depth, seed=2)

@@ -3,7 +3,10 @@ combinations are named, and every row round-trips its format."""
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -94,3 +97,30 @@ def test_backends_are_plain_records() -> None:
         assert callable(backend.write)
         readers = (backend.read_pixels, backend.read_metadata)  # both, or neither for a write-only row
         assert all(callable(f) for f in readers) or readers == (None, None)
+
+
+CODEC_LIBRARIES = ("cv2", "tifffile", "imagecodecs", "rawpy", "pillow_heif")
+"""What the backends decode and encode with: loaded when a file of their format is read or written, not before."""
+
+
+def loaded_after(code: str) -> list[str]:
+    """The codec libraries a fresh interpreter has loaded after running ``code``."""
+    probe = f"{code}\nimport sys\nprint(sorted(m for m in {CODEC_LIBRARIES!r} if m in sys.modules))"
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=root)
+    assert result.returncode == 0, result.stderr
+    return ast.literal_eval(result.stdout.strip().splitlines()[-1])
+
+
+def test_importing_the_io_package_and_asking_the_command_for_help_load_no_codec_library(tmp_path: Path) -> None:
+    assert loaded_after("import denoiser.io") == []
+    answer = ("import contextlib, io\nfrom denoiser.cli import main\n"
+              "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n    main({argv!r})")
+    for argv in (["--help"], ["--version"], ["denoise", "--help"], ["train", "--help"], ["models", "--help"]):
+        assert loaded_after(answer.format(argv=argv)) == [], argv
+    # ...and they come when their format is read: a 16-bit PNG (OpenCV) and a 16-bit TIFF (tifffile).
+    wide = Image(pixels(16))
+    write_image(tmp_path / "wide.png", wide)
+    write_image(tmp_path / "wide.tif", wide)
+    assert loaded_after(f"from denoiser.io import read_image\nread_image({str(tmp_path / 'wide.png')!r})") == ["cv2"]
+    assert "tifffile" in loaded_after(f"from denoiser.io import read_image\nread_image({str(tmp_path / 'wide.tif')!r})")

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import pickle
+import re
+import socket
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from pytestqt.qtbot import QtBot
 
 import ui.model_manager as model_manager_module
+from denoiser.io import read_image
 from denoiser.modelfile import ModelInfo, load_model_file, save_model
 from denoiser.models import Autoencoder, create_model
 from denoiser.modelstore import save_to_library, user_models_dir
-from denoiser.resources import bundled_models_dir
+from denoiser.resources import bundled_estimator_dir, bundled_models_dir
 from ui.model_manager import ModelManager, validation_text
 from ui.worker import WorkerBridge
 
@@ -359,6 +364,76 @@ def test_export_button_asks_for_a_destination(qtbot: QtBot, tmp_path: Path, mana
     assert load_model_file(tmp_path / "beta.safetensors")[1].validation["metric"] == "val_loss"
 
 
+# --- sample: what a variational model draws from its prior ------------------------------------------------------
+
+
+@pytest.fixture
+def dreamer() -> Path:
+    """A tiny grey variational model in the library: one channel, so the samples' channels are the model's."""
+    torch.manual_seed(0)
+    vae = create_model("variational", {"channels": 1, "widths": [4, 8], "blocks": 0, "latent_channels": 4})
+    return save_to_library(vae, "dreamer")
+
+
+def test_sample_is_offered_only_for_a_variational_model(dreamer: Path, manager: ModelManager) -> None:
+    manager.select("alpha")  # a unet: no prior to draw from
+    assert not manager.sample_button.isEnabled() and "only variational models" in manager.sample_button.toolTip()
+    manager.select("dreamer")
+    assert manager.sample_button.isEnabled()
+    manager.select("beta")
+    assert not manager.sample_button.isEnabled()
+
+
+def test_sample_button_saves_a_grid_where_the_file_dialog_says(qtbot: QtBot, tmp_path: Path, dreamer: Path,
+                                                              manager: ModelManager,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dreamer-samples.png").write_bytes(b"an earlier grid")
+    monkeypatch.setenv("HOME", str(home))
+    offered: list[str] = []
+
+    def save_dialog(_parent, _title, suggested, filters):  # the user accepts the name offered
+        offered.append(suggested)
+        assert filters.startswith("PNG")
+        return suggested, ""
+
+    monkeypatch.setattr(model_manager_module.QFileDialog, "getSaveFileName", staticmethod(save_dialog))
+    manager.select("dreamer")
+    with qtbot.assertNotEmitted(manager.models_changed):
+        operation, ok, message = wait_done(qtbot, manager, manager.sample_button.click)
+    target = home / "dreamer-samples-2.png"  # the taken name is not offered
+    assert offered == [str(target)] and (operation, ok) == ("sample", True)
+    assert str(target) in message and "16 images of 64 x 64 pixels" in message
+    grid = read_image(target)
+    assert grid.pixels.shape == (4 * 64, 4 * 64, 1) and grid.pixels.dtype == np.uint8  # 16 grey images, 4 x 4
+    assert grid.pixels.std() > 0  # decoded latents, not an empty sheet
+    assert (home / "dreamer-samples.png").read_bytes() == b"an earlier grid"
+
+
+def test_sample_writes_what_the_command_line_writes(qtbot: QtBot, tmp_path: Path, dreamer: Path,
+                                                    manager: ModelManager) -> None:
+    from denoiser.cli import main
+
+    _op, ok, message = wait_done(qtbot, manager,
+                                 lambda: manager.sample_to("dreamer", tmp_path / "app.png", count=3, size=20, seed=7))
+    assert ok and "3 images of 20 x 20 pixels, seed 7" in message
+    assert main(["models", "sample", "dreamer", "-o", str(tmp_path / "cli.png"), "--count", "3", "--size", "20",
+                 "--seed", "7"]) == 0
+    app, cli = read_image(tmp_path / "app.png").pixels, read_image(tmp_path / "cli.png").pixels
+    assert app.shape == (40, 40, 1) and np.array_equal(app, cli)
+
+
+def test_sample_refusals_are_shown_and_write_nothing(qtbot: QtBot, tmp_path: Path, dreamer: Path,
+                                                     manager: ModelManager) -> None:
+    _op, ok, message = wait_done(qtbot, manager, lambda: manager.sample_to("alpha", tmp_path / "unet.png"))
+    assert not ok and "no prior to draw images from" in message and not (tmp_path / "unet.png").exists()
+    (tmp_path / "taken.png").write_bytes(b"precious")
+    _op, ok, message = wait_done(qtbot, manager, lambda: manager.sample_to("dreamer", tmp_path / "taken.png"))
+    assert not ok and "already exists" in manager.last_error
+    assert (tmp_path / "taken.png").read_bytes() == b"precious"
+
+
 # --- details --------------------------------------------------------------------------------------------------
 
 
@@ -417,3 +492,48 @@ def test_validation_figures_say_what_they_were_measured_on(qtbot: QtBot, bridge:
     assert noisy == "val_loss 0.0123 (noisy photos)"
     if HAS_DEFAULT:
         assert cell(manager, "default", "Validation").endswith(" dB (\u03c325 synthetic)")
+
+
+# --- what users read about the bundled models names no development path or machine (issue 14, item 6) -----------
+
+DEVELOPMENT_TRACES = re.compile(r"\.\./|/tmp/|/home/|/root/|/work/|/Users/|[A-Za-z]:\\|shared/data|\$OUT|\bruns/")
+"""A relative or absolute path of the machine a model was trained on, or a shell variable of its scripts."""
+
+
+def _strings(value: object) -> list[str]:
+    """Every string in a JSON-like value, its keys too."""
+    if isinstance(value, dict):
+        return [*map(str, value), *(text for item in value.values() for text in _strings(item))]
+    if isinstance(value, list):
+        return [text for item in value for text in _strings(item)]
+    return [value] if isinstance(value, str) else []
+
+
+def test_development_traces_are_recognised() -> None:
+    for trace in ("--clean ../shared/data/train/cbsd432", "--checkpoint /tmp/denoiser-gpu/gauss", "runs/mix-2",
+                  "--out $OUT/default.safetensors", "C:\\data\\train"):
+        assert DEVELOPMENT_TRACES.search(trace), trace
+    assert not DEVELOPMENT_TRACES.search("denoiser train --clean CBSD432 --add-pairs POLYU --from RUN3")
+
+
+@pytest.mark.skipif(not HAS_DEFAULT, reason="resources/models/default.safetensors is not in this checkout")
+def test_the_bundled_models_description_names_no_development_path_or_machine(manager: ModelManager) -> None:
+    from denoiser.modelstore import model_info
+    from ui.torch_parts import model_note
+
+    info = model_info("default")
+    shown = [line for line in manager.details_text("default").splitlines() if not line.startswith("File: ")]
+    read = [*shown, model_note(info), *_strings(info.description), *_strings(info.trained_on),
+            *_strings(info.training), *_strings(info.validation)]
+    estimator = bundled_estimator_dir() / "noise-map.safetensors"
+    if estimator.is_file():
+        from safetensors import safe_open
+
+        with safe_open(str(estimator), "np") as handle:
+            read += _strings({key: json.loads(text) for key, text in (handle.metadata() or {}).items()})
+    machine = socket.gethostname()
+    for text in read:
+        assert not DEVELOPMENT_TRACES.search(text), text
+        assert machine not in text or len(machine) < 4, text
+    keys = {key.lower() for key in _strings(info.training) if key in info.training}
+    assert not keys & {"host", "hostname", "machine", "node", "user"}

@@ -12,6 +12,8 @@ from PIL import Image as PILImage
 from pytestqt.qtbot import QtBot
 
 from denoiser.cli import build_parser
+from denoiser.modelfile import save_model
+from denoiser.models import create_model
 from denoiser.modelstore import list_models, load_model, save_to_library, user_models_dir
 from denoiser.train_cli import request_from_args
 from denoiser.train_request import MINUTES_STEP_CAP, OutputSpec
@@ -277,6 +279,26 @@ def test_name_rules(tmp_path: Path) -> None:
     user_models_dir().mkdir(parents=True)
     (user_models_dir() / "mine.safetensors").write_bytes(b"")
     assert "already exists" in name_problem("mine")
+
+
+def test_the_offered_name_is_the_first_one_no_model_has(qtbot: QtBot, bridge: WorkerBridge, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import denoiser.modelstore as modelstore
+
+    def offered() -> str:
+        window = TrainDialog(bridge, workers=0, model_config=TINY_UNET)
+        qtbot.addWidget(window)
+        return window.name_edit.text()
+
+    assert offered() == "my-model"
+    save_to_library(create_model("unet", TINY_UNET), "my-model")
+    assert offered() == "my-model-2"
+    # A model bundled with the app takes its name too, though no library file has it.
+    bundled = tmp_path / "bundled"
+    save_model(create_model("unet", TINY_UNET), bundled / "my-model-2.safetensors")
+    monkeypatch.setattr(modelstore, "bundled_models_dir", lambda: bundled)
+    assert "already exists" in name_problem("my-model-2")
+    assert offered() == "my-model-3" and name_problem("my-model-3") == ""
 
 
 def test_the_request_reaches_the_engine_noise(dialog: TrainDialog, tmp_path: Path) -> None:

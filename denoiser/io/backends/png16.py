@@ -6,7 +6,6 @@ import struct
 import zlib
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from denoiser.errors import ImageReadError, reason
@@ -26,6 +25,8 @@ def png_bit_depth(header: bytes) -> int:
 
 
 def _read_pixels(source: Source) -> np.ndarray:
+    import cv2  # here, not at the top: OpenCV takes a while to load, and only 16-bit PNGs need it
+
     path, handle = source.path, source.handle
     try:
         handle.seek(0)
@@ -46,6 +47,8 @@ def _read_pixels(source: Source) -> np.ndarray:
 
 
 def _write(path: Path, pixels: np.ndarray, fmt: str, quality: int, metadata: Metadata) -> None:
+    import cv2
+
     if pixels.shape[2] == 1:
         bgr = pixels[..., 0]
     elif pixels.shape[2] == 3:

@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import tifffile
 from PIL import Image as PILImage
 
 from denoiser.errors import ImageReadError, reason
@@ -30,6 +29,8 @@ def tiff_bit_depth(path: Path, im: PILImage.Image) -> int:
 
 
 def _read_pixels(source: Source) -> np.ndarray:
+    import tifffile  # here, not at the top: only 16-bit TIFFs need it, and it loads imagecodecs
+
     path, handle = source.path, source.handle
     try:
         handle.seek(0)

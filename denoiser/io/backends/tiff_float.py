@@ -7,10 +7,9 @@ import importlib.util
 import math
 from enum import IntEnum
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
-import tifffile
 from PIL import Image as PILImage
 
 from denoiser.errors import ImageReadError, reason
@@ -18,13 +17,16 @@ from denoiser.io.backends.base import Backend, DirectReader, grey_alpha_to_rgba
 from denoiser.io.backends.tifffile_writer import write_tiff
 from denoiser.io.metadata import ORIENTATION_TAG, Metadata, exif_for_tiff, valid_orientation
 
+if TYPE_CHECKING:  # tifffile is imported inside the functions: it loads imagecodecs, which a TIFF-less run never needs
+    import tifffile
+
 __all__ = ["FLOAT_TIFF_READER", "TIFF_FLOAT", "claims_float_tiff"]
 
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF, both byte orders
-_SAMPLEFORMAT = tifffile.SAMPLEFORMAT
-_PHOTOMETRIC = tifffile.PHOTOMETRIC
-# Complex samples are claimed too, so that such a file is refused saying what it holds rather than as "not an image".
-_CLAIMED_SAMPLE_FORMATS = frozenset({_SAMPLEFORMAT.IEEEFP, _SAMPLEFORMAT.COMPLEXINT, _SAMPLEFORMAT.COMPLEXIEEEFP})
+# TIFF SampleFormat values (tifffile's SAMPLEFORMAT): IEEEFP, COMPLEXINT, COMPLEXIEEEFP. Complex samples are claimed
+# too, so that such a file is refused saying what it holds rather than as "not an image".
+_IEEEFP = 3
+_CLAIMED_SAMPLE_FORMATS = frozenset({_IEEEFP, 5, 6})
 _ICC_TAG = 34675
 _DESCRIPTION_TAG = 270
 _FLOAT_PREDICTOR = 3
@@ -37,6 +39,8 @@ def claims_float_tiff(path: Path, header: bytes, handle: BinaryIO) -> bool:
     with a message saying so)."""
     if header[:4] not in _TIFF_MAGIC:
         return False
+    import tifffile
+
     handle.seek(0)
     with tifffile.TiffFile(handle) as tif:
         return int(tif.pages.first.sampleformat) in _CLAIMED_SAMPLE_FORMATS
@@ -44,6 +48,8 @@ def claims_float_tiff(path: Path, header: bytes, handle: BinaryIO) -> bool:
 
 def _read(path: Path, handle: BinaryIO, max_pixels: int | None) -> tuple[np.ndarray, Metadata]:
     """The first image's samples as float32 H x W x C (not yet upright) and its metadata."""
+    import tifffile
+
     handle.seek(0)
     with tifffile.TiffFile(handle) as tif:
         page = tif.pages.first
@@ -69,8 +75,10 @@ def _read(path: Path, handle: BinaryIO, max_pixels: int | None) -> tuple[np.ndar
 
 
 def _check_sample_format(path: Path, page: tifffile.TiffPage) -> None:
-    if int(page.sampleformat) != _SAMPLEFORMAT.IEEEFP:
-        name = _enum_name(_SAMPLEFORMAT, page.sampleformat)
+    import tifffile
+
+    if int(page.sampleformat) != _IEEEFP:
+        name = _enum_name(tifffile.SAMPLEFORMAT, page.sampleformat)
         raise ImageReadError(path, f"unsupported pixel format: TIFF with {name} samples (complex numbers are not "
                                    "an image the denoiser can work on)")
 
@@ -88,16 +96,18 @@ def _check_size(path: Path, page: tifffile.TiffPage, max_pixels: int | None) -> 
 
 def _layout(path: Path, page: tifffile.TiffPage) -> str:
     """``grey``, ``grey+alpha``, ``rgb`` or ``rgba``: what the page's samples are, from its tags."""
+    from tifffile import PHOTOMETRIC
+
     photometric, samples = int(page.photometric), int(page.samplesperpixel)
     layouts = {
-        (_PHOTOMETRIC.MINISBLACK, 1): "grey",
-        (_PHOTOMETRIC.MINISBLACK, 2): "grey+alpha",
-        (_PHOTOMETRIC.RGB, 3): "rgb",
-        (_PHOTOMETRIC.RGB, 4): "rgba",
+        (PHOTOMETRIC.MINISBLACK, 1): "grey",
+        (PHOTOMETRIC.MINISBLACK, 2): "grey+alpha",
+        (PHOTOMETRIC.RGB, 3): "rgb",
+        (PHOTOMETRIC.RGB, 4): "rgba",
     }
     layout = layouts.get((photometric, samples))
     if layout is None:
-        name = _enum_name(_PHOTOMETRIC, photometric)
+        name = _enum_name(PHOTOMETRIC, photometric)
         raise ImageReadError(path, f"unsupported pixel format: {name} float TIFF with {samples} channels "
                                    "(grey, grey+alpha, RGB and RGBA are read)")
     return layout
@@ -115,6 +125,8 @@ def _check_segments(path: Path, page: tifffile.TiffPage) -> None:
 
 def _check_decodable(path: Path, page: tifffile.TiffPage) -> None:
     """Refuse, before decoding, a compression or predictor this install's tifffile cannot undo."""
+    import tifffile
+
     missing = []
     if page.compression not in tifffile.TIFF.DECOMPRESSORS:
         missing.append(f"{_enum_name(tifffile.COMPRESSION, page.compression)} compression")
@@ -195,6 +207,8 @@ def _photo_exif(handle: BinaryIO, tif: tifffile.TiffFile) -> bytes | None:
 def _write(path: Path, pixels: np.ndarray, fmt: str, quality: int, metadata: Metadata) -> None:
     """Float32 grey, RGB or RGBA (unassociated alpha), zlib-compressed (with the floating-point predictor where
     tifffile can encode it), ICC profile and EXIF kept."""
+    import tifffile
+
     predictor = _FLOAT_PREDICTOR if _FLOAT_PREDICTOR in tifffile.TIFF.PREDICTORS else None
     write_tiff(path, np.asarray(pixels, dtype=np.float32), metadata, predictor)
 

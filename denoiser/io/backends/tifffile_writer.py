@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import tifffile
 
 from denoiser.io.exif_ifd import append_exif_subdirectories
 from denoiser.io.metadata import Metadata, tiff16_text_tags
@@ -17,6 +16,8 @@ __all__ = ["write_tiff"]
 
 def write_tiff(path: Path, pixels: np.ndarray, metadata: Metadata, predictor: int | None = None) -> None:
     """Write H x W x C ``pixels`` (C in 1, 3, 4; any dtype tifffile holds) with ``metadata`` to ``path``."""
+    import tifffile  # here, not at the top: only TIFF writes need it, and it loads imagecodecs
+
     channels = pixels.shape[2]
     tifffile.imwrite(
         path,
