@@ -144,9 +144,13 @@ def _batches(source: Any, indices: list[int], config: TrainConfig, first_step: i
     # Forking a process that runs other threads (the app's Qt threads, a training job's worker thread) can
     # copy a lock mid-use; from any thread but the main one the workers start from a clean forkserver.
     context = None if threading.current_thread() is threading.main_thread() else "forkserver"
+    # The loader draws its workers' base seed when it starts: from a generator of its own, not from torch's global
+    # one, which a model's random draws (a variational model's sampling) share and a checkpoint restores. Drawn
+    # from the global one, a resumed run's draws were shifted by one against the uninterrupted run's.
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=None, sampler=range(first_step, 2**31 - 1), num_workers=config.workers,
         prefetch_factor=2, persistent_workers=False, multiprocessing_context=context,
+        generator=torch.Generator().manual_seed(config.seed),
     )
     yield from loader
 
