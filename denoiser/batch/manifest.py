@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
+import math
 import os
 import socket
 from collections.abc import Iterator
@@ -70,6 +71,8 @@ def register_run(run_id: str, live: bool) -> None:
 
 def owner_is_live(owner: dict[str, Any]) -> bool:
     """Whether the process that made a claim may still be working on it."""
+    if not isinstance(owner, dict):
+        return False
     if owner.get("host") != socket.gethostname():
         try:
             started = datetime.datetime.fromisoformat(str(owner.get("started")))
@@ -149,8 +152,8 @@ class Manifest:
         if not self.path.is_file():
             return {}, set()
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            data = _strict_json(self.path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
             raise DenoiserError(f"{self.path}: the batch manifest cannot be read ({err}); move it away to start "
                                 "afresh") from err
         files = data.get("files") if isinstance(data, dict) else None
@@ -158,9 +161,10 @@ class Manifest:
                 or data.get("version", 0) > MANIFEST_VERSION:
             raise DenoiserError(f"{self.path}: not a batch manifest this version of Denoiser understands; move it "
                                 "away to start afresh")
-        entries = {str(k): v for k, v in files.items() if isinstance(v, dict)}
-        outputs = {str(p) for p in data.get("outputs", []) if isinstance(p, str)}
-        outputs.update(_output_of(e) for e in entries.values() if _output_of(e))
+        listed = data.get("outputs", [])
+        outputs = {p for p in listed if _usable_path(p)} if isinstance(listed, list) else set()
+        outputs.update(o for e in files.values() if isinstance(e, dict) and (o := _output_of(e)))
+        entries = {str(k): v for k, v in files.items() if well_formed(v)}  # a damaged entry is left out
         return entries, outputs
 
     def _replay(self, offset: int) -> int:
@@ -179,10 +183,11 @@ class Manifest:
                 break  # a torn last line (a writer killed while appending): ignored, completed by nobody
             consumed += len(line)
             try:
-                change = json.loads(line)
-            except (UnicodeDecodeError, json.JSONDecodeError):
+                change = _strict_json(line)
+            except (UnicodeDecodeError, ValueError, RecursionError):
                 continue  # a torn line followed by later appends
-            if isinstance(change, dict) and isinstance(change.get("key"), str):
+            if isinstance(change, dict) and isinstance(change.get("key"), str) \
+                    and (change.get("entry") is None or well_formed(change["entry"])):
                 self._apply(change["key"], change.get("entry"))
         return offset + consumed
 
@@ -318,9 +323,53 @@ class Manifest:
         return removed
 
 
+_ENTRY_FIELDS: dict[str, tuple[type, ...]] = {
+    "status": (str,), "output": (str, type(None)), "settings": (dict,), "options": (dict,), "owner": (dict,),
+    "previous": (dict, type(None)), "findings": (list,), "metrics": (dict,), "last_failure": (dict,),
+    "model": (str, type(None)), "model_fingerprint": (str, type(None)), "input_sha256": (str, type(None)),
+    "output_sha256": (str, type(None)), "input": (str, type(None)), "message": (str, type(None)),
+    "sigma": (int, float, type(None)), "seconds": (int, float, type(None)),
+}
+STATUSES = ("done", "failed", "skipped", "running")
+
+
+def well_formed(entry: Any) -> bool:
+    """Whether ``entry`` has the shape this module writes: the known fields of their types, a known status, an
+    output path a file system takes. An entry that is not (a hand edit, a damaged disk) is left out on reading."""
+    if not isinstance(entry, dict) or entry.get("status") not in STATUSES:
+        return False
+    if any(key in entry and not isinstance(entry[key], types) for key, types in _ENTRY_FIELDS.items()):
+        return False
+    if entry.get("output") is not None and not _usable_path(entry["output"]):
+        return False
+    return entry.get("previous") is None or well_formed(entry["previous"])
+
+
+def _strict_json(text: str | bytes) -> Any:
+    """JSON as this module writes it (``allow_nan=False``): NaN, infinity and numbers too large for a float are
+    refused (ValueError) rather than read into an entry that could never be written back."""
+    return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
 def _output_of(entry: dict[str, Any] | None) -> str | None:
     output = (entry or {}).get("output")
-    return output if isinstance(output, str) else None
+    return output if _usable_path(output) else None
+
+
+def _usable_path(value: object) -> bool:
+    """A path as the manifest may hold one: text, not empty, without the NUL byte no file system takes."""
+    return isinstance(value, str) and bool(value) and "\0" not in value
 
 
 def _done_with_output(entry: dict[str, Any] | None) -> bool:
