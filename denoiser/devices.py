@@ -68,7 +68,9 @@ def resolve_device(name: Any = "auto") -> Any:
     if kind not in DEVICE_NAMES:
         raise UnknownNameError("device", name, DEVICE_NAMES)
     if kind == "cuda" and not torch.cuda.is_available():
-        raise DenoiserError(f"device {name!r} asked for, but CUDA is not available on this machine")
+        raise DenoiserError(f"device {name!r} asked for, but CUDA is not available on this machine; "
+                            "use --device cpu (or auto, which takes a GPU when there is one)")
     if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise DenoiserError(f"device {name!r} asked for, but MPS is not available on this machine")
+        raise DenoiserError(f"device {name!r} asked for, but MPS is not available on this machine; "
+                            "use --device cpu (or auto)")
     return torch.device(key)

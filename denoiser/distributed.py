@@ -75,7 +75,8 @@ def rank_device(requested: str, local_rank: int) -> torch.device:
     if kind != "cuda":
         raise DenoiserError(f"device {requested!r}: a distributed run trains on cuda (one GPU per process) or cpu")
     if not torch.cuda.is_available():
-        raise DenoiserError("device 'cuda' asked for, but CUDA is not available on this machine")
+        raise DenoiserError("device 'cuda' asked for, but CUDA is not available on this machine; "
+                            "use --device cpu (gloo) or start the run on a machine with GPUs")
     if local_rank >= torch.cuda.device_count():
         raise DenoiserError(f"process {local_rank} on this machine has no GPU of its own: "
                             f"{torch.cuda.device_count()} visible; start at most that many (--nproc-per-node)")

@@ -47,6 +47,7 @@ def test_a_missing_device_is_said_once_before_the_model_loads(tmp_path: Path,
     assert denoise(str(src), "-o", str(tmp_path / "out"), "--device", "cuda", "--model", "nowhere") == 2
     err = capsys.readouterr().err
     assert "CUDA is not available" in err and err.count("CUDA") == 1 and "nowhere" not in err
+    assert "use --device cpu" in err  # and says what to do
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.png"))
 
 

@@ -173,7 +173,7 @@ def test_kill_9_then_resume_gives_the_same_model(tmp_path: Path) -> None:
     resumed = load_file(str(tmp_path / "killed.safetensors"))
     assert straight.keys() == resumed.keys()
     for key in straight:
-        torch.testing.assert_close(resumed[key], straight[key])
+        assert torch.equal(resumed[key], straight[key]), key  # bit for bit, as docs/training.md promises on the CPU
 
 
 def test_device_synthesis_with_pairs_trains_a_two_channel_model(tmp_path: Path,
