@@ -21,6 +21,8 @@ from ui.state import (
     image_offset,
     image_to_widget,
     pan_limits,
+    photo_after,
+    photo_to_open,
     stepped_zoom,
     widget_to_image,
 )
@@ -181,3 +183,23 @@ def test_the_model_in_use_follows_loads_and_renames() -> None:
     assert session.model_name == "default"
     session.model_renamed("default", "mine")
     assert session.model_name == "mine"
+
+
+# --- which photo of a folder's list opens ---------------------------------------------------------------------
+
+
+def test_a_listing_opens_the_wanted_photo_else_keeps_the_open_one_else_the_first() -> None:
+    listed = ["a", "b", "c"]
+    assert photo_to_open(listed, wanted="c", open_now="b") == "c"
+    assert photo_to_open(listed, wanted="elsewhere", open_now="b") == "b"  # re-listing keeps the open photo
+    assert photo_to_open(listed, open_now="elsewhere") == "a"
+    assert photo_to_open(listed, open_now="elsewhere", open_first=False) is None
+    assert photo_to_open([], wanted="a") is None
+
+
+def test_stepping_through_the_list_stops_at_either_end() -> None:
+    listed = ["a", "b", "c"]
+    assert [photo_after(listed, "b", 1), photo_after(listed, "b", -1)] == ["c", "a"]
+    assert photo_after(listed, "c", 1) is None and photo_after(listed, "a", -1) is None
+    assert photo_after(listed, "elsewhere", 1) == "a" and photo_after(listed, "elsewhere", -1) == "c"
+    assert photo_after([], "a", 1) is None

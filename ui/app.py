@@ -64,7 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.open_paths(args.paths)
     elif args.samples or not window.settings.value("last_folder"):
         window.open_folder(user_samples_dir())  # and its first photo; a copy: saving never writes into the install
-    return app.exec()
+    status = app.exec()
+    window.bridge.wait_until_stopped()  # a job that outlasted the close (a model still loading) ends first
+    return status
 
 
 def _quit_once_shown(app: QApplication, window: MainWindow, a_photo_is_coming: bool) -> None:

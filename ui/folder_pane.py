@@ -188,6 +188,12 @@ class FolderPane(QWidget):
         self.view.setCurrentIndex(index)
         self.view.scrollTo(index)
 
+    def width_for_columns(self, columns: int) -> int:
+        """The pane's width that shows ``columns`` thumbnails side by side (with room for the scroll bar)."""
+        frame = 2 * self.view.frameWidth()
+        scroll_bar = self.view.verticalScrollBar().sizeHint().width()
+        return columns * self.view.gridSize().width() + frame + scroll_bar + 2 * self.view.spacing() + 4
+
     def thumbnail_loaded(self, path: Path) -> bool:
         """Whether ``path``'s thumbnail has been read, or has failed to read and shows the broken icon."""
         path = Path(path)

@@ -1,48 +1,36 @@
 """The main window: folder pane, before/after viewer, side panel, status bar with progress and Cancel.
 
 Every piece of model or file work goes through the one :class:`~ui.worker.WorkerBridge`; this module only
-wires widgets to jobs and jobs' results back to widgets. The jobs themselves call the engine.
+wires widgets to jobs and jobs' results back to widgets. The jobs themselves call the engine (:mod:`ui.photo_jobs`);
+the menus are built in :mod:`ui.window_menus`, what Save writes in :mod:`ui.saving`, the status bar's progress
+in :mod:`ui.status_bar`, what is remembered in :mod:`ui.window_settings`, the view maths and session state in
+:mod:`ui.state`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QColor, QDragEnterEvent, QDropEvent, QImage, QKeySequence
-from PySide6.QtWidgets import (
-    QDockWidget,
-    QFileDialog,
-    QInputDialog,
-    QLabel,
-    QMainWindow,
-    QMessageBox,
-    QProgressBar,
-    QPushButton,
-    QToolBar,
-)
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QImage
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox
 
-from denoiser.batch import find_reference, reference_metrics
-from denoiser.devices import available_devices, resolve_device
-from denoiser.display import (
-    NOISE_MAP_KEY,
-    blend,
-)
+from denoiser.batch import find_reference
+from denoiser.devices import resolve_device
 from denoiser.exported import ExportedModel
 from denoiser.inference import TileSettings
-from denoiser.io import SUPPORTED_EXTENSIONS, Image, is_image_path, read_image, write_image
-from denoiser.io.formats import WRITABLE_EXTENSIONS, format_info, result_extension
+from denoiser.io import SUPPORTED_EXTENSIONS, Image, is_image_path
 from denoiser.model_loading import DEFAULT_MODEL, load_model_for_inference
 from denoiser.preview import Region
 from denoiser.progress import Progress
 from denoiser.strength import Strength
+from ui import saving
 from ui.batch_dialog import BatchDialog
-from ui.file_filters import LOSSY_FORMATS, open_filters, save_filters
+from ui.captions import reference_text, window_title
+from ui.file_filters import open_filters
 from ui.folder_pane import FolderPane
 from ui.help import ShortcutsDialog, about_text, open_log, shortcut_rows
 from ui.icon import app_icon
@@ -52,85 +40,43 @@ from ui.panel import PanelScrollArea, SidePanel
 from ui.photo_jobs import (
     DenoiseOutcome,
     OpenedPhoto,
+    QuickViews,
     Views,
-    compose_display,
+    compare_with_reference,
+    compose_display_quick_first,
     denoise_photo,
     draw_noise_map,
+    noise_map_key,
     read_pair,
     read_photo,
 )
-from ui.progress_text import ProgressClock, progress_text
 from ui.qimage import array_to_qimage
-from ui.state import Session
+from ui.state import Session, photo_after, photo_to_open
+from ui.status_bar import StatusBarReport
 from ui.torch_parts import LATENTS_NEED_PYTORCH, NEEDS_PYTORCH, model_entries, model_names, model_note, torch_available
-from ui.viewer import MODES, VIEWER_KEYS, ImageViewer
-from ui.worker import JobHandle, WorkerBridge
-from ui.zoom_readout import ZoomReadout
+from ui.viewer import VIEWER_KEYS, ImageViewer
+from ui.window_jobs import LatestJobs
+from ui.window_menus import build_window_actions
+from ui.window_settings import (
+    DEFAULT_SAVE_QUALITY,
+    RecentFolders,
+    default_settings,
+    last_folder,
+    restore_controls,
+    restore_geometry,
+    store_window,
+)
+from ui.worker import WorkerBridge
 
 if TYPE_CHECKING:  # torch types: the app runs without torch (the desktop bundle)
     from denoiser.models import Autoencoder
     from ui.model_manager import ModelManager
     from ui.train_dialog import TrainDialog
 
-MODE_TITLES = {"side": "Side by side", "split": "Split", "toggle": "Toggle", "residual": "Residual",
-               "noise": "Noise map"}
-MAX_RECENT = 8
-TITLE_DASH = "\u2014"
-"""Separates the photo, its folder and the app's name in the window title."""
-DEFAULT_SAVE_QUALITY = 95
-"""The JPEG/WebP quality until the user chooses one (the engine's default too)."""
+__all__ = ["MainWindow", "default_settings", "window_title"]
 
-
-def reference_text(reference: Path, figures: dict[str, float | None], note: str) -> str:
-    """The side panel's lines about a clean reference."""
-    if note:
-        return f"Reference {reference.name}: {note}"
-
-    def value(key: str, unit: str) -> str:
-        number = figures.get(key)
-        return "identical" if number is None else f"{number:.2f}{unit}" if unit else f"{number:.4f}"
-
-    return (f"Against {reference.name}:\n"
-            f"noisy    PSNR {value('psnr_noisy', ' dB')}, SSIM {value('ssim_noisy', '')}\n"
-            f"result   PSNR {value('psnr_denoised', ' dB')}, SSIM {value('ssim_denoised', '')}")
-
-
-def noise_map_key() -> list[tuple[str, QColor]]:
-    """The noise map's colour key as Qt colours."""
-    return [(name, QColor(*rgb)) for name, rgb in NOISE_MAP_KEY]
-
-
-def _stored_amount(settings: QSettings, key: str) -> float:
-    """An amount (1.0 = 100 %) from the settings; a missing or hand-mangled value reads 100 %."""
-    try:
-        return float(str(settings.value(key, 1.0)))
-    except ValueError:
-        return 1.0
-
-
-def _stored_quality(settings: QSettings) -> int:
-    """The remembered JPEG/WebP quality (1-100); a missing or hand-mangled value reads the default."""
-    try:
-        return min(100, max(1, int(str(settings.value("save_quality", DEFAULT_SAVE_QUALITY)))))
-    except ValueError:
-        return DEFAULT_SAVE_QUALITY
-
-
-def window_title(photo: Path | None, folder: Path | None) -> str:
-    """``photo.jpg — folder — Denoiser`` for an open photo (its own folder), ``folder — Denoiser`` for a listed
-    folder with no photo open yet, else ``Denoiser``."""
-    if photo is not None:
-        parts = [photo.name, photo.parent.name or str(photo.parent)]
-    elif folder is not None:
-        parts = [folder.name or str(folder)]
-    else:
-        parts = []
-    return f" {TITLE_DASH} ".join([*parts, "Denoiser"])
-
-
-def default_settings() -> QSettings:
-    """The app's persistent settings (an INI file in the user's config folder)."""
-    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "Denoiser", "Denoiser")
+PHOTO_COLUMNS = 2
+"""Thumbnail columns the Photos dock is wide enough for on a first start."""
 
 
 class MainWindow(QMainWindow):
@@ -148,28 +94,45 @@ class MainWindow(QMainWindow):
         """The model denoising runs with: the torch model, or without torch the bundled one's exported graph."""
         self.session = Session()
         """The open photo, the model in use, the last result and the strength it was made with."""
-        self.last_error = ""
-        self._jobs: dict[str, JobHandle] = {}  # job kind -> the latest one; older ones reach no widget
+        self.jobs = LatestJobs(self.bridge, progress=self._on_progress, activity=self._update_busy,
+                               failed=lambda kind, text: self._say(f"{kind.capitalize()} failed: {text}", error=True))
         self._noise_map_of: OpenedPhoto | None = None  # the photo whose noise map is shown or being drawn
-        self._closing = False
-        self._busy = False
         self._restore_folder: Path | None = None  # the remembered folder, until something else is opened
         self._opening: Path | None = None  # the photo an "open" job is reading
-        self._progress_clock = ProgressClock()  # percent and time left of the running denoise
         self._denoising: Path | None = None  # the photo the running denoise is for
         self._batch_dialogs: list[BatchDialog] = []  # top-level windows of their own: closed with this one
 
         self.viewer = ImageViewer()
         self.setCentralWidget(self.viewer)
         self.folder_pane = FolderPane(self.bridge)
-        self.folder_pane.image_activated.connect(self._photo_activated)
-        self.folder_pane.folder_changed.connect(self._remember_folder)
         self.panel = SidePanel()
         # The panel scrolls rather than squeezing its wrapped texts (model note, warnings) into clipped lines
         # when the window is short.
         self.panel_scroll = PanelScrollArea(self.panel)
         self.info_panel = InfoPanel()
-        self.docks: dict[str, QDockWidget] = {}
+        self.docks = self._add_docks()
+        self.status = StatusBarReport(self.statusBar(), self.cancel)
+        self.status_label, self.progress_bar, self.cancel_button = (self.status.label, self.status.progress_bar,
+                                                                    self.status.cancel_button)
+        actions = build_window_actions(self, self)
+        self.open_action, self.save_action, self.cancel_action = (actions.open_action, actions.save_action,
+                                                                  actions.cancel_action)
+        self.mode_actions, self.fit_action, self.zoom_100_action = (actions.mode_actions, actions.fit_action,
+                                                                    actions.zoom_100_action)
+        self.zoom_readout, self.next_action, self.previous_action = (actions.zoom_readout, actions.next_action,
+                                                                     actions.previous_action)
+        self.train_action, self.manage_models_action = actions.train_action, actions.manage_models_action
+        self.open_folder_action, self.save_as_action, self.denoise_action, self.recent_menu = (
+            actions.open_folder_action, actions.save_as_action, actions.denoise_action, actions.recent_menu)
+        self.recent = RecentFolders(self.settings, actions.recent_menu, self.open_folder)
+        self._wire_widgets()
+        self._restore_settings()
+        self.refresh_models()
+        self.choose_model(self.panel.model_name())
+
+    def _add_docks(self) -> dict[str, QDockWidget]:
+        """The folder pane on the left; the controls and, as a tab behind them, the photo's info on the right."""
+        docks: dict[str, QDockWidget] = {}
         for dock_title, widget, area in (("Photos", self.folder_pane, Qt.DockWidgetArea.LeftDockWidgetArea),
                                          ("Denoise", self.panel_scroll, Qt.DockWidgetArea.RightDockWidgetArea),
                                          ("Info", self.info_panel, Qt.DockWidgetArea.RightDockWidgetArea)):
@@ -179,24 +142,14 @@ class MainWindow(QMainWindow):
             dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                              | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
             self.addDockWidget(area, dock)
-            self.docks[dock_title] = dock
-        # The info panel shares the right-hand column with the controls, as a tab behind them.
-        self.tabifyDockWidget(self.docks["Denoise"], self.docks["Info"])
-        self.docks["Denoise"].raise_()
+            docks[dock_title] = dock
+        self.tabifyDockWidget(docks["Denoise"], docks["Info"])
+        docks["Denoise"].raise_()
+        return docks
 
-        self.status_label = QLabel("Open a photo or a folder (or drop one here).")
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setMaximumWidth(220)
-        self.progress_bar.setFormat("%p %")
-        self.progress_bar.setVisible(False)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setVisible(False)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.statusBar().addWidget(self.status_label, 1)
-        self.statusBar().addPermanentWidget(self.progress_bar)
-        self.statusBar().addPermanentWidget(self.cancel_button)
-
-        self._build_actions()
+    def _wire_widgets(self) -> None:
+        self.folder_pane.image_activated.connect(self._photo_activated)
+        self.folder_pane.folder_changed.connect(self.recent.remember)
         self.panel.denoise_requested.connect(self.denoise)
         self.panel.save_requested.connect(self.save)
         self.panel.save_as_requested.connect(self.save_as)
@@ -208,10 +161,6 @@ class MainWindow(QMainWindow):
             lambda expanded: self.settings.setValue("latents_expanded", "true" if expanded else "false"))
         self.viewer.mode_changed.connect(self._mode_changed)
         self.viewer.step_requested.connect(self.step_photo)
-
-        self._restore_settings()
-        self.refresh_models()
-        self.choose_model(self.panel.model_name())
 
     @property
     def photo(self) -> OpenedPhoto | None:
@@ -228,83 +177,10 @@ class MainWindow(QMainWindow):
         """The model in use (the session's)."""
         return self.session.model_name
 
-    # ----- building -------------------------------------------------------------------------------------
-    def _build_actions(self) -> None:
-        toolbar = QToolBar("Main")
-        toolbar.setObjectName("toolbar-main")
-        self.addToolBar(toolbar)
-        menu = self.menuBar().addMenu("&File")
-
-        def action(text: str, slot: Any, shortcut: str | QKeySequence.StandardKey | None = None,
-                   where: tuple = ()) -> QAction:
-            act = QAction(text, self)
-            if shortcut is not None:
-                act.setShortcut(QKeySequence(shortcut))
-            act.triggered.connect(slot)
-            for target in where:
-                target.addAction(act)
-            self.addAction(act)
-            return act
-
-        self.open_action = action("Open Photo...", self.open_photo_dialog, QKeySequence.StandardKey.Open,
-                                  (menu, toolbar))
-        self.open_folder_action = action("Open Folder...", self.open_folder_dialog, "Ctrl+Shift+O", (menu, toolbar))
-        self.recent_menu = menu.addMenu("Recent Folders")
-        menu.addSeparator()
-        self.save_action = action("Save", self.save, QKeySequence.StandardKey.Save, (menu,))
-        self.save_as_action = action("Save As...", self.save_as, "Ctrl+Shift+S", (menu,))
-        menu.addSeparator()
-        action("Quit", self.close, QKeySequence.StandardKey.Quit, (menu,))
-        toolbar.addSeparator()
-        self.denoise_action = action("Denoise", self.denoise, "Ctrl+D", (toolbar,))
-        self.cancel_action = action("Cancel", self.cancel, "Esc")
-        toolbar.addSeparator()
-        view_menu = self.menuBar().addMenu("&View")
-        self.mode_actions: dict[str, QAction] = {}
-        for number, mode in enumerate(MODES, start=1):
-            act = action(MODE_TITLES[mode], lambda _=False, m=mode: self.viewer.set_mode(m), str(number),
-                         (view_menu, toolbar))
-            act.setCheckable(True)
-            self.mode_actions[mode] = act
-        toolbar.addSeparator()
-        self.fit_action = action("Fit", self.viewer.zoom_to_fit, "Ctrl+0", (view_menu, toolbar))
-        self.fit_action.setToolTip("Zoom to fit the whole photo (Ctrl+0)")
-        self.zoom_100_action = action("1:1", self.viewer.zoom_100, "Ctrl+1", (view_menu, toolbar))
-        self.zoom_100_action.setToolTip("Zoom to 100 %: one photo pixel per screen pixel (Ctrl+1)")
-        self.zoom_readout = ZoomReadout(self.viewer)
-        toolbar.addWidget(self.zoom_readout)
-        view_menu.addSeparator()
-        # Keys of the viewer only (a list or a text field keeps its own PgUp/PgDn/Space): added to the viewer,
-        # not to the window.
-        self.next_action = QAction("Next Photo", self)
-        self.next_action.setShortcuts([QKeySequence(Qt.Key.Key_PageDown), QKeySequence(Qt.Key.Key_Space)])
-        self.next_action.triggered.connect(lambda: self.step_photo(1))
-        self.previous_action = QAction("Previous Photo", self)
-        self.previous_action.setShortcut(QKeySequence(Qt.Key.Key_PageUp))
-        self.previous_action.triggered.connect(lambda: self.step_photo(-1))
-        for act in (self.previous_action, self.next_action):
-            act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            self.viewer.addAction(act)
-            view_menu.addAction(act)
-        tools = self.menuBar().addMenu("&Tools")
-        action("Batch Denoise...", self.open_batch_dialog, "Ctrl+B", (tools,))
-        self.train_action = action("Train a Model...", self.open_train_dialog, "Ctrl+T", (tools,))
-        self.manage_models_action = action("Manage Models...", self.open_model_manager, "Ctrl+M", (tools,))
-        if not torch_available():  # the desktop bundle: the entries stay, disabled, and say what they need
-            for act, what in ((self.train_action, "Training a model"),
-                              (self.manage_models_action, "The model library")):
-                act.setEnabled(False)
-                act.setText(act.text().removesuffix("...") + " (needs PyTorch)")
-                act.setToolTip(f"{what} {NEEDS_PYTORCH}")
-                act.setStatusTip(f"{what} {NEEDS_PYTORCH}")
-            tools.setToolTipsVisible(True)
-        tools.addSeparator()
-        action("Compare with a Clean Reference...", self.choose_reference, None, (tools,))
-        help_menu = self.menuBar().addMenu("&Help")
-        action("Keyboard Shortcuts...", self.show_shortcuts, QKeySequence.StandardKey.HelpContents, (help_menu,))
-        action("Show Log", self.show_log, None, (help_menu,))
-        help_menu.addSeparator()
-        action("About Denoiser", self.show_about, None, (help_menu,))
+    @property
+    def last_error(self) -> str:
+        """The message of the last job that failed."""
+        return self.jobs.last_error
 
     # ----- help ---------------------------------------------------------------------------------------------
     def shortcut_rows(self) -> list[tuple[str, str]]:
@@ -397,14 +273,10 @@ class MainWindow(QMainWindow):
         if self.folder_pane.folder() is None:  # could not be listed: the pane's header says why
             self._say(f"Could not list {folder}: {self.folder_pane.title.text()}", error=True)
             return
-        self._remember_folder(folder)
+        self.recent.remember(folder)
         paths = self.folder_pane.paths()
-        if photo is not None and Path(photo) in paths:
-            target: Path | None = Path(photo)
-        elif self.photo is not None and self.photo.path in paths:
-            target = self.photo.path  # the open photo stays open (and selected) when its folder is re-listed
-        else:
-            target = paths[0] if paths and open_first else None
+        target = photo_to_open(paths, Path(photo) if photo is not None else None,
+                               self.photo.path if self.photo is not None else None, open_first)
         if target is not None:
             self.folder_pane.select(target)
             self._photo_activated(target)
@@ -437,14 +309,10 @@ class MainWindow(QMainWindow):
         if not paths:
             return
         current = self._opening or (self.photo.path if self.photo is not None else None)
-        if current in paths:
-            index = paths.index(current) + delta  # type: ignore[arg-type]
-        else:
-            index = 0 if delta > 0 else len(paths) - 1
-        if not 0 <= index < len(paths):
+        target = photo_after(paths, current, delta)
+        if target is None:
             self._say(f"{'Last' if delta > 0 else 'First'} photo of the folder.")
             return
-        target = paths[index]
         self.folder_pane.select(target)
         self._photo_activated(target)
 
@@ -466,6 +334,7 @@ class MainWindow(QMainWindow):
         if photo is None or self.viewer.mode() != "noise" or self._noise_map_of is photo:
             return
         self._noise_map_of = photo
+
         def job(_stop: Any, _progress: Any) -> tuple[OpenedPhoto, QImage, list[QImage], list[str]]:
             return draw_noise_map(photo)
 
@@ -478,7 +347,9 @@ class MainWindow(QMainWindow):
         return self.panel.settings().strength_setting()
 
     def _show_noise(self) -> None:
-        self.panel.set_noise_estimate(self.photo.estimate if self.photo is not None else None)
+        photo = self.photo
+        self.panel.set_noise_estimate(photo.estimate if photo is not None else None,
+                                      photo.noise_summary if photo is not None else "")
 
     def denoise(self) -> None:
         """Denoise the open photo: the visible region first when the photo is large, then all of it."""
@@ -488,13 +359,9 @@ class MainWindow(QMainWindow):
         photo, model, strength = self.photo, self.model, self._strength()
         device = self.panel.settings().device
         tiles = TileSettings(passes=self.panel.settings().passes)
-        rect = self.viewer.visible_image_rect()
-        visible = Region(int(rect.left()), int(rect.top()), int(rect.width()) + 1, int(rect.height()) + 1)
-        zoom = self.viewer.zoom()
+        job = partial(denoise_photo, photo, model, strength, self._visible_region(), self.viewer.zoom(), tiles, device)
 
-        job = partial(denoise_photo, photo, model, strength, visible, zoom, tiles, device)
-
-        self._progress_clock.reset()
+        self.status.start_measuring()
         self._denoising = photo.path
         self.session.start_denoise(strength)
         self._start("denoise", f"Denoising {photo.path.name} at {strength.describe()}...", job,
@@ -511,109 +378,62 @@ class MainWindow(QMainWindow):
         if self.outcome is not None and self.photo is not None:
             self.denoise()
 
+    def _visible_region(self) -> Region:
+        """The part of the photo in view, in whole pixels (one more at each far edge: partly seen pixels count)."""
+        rect = self.viewer.visible_image_rect()
+        return Region(int(rect.left()), int(rect.top()), int(rect.width()) + 1, int(rect.height()) + 1)
+
     def _refresh_display(self, preview: np.ndarray | None = None) -> None:
-        """Re-blend the result with the detail setting and rebuild the viewer's images, in the background."""
+        """Re-blend the result with the detail setting and rebuild the viewer's images, in the background: the
+        visible region (or, viewed whole, the screen's scale) first, then the whole photo."""
         if self.photo is None or (self.outcome is None and preview is None):
             return
         original = self.photo.image.color_pixels()
         denoised = preview if preview is not None else self.outcome.denoised  # type: ignore[union-attr]
-        detail = self.panel.settings().detail
-
-        def job(_stop: Any, _progress: Any) -> Views:
-            return compose_display(original, denoised, detail)
-
-        self._start("display", "", job, lane="display", succeeded=self._display_ready,
-                    failed=lambda text: self._view_job_failed("display", text))
+        job = partial(compose_display_quick_first, original, denoised, self.panel.settings().detail,
+                      self._visible_region(), self.viewer.zoom(), self.viewer.result_images(),
+                      preview=preview is not None)
+        self._start("display", "", lambda _stop, progress: job(on_progress=progress), lane="display",
+                    succeeded=self._display_ready, failed=lambda text: self._view_job_failed("display", text))
 
     # ----- saving -------------------------------------------------------------------------------------------
     def _result_image(self) -> Image | None:
         if self.photo is None or self.outcome is None:
             return None
-        original = self.photo.image
-        return original.with_color(blend(original.color(), self.outcome.denoised, self.panel.settings().detail))
+        return saving.result_image(self.photo.image, self.outcome.denoised, self.panel.settings().detail)
 
     def suggested_path(self) -> Path | None:
         """``{stem}_denoised{ext}`` beside the photo, numbered when taken (a camera RAW photo gives ``.tif``)."""
-        if self.photo is None:
-            return None
-        source = self.photo.path
-        extension = result_extension(source)
-        candidate, number = source.with_name(f"{source.stem}_denoised{extension}"), 1
-        while candidate.exists():
-            number += 1
-            candidate = source.with_name(f"{source.stem}_denoised-{number}{extension}")
-        return candidate
+        return saving.suggested_path(self.photo.path) if self.photo is not None else None
 
     def save(self) -> None:
         """Save beside the photo under a new name (never over the original); JPEG and WebP at the remembered
         quality."""
-        target = self.suggested_path()
-        if target is not None:
-            self.save_to(target, quality=_stored_quality(self.settings))
+        if self.photo is not None:
+            self.save_to(saving.plan_save(self.photo.path, self.settings))
 
     def save_as(self) -> None:
         """Ask where to save (the filter shown is the proposed name's format); format follows the extension;
         JPEG and WebP ask for a quality (remembered); the original needs an explicit confirmation."""
-        suggestion = self.suggested_path()
-        if suggestion is None:
-            return
-        filters = save_filters()
-        fmt = WRITABLE_EXTENSIONS.get(suggestion.suffix.lower(), "PNG")
-        path, chosen = QFileDialog.getSaveFileName(self, "Save As", str(suggestion), ";;".join(filters.values()),
-                                                   filters.get(fmt, ""))
-        if not path:
-            return
-        target = Path(path)
-        if target.suffix.lower() not in WRITABLE_EXTENSIONS:  # some dialogs leave the filter's extension off
-            chosen_format = next((name for name, text in filters.items() if text == chosen), fmt)
-            extension = next(ext for ext, name in WRITABLE_EXTENSIONS.items() if name == chosen_format)
-            target = target.with_name(target.name + extension)
-        quality = _stored_quality(self.settings)
-        target_format = WRITABLE_EXTENSIONS[target.suffix.lower()]
-        if target_format in LOSSY_FORMATS:
-            asked = self.ask_quality(target_format, quality)
-            if asked is None:
-                return
-            quality = asked
-            self.settings.setValue("save_quality", quality)
-        if self.photo is not None and target.resolve() == self.photo.path.resolve():
-            answer = QMessageBox.warning(
-                self, "Overwrite the original?",
-                f"{target.name} is the original photo. Replace it with the denoised result? "
-                "The original cannot be recovered.",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-                QMessageBox.StandardButton.Cancel)
-            if answer != QMessageBox.StandardButton.Yes:
-                return
-            self.save_to(target, replace_original=True, quality=quality)
-        else:
-            self.save_to(target, overwrite=target.exists(), quality=quality)  # the dialog already asked
+        if self.photo is not None:
+            plan = saving.plan_save_as(self, self.photo.path, self.settings, self.ask_quality)
+            if plan is not None:
+                self.save_to(plan)
 
     def ask_quality(self, fmt: str, current: int) -> int | None:
         """Ask for the JPEG or WebP quality (1-100) to write at; None when cancelled. (Tests replace it.)"""
-        name = format_info(fmt).label
-        lossless = " WebP at 100 is lossless." if fmt == "WEBP" else ""
-        value, ok = QInputDialog.getInt(
-            self, f"{name} quality", f"{name} quality (1-100): higher keeps more detail in a larger file.{lossless}\n"
-            "Save uses it too until you choose another.", current, 1, 100)
-        return value if ok else None
+        return saving.ask_quality(self, fmt, current)
 
-    def save_to(self, target: Path, overwrite: bool = False, replace_original: bool = False,
-                quality: int = DEFAULT_SAVE_QUALITY) -> None:
-        """Write the result (blended with the detail setting, full bit depth, metadata kept) in the background;
-        ``quality`` (1-100) applies to JPEG and WebP."""
+    def save_to(self, plan: saving.SavePlan | Path, quality: int = DEFAULT_SAVE_QUALITY) -> None:
+        """Write the result (blended with the detail setting, full bit depth, metadata kept) in the background,
+        as ``plan`` says (a bare path: a new file at ``quality``)."""
         result = self._result_image()
         if result is None:
             return
-        protected = [] if replace_original else [self.photo.path]  # type: ignore[union-attr]
-        if replace_original:
-            result = dataclasses.replace(result, source=None)
-
-        def job(should_stop: Any, on_progress: Any) -> Path:
-            return write_image(target, result, quality=quality, protected=protected,
-                               overwrite=overwrite or replace_original)
-
-        self._start("save", f"Saving {target.name}...", job, lane="io", replace=False, succeeded=self._saved,
+        if not isinstance(plan, saving.SavePlan):
+            plan = saving.SavePlan(Path(plan), quality)
+        self._start("save", f"Saving {plan.target.name}...", saving.write_job(plan, result, self.photo.path),
+                    lane="io", replace=False, succeeded=self._saved,
                     failed=lambda text: self._say(f"Not saved: {text}", error=True))
 
     # ----- tools: batch, training, model library, reference -----------------------------------------------
@@ -694,13 +514,8 @@ class MainWindow(QMainWindow):
         if reference is None:
             self.panel.set_reference_text("")
             return
-        photo, result = self.photo.image, self._result_image()
-
-        def job(should_stop: Any, on_progress: Any) -> tuple[Path, dict, str]:
-            figures, note = reference_metrics(photo, result, read_image(reference))
-            return reference, figures, note
-
-        self._start("reference", "", job, lane="io", replace=False,
+        job = partial(compare_with_reference, self.photo.image, self._result_image(), reference)
+        self._start("reference", "", lambda _stop, _progress: job(), lane="io", replace=False,
                     succeeded=lambda result: self.panel.set_reference_text(reference_text(*result)))
 
     def open_pair(self, source: Path, output: Path) -> None:
@@ -712,37 +527,12 @@ class MainWindow(QMainWindow):
         self._start("pair", f"Opening {source.name} and {output.name}...", job, lane="display",
                     succeeded=self._pair_opened)
 
-    # ----- job plumbing ---------------------------------------------------------------------------------------
-    def _start(self, kind: str, message: str, fn: Any, lane: str = "model", replace: bool = True, *,
-               succeeded: Callable[[Any], None] | None = None, failed: Callable[[str], None] | None = None,
-               cancelled: Callable[[], None] | None = None) -> None:
-        """Submit ``fn`` as the window's job of ``kind`` and wire its handle: only the latest job of each kind
-        reaches the widgets; a failure is said in the status bar (after ``failed``, when given)."""
-        if self._closing:
-            return
-        handle = self.bridge.submit(kind, fn, lane=lane, replace=replace)
-        self._jobs[kind] = handle
-
-        def latest(slot: Callable[..., None]) -> Callable[..., None]:
-            return lambda *args: slot(*args) if self._jobs.get(kind) is handle else None
-
-        def on_failed(text: str) -> None:
-            self.last_error = text
-            if failed is not None:
-                failed(text)
-            else:
-                self._say(f"{kind.capitalize()} failed: {text}", error=True)
-
-        if succeeded is not None:
-            handle.succeeded.connect(latest(succeeded))
-        handle.failed.connect(latest(on_failed))
-        if cancelled is not None:
-            handle.cancelled.connect(latest(cancelled))
-        handle.progress.connect(latest(lambda event: self._on_progress(kind, event)))
-        handle.started.connect(self._update_busy)
-        handle.finished.connect(self._update_busy)
-        self._update_busy()
-        if message:
+    # ----- job results -------------------------------------------------------------------------------------
+    def _start(self, kind: str, message: str, fn: Any, lane: str = "model", replace: bool = True,
+               **slots: Any) -> None:
+        """Start the window's job of ``kind`` with its result ``slots`` (succeeded, failed, cancelled) and say
+        ``message``; only the latest job of each kind reaches the widgets."""
+        if self.jobs.start(kind, fn, lane, replace, **slots) is not None and message:
             self._say(message)
 
     def _model_loaded(self, result: tuple[Autoencoder | ExportedModel, Any]) -> None:
@@ -786,7 +576,7 @@ class MainWindow(QMainWindow):
                                   image.format, result.facts, result.histogram)
         self._update_title()
         self._say(f"{result.path.name}: {image.width}x{image.height}, {depth_text(image.bit_depth, image.channels)}, "
-                  f"noise found: {result.estimate.summary()}.")
+                  f"noise found: {result.noise_summary or result.estimate.summary()}.")
         if auto_denoise and self.auto_denoise and self.model is not None:
             self.denoise()
 
@@ -827,7 +617,7 @@ class MainWindow(QMainWindow):
             how = f" ({made_with.describe()})" if made_with is not None else ""
             self._say(f"Denoise cancelled; the previous result{how} is shown again, and Save writes it.")
         else:
-            self._jobs.pop("display", None)  # a preview still being drawn is not shown
+            self.jobs.forget("display")  # a preview still being drawn is not shown
             self.viewer.set_result(None)
             self.info_panel.set_result_histogram(None)
             self._say("Denoise cancelled; there is no result to save yet.")
@@ -842,12 +632,15 @@ class MainWindow(QMainWindow):
         self._noise_map_of = None  # choosing the mode again tries again
         self._say(f"Could not draw the noise map: {message}", error=True)
 
-    def _display_ready(self, result: tuple[Any, ...]) -> None:
-        (shown, shown_levels), (removed, removed_levels), shown_histogram = result
+    def _show_views(self, views: Views | QuickViews) -> None:
+        (shown, shown_levels), (removed, removed_levels) = views[:2]
         self.viewer.prime(shown, shown_levels)
         self.viewer.prime(removed, removed_levels)
         self.viewer.set_result(shown, removed)
-        self.info_panel.set_result_histogram(shown_histogram)
+
+    def _display_ready(self, result: Views) -> None:
+        self._show_views(result)
+        self.info_panel.set_result_histogram(result[2])
         if not self.bridge.is_busy("model", "denoise"):  # the whole result, not a preview, is on screen
             self.viewer.set_working("")
 
@@ -857,35 +650,28 @@ class MainWindow(QMainWindow):
             self.folder_pane.add_files([path])
 
     def _on_progress(self, kind: str, event: Progress) -> None:
-        if event.stage == "preview" and self.photo is not None and event.extra.get("path") == self.photo.path:
+        if kind == "display" and event.stage == "quick":
+            self._show_views(event.extra["views"])
+        elif event.stage == "preview" and self.photo is not None and event.extra.get("path") == self.photo.path:
             self._refresh_display(preview=event.extra["preview"])
             self._say("Preview of the visible region; the whole photo follows...")
+        elif event.total and kind == "denoise":
+            name = self._denoising.name if self._denoising is not None else "the photo"
+            percent = self.status.show_denoise_progress(f"Denoising {name}", event)
+            self.viewer.set_working(f"Denoising... {percent} %")
         elif event.total:
-            self.progress_bar.setRange(0, event.total)
-            self.progress_bar.setValue(event.done)
-            if kind == "denoise":
-                percent, left = self._progress_clock.update(event.done, event.total)
-                name = self._denoising.name if self._denoising is not None else "the photo"
-                self._say(progress_text(f"Denoising {name}", percent, left))
-                self.viewer.set_working(f"Denoising... {percent} %")
+            self.status.show_counts(event)
         elif event.message:
             self._say(event.message)
 
     def _update_busy(self) -> None:
         """Progress and Cancel show while the window's own model work (denoise, model loading) runs."""
         busy = any(self.bridge.is_busy("model", kind) for kind in ("denoise", "model"))
-        if busy == self._busy:
-            return
-        self._busy = busy
-        self.progress_bar.setVisible(busy)
-        self.cancel_button.setVisible(busy)
-        self.panel.set_busy(busy)
-        if busy:
-            self.progress_bar.setRange(0, 0)
+        if self.status.set_busy(busy):
+            self.panel.set_busy(busy)
 
     def _say(self, message: str, error: bool = False) -> None:
-        self.status_label.setText(message)
-        self.status_label.setStyleSheet("color: #d33;" if error else "")
+        self.status.say(message, error)
 
     # ----- settings, drops, closing ---------------------------------------------------------------------------
     def _mode_changed(self, mode: str) -> None:
@@ -893,78 +679,27 @@ class MainWindow(QMainWindow):
             act.setChecked(name == mode)
         self._show_noise_map()
 
-    def _remember_folder(self, folder: Path) -> None:
-        self.settings.setValue("last_folder", str(folder))
-        recent = [str(folder)] + [f for f in self._recent_folders() if f != str(folder)]
-        self.settings.setValue("recent_folders", recent[:MAX_RECENT])
-        self._fill_recent_menu()
-
-    def _recent_folders(self) -> list[str]:
-        value = self.settings.value("recent_folders", [])
-        if isinstance(value, str):
-            return [value]
-        return [str(v) for v in value or []]
-
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        for folder in self._recent_folders():
-            act = self.recent_menu.addAction(folder)
-            act.triggered.connect(lambda _=False, f=folder: self.open_folder(Path(f)))
-        self.recent_menu.setEnabled(bool(self._recent_folders()))
-
     def _restore_settings(self) -> None:
-        geometry = self.settings.value("geometry")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
-        else:
-            self.resize(1280, 800)
-        state = self.settings.value("window_state")
-        if isinstance(state, QByteArray):
-            self.restoreState(state)
-        mode = str(self.settings.value("view_mode", "side"))
-        self.viewer.set_mode(mode if mode in MODES else "side")
+        if not restore_geometry(self.settings, self):  # a first start: the Photos dock shows two columns
+            self.resizeDocks([self.docks["Photos"]], [self.folder_pane.width_for_columns(PHOTO_COLUMNS)],
+                             Qt.Orientation.Horizontal)
+        restore_controls(self.settings, self.panel, self.viewer)
         self._mode_changed(self.viewer.mode())
-        auto = str(self.settings.value("auto_strength", "true")).lower() == "true"
-        try:
-            sigma = float(str(self.settings.value("strength", 25)))
-        except ValueError:
-            sigma = 25.0  # a hand-edited settings file: keep the default
-        self.panel.set_strength(auto, sigma, *(_stored_amount(self.settings, key)
-                                               for key in ("amount", "luminance", "color")))
-        self.panel.set_devices(available_devices(), str(self.settings.value("device", "auto")))
-        try:
-            self.panel.set_passes(int(str(self.settings.value("passes", 1))))
-        except ValueError:
-            pass  # a hand-edited settings file: keep the default quality
-        self.panel.set_latents_expanded(str(self.settings.value("latents_expanded", "false")).lower() == "true")
-        self._fill_recent_menu()
-        last = self.settings.value("last_folder")
-        if last and Path(str(last)).is_dir():
+        last = last_folder(self.settings)
+        if last is not None:
             # Reopened once the event loop runs, unless something was opened first (a command-line argument).
-            self._restore_folder = Path(str(last))
+            self._restore_folder = last
             QTimer.singleShot(0, self._restore_last_folder)
 
     def _restore_last_folder(self) -> None:
         """Reopen the remembered folder (and its first photo), unless a folder or photo was opened since."""
         folder, self._restore_folder = self._restore_folder, None
-        if folder is not None and not self._closing:
+        if folder is not None and not self.jobs.closed:
             self.open_folder(folder)
 
     def save_settings(self) -> None:
         """Remember geometry, view mode, model, strength (and its amounts) and device for the next run."""
-        settings = self.panel.settings()
-        self.settings.setValue("geometry", self.saveGeometry())
-        self.settings.setValue("window_state", self.saveState())
-        self.settings.setValue("view_mode", self.viewer.mode())
-        self.settings.setValue("model", self.model_name or settings.model)
-        self.settings.setValue("auto_strength", "true" if settings.auto_strength else "false")
-        self.settings.setValue("strength", settings.strength)
-        self.settings.setValue("amount", settings.amount)
-        self.settings.setValue("luminance", settings.luminance)
-        self.settings.setValue("color", settings.color)
-        self.settings.setValue("device", settings.device)
-        self.settings.setValue("passes", settings.passes)
-        self.settings.sync()
+        store_window(self.settings, self, self.viewer.mode(), self.model_name, self.panel.settings())
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt's name
         if event.mimeData().hasUrls():
@@ -995,7 +730,7 @@ class MainWindow(QMainWindow):
             self._say("Nothing to open in what was dropped (no folder or supported photo).", error=True)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
-        self._closing = True
+        self.jobs.closed = True
         self.save_settings()
         for dialog in self._batch_dialogs:
             dialog.close()  # cancels its batch; what is written stays

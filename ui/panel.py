@@ -412,14 +412,15 @@ class SidePanel(QWidget):
         self.auto_box.blockSignals(False)
         self._show_strength_slider()
 
-    def set_noise_estimate(self, estimate: NoiseEstimate | None) -> None:
-        """Show what auto found in the open photo (None: no photo): ``luminance 3.2, colour 7.5`` and "(PCA)"
-        when it is the flat white-noise estimate rather than the noise-map network's."""
+    def set_noise_estimate(self, estimate: NoiseEstimate | None, summary: str = "") -> None:
+        """Show what auto found in the open photo (None: no photo): ``luminance 3.2, colour 7.5`` (``summary``
+        when it was made already) and "(PCA)" when it is the flat white-noise estimate rather than the noise-map
+        network's."""
         if estimate is None:
             self.noise_label.setText("-")
             return
         method = " (PCA)" if estimate.method == "pca" else ""
-        self.noise_label.setText(f"{estimate.summary()}{method}")
+        self.noise_label.setText(f"{summary or estimate.summary()}{method}")
 
     def set_findings(self, findings: Sequence[Finding]) -> None:
         """Show the warnings about the current result, each as its message and advice (none: hidden)."""

@@ -1,5 +1,6 @@
-"""The main window's background jobs on one photo: read it, denoise it, draw its noise map, compose what the
-viewer shows, read a batch result beside its input. Each runs on a worker lane (:mod:`ui.worker`) and calls the
+"""The main window's background jobs on one photo: read it, denoise it, draw its noise map (and its key),
+compose what the viewer shows (its visible region or screen scale first), compare the result with a clean
+reference, read a batch result beside its input. Each runs on a worker lane (:mod:`ui.worker`) and calls the
 engine; none touches a widget (QImages are plain data and may be made off the GUI thread).
 """
 
@@ -11,10 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QColor, QImage
 
-from denoiser.batch import typical_level
+from denoiser.batch import reference_metrics, typical_level
 from denoiser.display import (
+    NOISE_MAP_KEY,
     LatentView,
     compose_views,
     histogram,
@@ -33,15 +35,14 @@ from denoiser.noise import MAX_SIGMA
 from denoiser.preview import Region, denoise_visible_first
 from denoiser.progress import Progress
 from denoiser.strength import NoiseEstimate, Strength, estimate_noise_map, levels_for
-from ui.qimage import array_to_qimage
+from ui.qimage import display_levels_of, enlarged_levels, pasted_levels
 from ui.torch_parts import LATENTS_NEED_PYTORCH
-from ui.viewer import display_levels
 
 if TYPE_CHECKING:  # torch types: the app runs without torch (the desktop bundle)
     from denoiser.models import Autoencoder
 
-Views = tuple[tuple[QImage, list[QImage]], tuple[QImage, list[QImage]], np.ndarray]
-"""(shown image, its levels), (removed noise, its levels), the shown image's histogram."""
+Views = tuple[tuple[QImage, list[QImage]], tuple[QImage, list[QImage]], np.ndarray | None]
+"""(shown image, its levels), (removed noise, its levels), the shown image's histogram (None: not made)."""
 
 
 @dataclass
@@ -57,6 +58,9 @@ class OpenedPhoto:
     """What the EXIF says (camera, lens, exposure...), for the info panel."""
     histogram: np.ndarray | None = None
     """The photo's per-channel histogram (channels x bins, tallest 1), for the info panel."""
+    noise_summary: str = ""
+    """What auto found, in words (:meth:`NoiseEstimate.summary`; made here: medians of a 12-megapixel map take
+    tens of milliseconds, which the GUI thread should not spend)."""
 
     @property
     def sigma(self) -> float:
@@ -86,9 +90,9 @@ def read_photo(path: Path) -> OpenedPhoto:
     image = read_image(path)
     pixels = image.color_pixels()
     estimate = estimate_noise_map(pixels)
-    shown = array_to_qimage(to_uint8(pixels if pixels.shape[2] == 3 else pixels[:, :, 0]))
-    return OpenedPhoto(path, image, estimate, shown, display_levels(shown), exif_facts(image.exif),
-                       histogram(pixels))
+    levels = display_levels_of(to_uint8(pixels if pixels.shape[2] == 3 else pixels[:, :, 0]))
+    return OpenedPhoto(path, image, estimate, levels[0], levels, exif_facts(image.exif),
+                       histogram(pixels), estimate.summary())
 
 
 def denoise_photo(photo: OpenedPhoto, model: Autoencoder | ExportedModel, strength: Strength, visible: Region,
@@ -128,16 +132,76 @@ def latent_thumbnails(pixels: np.ndarray, model: Autoencoder | ExportedModel, si
 def draw_noise_map(photo: OpenedPhoto) -> tuple[OpenedPhoto, QImage, list[QImage], list[str]]:
     """The photo's noise map as an image, its levels and its legend."""
     estimate, size = photo.estimate, (photo.image.height, photo.image.width)
-    image = array_to_qimage(noise_map_image(estimate.levels, size, MAX_SIGMA))
+    levels = display_levels_of(noise_map_image(estimate.levels, size, MAX_SIGMA))
     legend = noise_map_legend(estimate.levels, MAX_SIGMA, estimate.method)
-    return photo, image, display_levels(image), legend
+    return photo, levels[0], levels, legend
+
+
+def noise_map_key() -> list[tuple[str, QColor]]:
+    """The noise map's colour key as Qt colours."""
+    return [(name, QColor(*rgb)) for name, rgb in NOISE_MAP_KEY]
+
+
+def compare_with_reference(photo: Image, result: Image, reference: Path) -> tuple[Path, dict, str]:
+    """PSNR and SSIM of the noisy photo and of the result against the clean ``reference`` (read here), or a
+    note saying why they cannot be compared."""
+    figures, note = reference_metrics(photo, result, read_image(reference))
+    return reference, figures, note
 
 
 def compose_display(original: np.ndarray, denoised: np.ndarray, detail: float) -> Views:
     """The result blended with the detail setting and the noise removed, as viewer images."""
     shown_pixels, removed_pixels = compose_views(original, denoised, detail)
-    shown, removed = array_to_qimage(shown_pixels), array_to_qimage(removed_pixels)
-    return (shown, display_levels(shown)), (removed, display_levels(removed)), histogram(shown_pixels)
+    return _with_levels(display_levels_of(shown_pixels)), _with_levels(display_levels_of(removed_pixels)), histogram(
+        shown_pixels)
+
+
+QUICK_REGION_SHARE = 0.5
+"""The visible region is composed first when it is at most this share of the photo (zoomed in)."""
+QuickViews = tuple[tuple[QImage, list[QImage]], tuple[QImage, list[QImage]]]
+"""(shown image, its levels), (removed noise, its levels): a first look, before the whole photo is composed."""
+
+
+def _with_levels(levels: list[QImage]) -> tuple[QImage, list[QImage]]:
+    """(the image to show, its display levels): the first level is the display-format image itself."""
+    return levels[0], levels
+
+
+def quick_views(original: np.ndarray, denoised: np.ndarray, detail: float, visible: Region, zoom: float,
+                base: tuple[QImage, QImage] | None) -> QuickViews | None:
+    """A first look at the composed result, in a fraction of the whole photo's time: zoomed in, the ``visible``
+    region composed and drawn over ``base`` (the images shown now: the rest keeps them); viewed whole below
+    50 %, the photo composed at about the screen's scale and enlarged back. None when neither pays (the photo
+    viewed at 50 % or more, or zoomed in with nothing shown yet)."""
+    height, width = original.shape[:2]
+    region = visible.clipped(width, height)
+    if 0 < region.area <= QUICK_REGION_SHARE * width * height:
+        if base is None:
+            return None
+        rows, columns = slice(region.top, region.top + region.height), slice(region.left, region.left + region.width)
+        shown, removed = compose_views(original[rows, columns], denoised[rows, columns], detail)
+        return (_with_levels(pasted_levels(base[0], shown, region.left, region.top)),
+                _with_levels(pasted_levels(base[1], removed, region.left, region.top)))
+    step = int(1.0 / zoom) if zoom > 0 else 1
+    if step < 2:
+        return None
+    shown, removed = compose_views(original[::step, ::step], denoised[::step, ::step], detail)
+    return (_with_levels(enlarged_levels(shown, step, height, width)),
+            _with_levels(enlarged_levels(removed, step, height, width)))
+
+
+def compose_display_quick_first(original: np.ndarray, denoised: np.ndarray, detail: float, visible: Region,
+                                zoom: float, base: tuple[QImage, QImage] | None, *, preview: bool,
+                                on_progress: Callable[[Progress], None]) -> Views:
+    """:func:`compose_display`, with :func:`quick_views` reported first as ``Progress("quick", extra={"views":
+    ...})`` when they pay. A ``preview`` (a quick pass of a denoise whose whole result follows) stops at the
+    quick views when there are any: its histogram is then None."""
+    quick = quick_views(original, denoised, detail, visible, zoom, base)
+    if quick is not None:
+        if preview:
+            return quick[0], quick[1], None
+        on_progress(Progress("quick", 0, 0, extra={"views": quick}))
+    return compose_display(original, denoised, detail)
 
 
 def read_pair(source: Path, output: Path) -> tuple[OpenedPhoto, DenoiseOutcome]:

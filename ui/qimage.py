@@ -1,4 +1,5 @@
-"""Converting between uint8 numpy arrays and QImages, the one place where pixels cross into Qt.
+"""Converting between uint8 numpy arrays and QImages, the one place where pixels cross into Qt; and the display
+levels a viewer draws from (the display-format image and its halved copies), made with numpy.
 
 ``array_to_qimage`` always copies: a QImage built on a numpy buffer does not keep that buffer alive, so a
 view that outlived its array would show freed memory. The copy is made by Qt from a C-contiguous array, so
@@ -6,6 +7,8 @@ slices, transposes and other strided views are safe to pass in.
 """
 
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 from PySide6.QtGui import QImage
@@ -54,3 +57,102 @@ def qimage_to_array(image: QImage, alpha: bool = False) -> np.ndarray:
     # Qt pads each row to 4 bytes: read whole rows, then drop the padding.
     rows = np.frombuffer(converted.constBits(), dtype=np.uint8, count=stride * height).reshape(height, stride)
     return rows[:, : width * channels].reshape(height, width, channels).copy()
+
+
+def _blank_rgb32(height: int, width: int) -> tuple[QImage, np.ndarray]:
+    """A new ``Format_RGB32`` QImage and a writable H x W x 4 byte view of its pixels (valid while it lives)."""
+    image = QImage(width, height, QImage.Format.Format_RGB32)
+    stride = image.bytesPerLine()
+    rows = np.frombuffer(image.bits(), np.uint8, count=stride * height).reshape(height, stride)
+    return image, rows[:, : width * 4].reshape(height, width, 4)
+
+
+def _rgb32_view(image: QImage) -> np.ndarray:
+    """A read-only H x W x 4 byte view of a ``Format_RGB32`` image's pixels (valid while it lives)."""
+    height, width, stride = image.height(), image.width(), image.bytesPerLine()
+    rows = np.frombuffer(image.constBits(), np.uint8, count=stride * height).reshape(height, stride)
+    return rows[:, : width * 4].reshape(height, width, 4)
+
+
+def _write_rgb32(out: np.ndarray, array: np.ndarray) -> None:
+    """Write uint8 H x W grey or H x W x 3 RGB pixels into ``out``, H x W x 4 bytes of ``Format_RGB32``
+    (0xffRRGGBB words in the machine's byte order)."""
+    colour = array if array.ndim == 3 else array[:, :, None]
+    blue, green, red, alpha = (0, 1, 2, 3) if sys.byteorder == "little" else (3, 2, 1, 0)
+    out[:, :, red] = colour[:, :, 0]
+    out[:, :, green] = colour[:, :, 1 if colour.shape[2] == 3 else 0]
+    out[:, :, blue] = colour[:, :, 2 if colour.shape[2] == 3 else 0]
+    out[:, :, alpha] = 255
+
+
+def _halve_into(source: np.ndarray, out: np.ndarray) -> None:
+    """Write ``source`` (H x W x 4 bytes) at half the size, rounded up, into ``out``: each pixel the mean of the
+    (up to) four it covers, the last row and column repeated where the size is odd."""
+    height, width = source.shape[:2]
+    if height % 2 or width % 2:
+        source = np.pad(source, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
+    total = source[0::2, 0::2].astype(np.uint16)
+    total += source[1::2, 0::2]
+    total += source[0::2, 1::2]
+    total += source[1::2, 1::2]
+    total += 2
+    total >>= 2
+    out[...] = total
+
+
+def _levels(image: QImage, pixels: np.ndarray, smallest: int) -> list[QImage]:
+    """``image`` (``Format_RGB32``, its bytes ``pixels``) and its halved copies down to ``smallest`` pixels."""
+    levels = [image]
+    while min(pixels.shape[:2]) > smallest:
+        half, half_pixels = _blank_rgb32((pixels.shape[0] + 1) // 2, (pixels.shape[1] + 1) // 2)
+        _halve_into(pixels, half_pixels)
+        levels.append(half)
+        pixels = half_pixels
+    return levels
+
+
+def _check_pixels(array: np.ndarray) -> None:
+    if not isinstance(array, np.ndarray) or array.dtype != np.uint8 or not (
+            array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3)):
+        raise ValueError(f"expected uint8 H x W or H x W x 3 pixels, got {getattr(array, 'shape', array)}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"cannot show an empty image of shape {array.shape}")
+
+
+def display_levels_of(array: np.ndarray, smallest: int = 128) -> list[QImage]:
+    """The display-format (``Format_RGB32``) image of ``array`` (uint8 H x W grey or H x W x 3 RGB) and its
+    halved copies down to ``smallest`` pixels on the shorter side, as :func:`ui.viewer.display_levels` makes of a
+    QImage.
+
+    Written by numpy straight into the QImages' memory, which lets other threads run meanwhile: Qt's own
+    conversion, scaling and copying of a 12-megapixel photo each hold Python's lock for tens of milliseconds,
+    which the GUI thread would wait out.
+    """
+    _check_pixels(array)
+    image, pixels = _blank_rgb32(*array.shape[:2])
+    _write_rgb32(pixels, array)
+    return _levels(image, pixels, smallest)
+
+
+def pasted_levels(base: QImage, patch: np.ndarray, left: int, top: int, smallest: int = 128) -> list[QImage]:
+    """:func:`display_levels_of` a copy of ``base`` with ``patch`` (uint8 grey or RGB pixels) written at
+    (``left``, ``top``); the patch must lie inside ``base``."""
+    _check_pixels(patch)
+    if base.format() != QImage.Format.Format_RGB32:
+        base = base.convertToFormat(QImage.Format.Format_RGB32)
+    image, pixels = _blank_rgb32(base.height(), base.width())
+    pixels[...] = _rgb32_view(base)
+    _write_rgb32(pixels[top : top + patch.shape[0], left : left + patch.shape[1]], patch)
+    return _levels(image, pixels, smallest)
+
+
+def enlarged_levels(small: np.ndarray, step: int, height: int, width: int, smallest: int = 128) -> list[QImage]:
+    """:func:`display_levels_of` ``small`` (uint8 grey or RGB pixels) enlarged ``step`` times, each pixel a
+    ``step`` x ``step`` block, cut to ``height`` x ``width``: a photo composed at screen scale, at its own size."""
+    _check_pixels(small)
+    colour = small if small.ndim == 3 else small[:, :, None]
+    blocks = np.broadcast_to(colour[:, None, :, None, :], (colour.shape[0], step, colour.shape[1], step,
+                                                           colour.shape[2]))
+    enlarged = np.ascontiguousarray(blocks).reshape(colour.shape[0] * step, colour.shape[1] * step, -1)
+    enlarged = enlarged[:height, :width]
+    return display_levels_of(enlarged if small.ndim == 3 else enlarged[:, :, 0], smallest)

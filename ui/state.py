@@ -1,5 +1,6 @@
-"""The app's state without Qt: the view maths (fit, clamp, zoom about a point, pan limits) and the session (the
-open photo, the model, the last result and the settings it was made with, the strength asked for).
+"""The app's state without Qt: the view maths (fit, clamp, zoom about a point, pan limits), the session (the
+open photo, the model, the last result and the settings it was made with, the strength asked for) and which photo
+of a folder's list to open (after a listing, and stepping to the next or previous one).
 
 Plain Python and numpy, no PySide6 (a test checks), so tests drive it without widgets; the viewer and the main
 window keep their Qt objects in step with it, as napari's ``Camera`` model sits under its Qt view.
@@ -8,7 +9,7 @@ window keep their Qt objects in step with it, as napari's ``Camera`` model sits 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,6 +166,28 @@ class View:
         self.zoom, self.center = zoom, center
         if self.on_change is not None:
             self.on_change()
+
+
+def photo_to_open(paths: Sequence[Any], wanted: Any = None, open_now: Any = None, open_first: bool = True) -> Any:
+    """Which photo a folder's listing ``paths`` opens: ``wanted`` when listed; else the photo open now when
+    listed (re-listing its folder keeps it open); else, with ``open_first``, the first one. None: none."""
+    if wanted is not None and wanted in paths:
+        return wanted
+    if open_now is not None and open_now in paths:
+        return open_now
+    return paths[0] if paths and open_first else None
+
+
+def photo_after(paths: Sequence[Any], current: Any, delta: int) -> Any:
+    """The photo ``delta`` places after (negative: before) ``current`` in ``paths``. From a photo not in the
+    list, stepping forward gives the first and back the last; past either end, None."""
+    if not paths:
+        return None
+    if current in paths:
+        index = list(paths).index(current) + delta
+    else:
+        index = 0 if delta > 0 else len(paths) - 1
+    return paths[index] if 0 <= index < len(paths) else None
 
 
 @dataclass

@@ -146,7 +146,8 @@ def display_levels(image: QImage, smallest: int = 128) -> list[QImage]:
 
     Building these for a 12-megapixel photo takes a tenth of a second; QImage work is thread-safe, so the
     app builds them in a worker and hands them over with :meth:`ImageViewer.prime` instead of letting the
-    first paint stall the GUI thread.
+    first paint stall the GUI thread. The app's jobs use :func:`ui.qimage.display_levels_of`, the same levels
+    made with numpy, which unlike Qt's calls lets the GUI thread run meanwhile.
     """
     levels = [_display_copy(image)]
     while min(levels[-1].width(), levels[-1].height()) > smallest:
@@ -639,6 +640,12 @@ class ImageViewer(QWidget):
     def has_result(self) -> bool:
         """True once a result is shown for the current photo."""
         return self._result is not None
+
+    def result_images(self) -> tuple[QImage, QImage] | None:
+        """The result and residual shown now (None until both are)."""
+        if self._result is None or self._residual is None:
+            return None
+        return self._result, self._residual
 
     def set_noise_map(self, image: QImage | None, legend: Sequence[str] = (),
                       key: Sequence[tuple[str, QColor]] = ()) -> None:

@@ -325,3 +325,11 @@ class WorkerBridge(QObject):
             lane.cancel_all()
             lane.jobs.put(None)
         return all(lane.wait(timeout_ms) for lane in self._lanes.values())
+
+    def wait_until_stopped(self) -> None:
+        """Shut down (if not yet) and wait, without a limit, for every lane to end: a job that outlasted
+        :meth:`shutdown`'s wait (a model load cannot be cancelled) ends on its own. Called before the process
+        exits, which would otherwise destroy a running thread (Qt aborts the process then)."""
+        self.shutdown(0)
+        for lane in self._lanes.values():
+            lane.wait()

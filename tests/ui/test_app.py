@@ -120,6 +120,43 @@ def test_with_no_argument_the_last_folder_opens_with_its_first_photo(
     assert window.folder_pane.folder() == tmp_path / "last" and window.photo.path == last[0]
 
 
+def test_closing_while_the_model_still_loads_exits_without_a_running_thread(
+        monkeypatch: pytest.MonkeyPatch, qtbot: QtBot, private_settings: QSettings, tmp_path: Path) -> None:
+    """The first start exports the model's graph, which cannot be cancelled and can outlast the close's wait on a
+    busy machine: ``main`` waits for it rather than letting the process destroy a running thread (Qt aborts)."""
+    import threading
+
+    from ui.worker import WorkerBridge
+
+    loading, release = threading.Event(), threading.Event()
+    real_load = main_window_module.load_model_for_inference
+
+    def slow_load(name: str):
+        loading.set()
+        release.wait(10)
+        return real_load(name)
+
+    real_shutdown = WorkerBridge.shutdown
+    monkeypatch.setattr(main_window_module, "load_model_for_inference", slow_load)
+    monkeypatch.setattr(WorkerBridge, "shutdown", lambda self, timeout_ms=10000: real_shutdown(self, 50))
+    seen: dict[str, MainWindow] = {}
+
+    def fake_exec(self: QApplication) -> int:
+        (window,) = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+        seen["window"] = window
+        assert loading.wait(10)
+        window.close()  # the load goes on past the close's wait
+        assert window.bridge._lanes["model"].isRunning()
+        threading.Timer(0.3, release.set).start()
+        return 0
+
+    monkeypatch.setattr(QApplication, "exec", fake_exec)
+    photo_folder(tmp_path / "shoot", ["a.png"])
+    assert app_module.main([str(tmp_path / "shoot")]) == 0
+    assert release.is_set()  # main returned only after the load was let go ...
+    assert not any(lane.isRunning() for lane in seen["window"].bridge._lanes.values())  # ... and had ended
+
+
 # --- issue 16: "Open with Denoiser" (the .desktop entry's Exec=denoiser-gui %F) ------------------------------------
 
 

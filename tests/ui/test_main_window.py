@@ -17,6 +17,7 @@ from pytestqt.qtbot import QtBot
 
 import ui.main_window as main_window_module
 import ui.photo_jobs as photo_jobs_module
+import ui.saving as saving_module
 from denoiser.display import noise_map_image
 from denoiser.errors import Cancelled
 from denoiser.findings import Finding
@@ -570,14 +571,14 @@ def test_save_as_proposes_the_photos_format_and_asks_its_quality(qtbot: QtBot, w
         return str(tmp_path / "out.jpg"), selected
 
     written: list[int] = []
-    real_write = main_window_module.write_image
+    real_write = saving_module.write_image
 
     def recording_write(target, image, **kwargs):
         written.append(kwargs.get("quality", 95))
         return real_write(target, image, **kwargs)
 
     monkeypatch.setattr(main_window_module.QFileDialog, "getSaveFileName", staticmethod(fake_save_dialog))
-    monkeypatch.setattr(main_window_module, "write_image", recording_write)
+    monkeypatch.setattr(saving_module, "write_image", recording_write)
     window.ask_quality = lambda fmt, current: 70  # type: ignore[method-assign]
     window.save_as()
     assert Path(str(asked["start"])).suffix == ".jpg"

@@ -236,6 +236,115 @@ def test_a_cancelled_denoise_stops_saying_it_is_working(qtbot: QtBot, window: Ma
     assert window.viewer.canvases()[-1].hint() == "not denoised yet"
 
 
+def test_a_strength_change_shows_the_visible_region_first_then_the_whole_photo(
+        qtbot: QtBot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Zoomed in, a new strength is denoised where the user looks first: the region in view goes to the engine,
+    its preview is on screen while the full pass still runs, and the full result replaces it."""
+    from ui.qimage import qimage_to_array
+
+    (photo,) = photos(tmp_path, 1, size=(400, 300))
+    window.open_photo(photo)
+    qtbot.waitUntil(lambda: window.photo is not None, timeout=20000)
+    window.denoise()
+    qtbot.waitUntil(lambda: window.outcome is not None and window.viewer.has_result(), timeout=15000)
+    window.viewer.set_mode("side")
+    window.viewer.set_zoom(4.0)
+    asked: dict[str, object] = {}
+    full_pass, release = threading.Event(), threading.Event()
+
+    def visible_first(pixels, model, sigma, visible, *, zoom=1.0, device="auto", on_progress=None,
+                      should_stop=None, tiles=None):
+        asked.update(visible=visible, zoom=zoom)
+        preview = np.full(pixels.shape, 0.25, np.float32)  # unlike any real result
+        on_progress(Progress("preview", 0, 0, extra={"preview": preview}))
+        full_pass.set()
+        release.wait(10)
+        return np.full(pixels.shape, 0.75, np.float32)
+
+    monkeypatch.setattr(photo_jobs_module, "denoise_visible_first", visible_first)
+    rect = window.viewer.visible_image_rect()
+    window.panel.strength_slider.setValue(80)
+    window.panel.strength_changed.emit()  # what the slider's release emits
+    qtbot.waitUntil(full_pass.is_set, timeout=10000)
+    region = asked["visible"]
+    assert asked["zoom"] == pytest.approx(4.0)
+    assert (region.left, region.top) == (int(rect.left()), int(rect.top()))  # the region in view ...
+    assert region.width < 400 and region.height < 300  # ... not the whole photo
+    assert region.left + region.width >= rect.right() and region.top + region.height >= rect.bottom()
+    shown = lambda: qimage_to_array(window.viewer.canvases()[-1].image())  # noqa: E731
+    qtbot.waitUntil(lambda: int(shown()[150, 200, 0]) == 64, timeout=10000)  # the preview is on screen ...
+    assert window.bridge.is_busy("model", "denoise")  # ... while the full pass runs
+    release.set()
+    qtbot.waitUntil(lambda: int(shown()[150, 200, 0]) == 191, timeout=10000)  # then the whole result
+
+
+def test_quick_views_compose_the_visible_region_over_what_is_shown() -> None:
+    from denoiser.display import compose_views
+    from denoiser.preview import Region
+    from ui.photo_jobs import quick_views
+    from ui.qimage import array_to_qimage, qimage_to_array
+
+    rng = np.random.default_rng(0)
+    original = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    denoised = rng.random((300, 400, 3), dtype=np.float32)
+    shown_now = np.full((300, 400, 3), 7, np.uint8)
+    base = (array_to_qimage(shown_now), array_to_qimage(shown_now))
+    region = Region(100, 50, 120, 80)
+    (shown, _levels), (removed, _) = quick_views(original, denoised, 0.3, region, 4.0, base)
+    want_shown, want_removed = compose_views(original[50:130, 100:220], denoised[50:130, 100:220], 0.3)
+    got = qimage_to_array(shown)
+    np.testing.assert_array_equal(got[50:130, 100:220], want_shown)  # the region: exactly the new result
+    np.testing.assert_array_equal(qimage_to_array(removed)[50:130, 100:220], want_removed)
+    outside = np.ones((300, 400), bool)
+    outside[50:130, 100:220] = False
+    assert (got[outside] == 7).all()  # the rest: what was shown
+    assert quick_views(original, denoised, 0.3, region, 4.0, None) is None  # nothing shown yet to draw over
+    # Viewed whole at 25 %: composed at a quarter of the size and enlarged back to the photo's.
+    (small, _), _ = quick_views(original, denoised, 0.3, Region(0, 0, 401, 301), 0.25, base)
+    assert (small.width(), small.height()) == (400, 300)
+    want = compose_views(original[::4, ::4], denoised[::4, ::4], 0.3)[0]
+    np.testing.assert_array_equal(qimage_to_array(small)[::4, ::4], want)
+    assert quick_views(original, denoised, 0.3, Region(0, 0, 401, 301), 0.6, base) is None  # near 100 %: no gain
+
+
+def test_a_detail_change_shows_the_visible_region_first(qtbot: QtBot, window: MainWindow, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Zoomed in, a new detail is composed where the user looks before the whole photo is."""
+    from ui.qimage import qimage_to_array
+
+    (photo,) = photos(tmp_path, 1, size=(400, 300))
+    window.open_photo(photo)
+    qtbot.waitUntil(lambda: window.photo is not None, timeout=20000)
+    window.denoise()
+    qtbot.waitUntil(lambda: window.outcome is not None and window.viewer.has_result()
+                    and not window.bridge.is_busy("display"), timeout=15000)
+    window.viewer.set_mode("side")
+    window.viewer.set_zoom(4.0)
+    before = qimage_to_array(window.viewer.canvases()[-1].image())
+    whole, release = threading.Event(), threading.Event()
+    real_compose = photo_jobs_module.compose_display
+
+    def held_compose(*args):
+        whole.set()
+        release.wait(10)
+        return real_compose(*args)
+
+    monkeypatch.setattr(photo_jobs_module, "compose_display", held_compose)
+    window.panel.detail_slider.setValue(100)  # all of the original back: the region shows the photo itself
+    qtbot.waitUntil(whole.is_set, timeout=10000)  # the whole photo is being composed ...
+    qtbot.waitUntil(lambda: not np.array_equal(qimage_to_array(window.viewer.canvases()[-1].image()), before),
+                    timeout=10000)
+    shown = qimage_to_array(window.viewer.canvases()[-1].image())
+    rect = window.viewer.visible_image_rect()
+    top, left = int(rect.top()), int(rect.left())
+    photo_pixels = np.asarray(PILImage.open(photo))
+    np.testing.assert_array_equal(shown[top + 5, left + 5], photo_pixels[top + 5, left + 5])  # ... the region is new
+    np.testing.assert_array_equal(shown[0, 0], before[0, 0])  # ... and the rest still the old detail
+    release.set()
+    qtbot.waitUntil(lambda: not window.bridge.is_busy("display"), timeout=10000)
+    np.testing.assert_array_equal(qimage_to_array(window.viewer.canvases()[-1].image()), photo_pixels)
+
+
 # --- 6. the log file ----------------------------------------------------------------------------------------------
 
 
@@ -464,6 +573,22 @@ def test_the_folder_pane_is_a_multi_column_grid_with_full_names_on_hover(qtbot: 
     window.step_photo(1)
     qtbot.waitUntil(lambda: window.photo.path == pane.paths()[1], timeout=10000)
     assert view.currentIndex().row() == 1 and view.selectionModel().isSelected(pane.model.index(1, 0))
+
+
+def test_a_first_start_shows_the_photos_in_two_columns(qtbot: QtBot, settings: QSettings, tmp_path: Path) -> None:
+    """At the size a first start opens at (no remembered layout), the Photos dock is wide enough for a grid."""
+    win = MainWindow(settings=settings, auto_denoise=False)
+    qtbot.addWidget(win)
+    win.show()
+    paths = photos(tmp_path / "shoot", 5)
+    win.open_folder(tmp_path / "shoot")
+    qtbot.waitUntil(lambda: win.photo is not None, timeout=10000)
+    pane = win.folder_pane
+    first, second, third = (pane.view.visualRect(pane.model.index(row, 0)) for row in range(3))
+    assert first.top() == second.top() and second.left() > first.left()  # two side by side ...
+    assert third.top() > first.top()  # ... then the next row
+    assert pane.paths() == paths
+    win.close()
 
 
 # --- 8. the latent thumbnails, collapsed by default -----------------------------------------------------------------

@@ -9,8 +9,16 @@ from PySide6.QtGui import QColor, QImage, QKeyEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
-from ui.qimage import array_to_qimage, qimage_to_array
-from ui.viewer import MODES, NOISE_MAP_HINT, NOT_DENOISED_HINT, RESIDUAL_HINT, ImageCanvas, ImageViewer
+from ui.qimage import array_to_qimage, display_levels_of, enlarged_levels, pasted_levels, qimage_to_array
+from ui.viewer import (
+    MODES,
+    NOISE_MAP_HINT,
+    NOT_DENOISED_HINT,
+    RESIDUAL_HINT,
+    ImageCanvas,
+    ImageViewer,
+    display_levels,
+)
 
 RED, BLUE, GREEN = (255, 0, 0), (0, 0, 255), (0, 255, 0)
 IMAGE_W, IMAGE_H = 160, 100  # fits a 802 x 400 single canvas at zoom 4: drawn at x 81..721, y 0..400
@@ -78,6 +86,51 @@ def test_array_qimage_round_trip(shape: tuple[int, ...]) -> None:
     else:
         grey_or_rgb = pixels.reshape(5, 7, -1)
         assert np.array_equal(qimage_to_array(image), np.broadcast_to(grey_or_rgb, (5, 7, 3)))
+
+
+@pytest.mark.parametrize("shape", [(300, 401, 3), (257, 130), (5, 7, 3)])
+def test_display_levels_made_with_numpy_match_qts(shape: tuple[int, ...]) -> None:
+    """The worker-made levels (numpy, written into the QImages) are what Qt's own conversion gives: the same
+    display format and sizes, the same first level, and smooth halvings."""
+    pixels = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
+    ours, qts = display_levels_of(pixels), display_levels(array_to_qimage(pixels))
+    assert [level.size() for level in ours] == [level.size() for level in qts]
+    assert all(level.format() == QImage.Format.Format_RGB32 for level in ours)
+    np.testing.assert_array_equal(qimage_to_array(ours[0]), qimage_to_array(qts[0]))
+    colour = pixels if pixels.ndim == 3 else np.repeat(pixels[:, :, None], 3, axis=2)
+    np.testing.assert_array_equal(qimage_to_array(ours[0]), colour)
+
+
+def test_each_display_level_is_the_rounded_mean_of_the_pixels_it_covers() -> None:
+    pixels = np.zeros((258, 259, 3), np.uint8)
+    pixels[0, 0], pixels[0, 1], pixels[1, 0], pixels[1, 1] = (0, 0, 0), (4, 8, 1), (4, 8, 1), (4, 8, 2)
+    pixels[:, -1] = 200  # an odd width: the last column is repeated to pair with itself
+    half = qimage_to_array(display_levels_of(pixels)[1])
+    assert half.shape == (129, 130, 3)
+    assert tuple(half[0, 0]) == (3, 6, 1)  # (0+4+4+4)/4 = 3, (0+8+8+8)/4 = 6, (0+1+1+2)/4 = 1
+    assert (half[:, -1] == 200).all()
+    with pytest.raises(ValueError):
+        display_levels_of(np.zeros((4, 4, 4), np.uint8))
+    with pytest.raises(ValueError):
+        display_levels_of(np.zeros((0, 4, 3), np.uint8))
+
+
+def test_pasted_and_enlarged_levels() -> None:
+    base_pixels = np.random.default_rng(2).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    base = display_levels_of(base_pixels)[0]
+    patch = np.full((20, 30, 3), 9, np.uint8)
+    pasted = qimage_to_array(pasted_levels(base, patch, 100, 50)[0])
+    expected = base_pixels.copy()
+    expected[50:70, 100:130] = 9
+    np.testing.assert_array_equal(pasted, expected)
+    np.testing.assert_array_equal(qimage_to_array(base), base_pixels)  # the base is left as it was
+    assert qimage_to_array(pasted_levels(array_to_qimage(base_pixels), patch, 0, 0)[0])[0, 0, 0] == 9  # any format
+    small = base_pixels[::4, ::4]
+    enlarged = qimage_to_array(enlarged_levels(small, 4, 299, 399)[0])  # cut to the photo's size
+    assert enlarged.shape == (299, 399, 3)
+    np.testing.assert_array_equal(enlarged[::4, ::4], small)
+    corner = enlarged[3::4, 2::4]  # each pixel a 4 x 4 block
+    np.testing.assert_array_equal(corner, small[: corner.shape[0], : corner.shape[1]])
 
 
 def test_array_to_qimage_copies_strided_views() -> None:

@@ -252,3 +252,35 @@ def test_shutdown_during_a_job_stops_it(qtbot: QtBot) -> None:
     assert bridge.shutdown(5000)
     with pytest.raises(RuntimeError):
         bridge.submit("late", lambda s, p: None)
+
+
+def test_a_job_that_outlasts_the_shutdown_wait_is_waited_for_before_exit(qtbot: QtBot) -> None:
+    """A model load cannot be cancelled: shutdown's bounded wait gives up, and the wait before the process exits
+    (which would otherwise destroy a running QThread, and Qt aborts then) lets it end."""
+    bridge = WorkerBridge()
+    running, release = threading.Event(), threading.Event()
+
+    def uncancellable(should_stop, on_progress):
+        running.set()
+        release.wait(10)
+
+    bridge.submit("model", uncancellable)
+    assert running.wait(5)
+    assert not bridge.shutdown(50)  # still running after the close's wait
+    assert bridge._lanes["model"].isRunning()
+    threading.Timer(0.3, release.set).start()
+    started = time.monotonic()
+    bridge.wait_until_stopped()
+    assert time.monotonic() - started >= 0.2  # it waited for the job ...
+    assert not any(lane.isRunning() for lane in bridge._lanes.values())  # ... and every lane ended
+
+
+def test_wait_until_stopped_shuts_an_open_bridge_down(qtbot: QtBot) -> None:
+    bridge = WorkerBridge()
+    running = threading.Event()
+    bridge.submit("long", endless_job(running))
+    assert running.wait(5)
+    bridge.wait_until_stopped()  # the window was never closed: it cancels, then waits
+    assert not any(lane.isRunning() for lane in bridge._lanes.values())
+    with pytest.raises(RuntimeError):
+        bridge.submit("late", lambda s, p: None)
