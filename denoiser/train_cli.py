@@ -120,7 +120,11 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
                             "one machine or many): torchrun --nproc-per-node N -m denoiser train ... --distributed. "
                             "--batch-size is the batch of all of them together; --threads and --workers are per "
                             "process; rank 0 alone validates, writes the checkpoint and saves the model")
-    train.add_argument("--seed", type=int, default=data.seed)
+    train.add_argument("--seed", type=int, default=data.seed,
+                       help="seed of the batches, the noise and the held-out split (unless --split-seed)")
+    train.add_argument("--split-seed", type=int, default=data.split_seed,
+                       help="seed of the held-out split alone: keep a chain of fine-tunes on the first run's split "
+                            "while --seed gives each run new batches")
 
 
 def _confirm(question: str) -> bool:
@@ -168,7 +172,8 @@ def request_from_args(args: argparse.Namespace) -> TrainRequest:
                         noise_channels=args.noise_channels or 0),
         data=DataSpec(mode=mode, folders=tuple(args.pairs) if args.pairs else (args.clean or args.noisy,),
                       add_pairs=add_pairs, skip_bad_pairs=args.skip_bad_pairs,
-                      validation_fraction=args.validation_fraction, seed=args.seed),
+                      validation_fraction=args.validation_fraction, seed=args.seed,
+                      split_seed=args.split_seed),
         noise=NoiseSpec(kinds=tuple(m.strip() for m in args.noise.split(",") if m.strip()), sigma_max=args.sigma_max,
                         quantize=args.quantize, quantize_probability=args.quantize_probability, synthesis=synthesis,
                         pair_share=args.pair_share),

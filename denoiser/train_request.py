@@ -91,6 +91,9 @@ class TrainConfig(VersionedConfig):
     grad_clip: float = 1.0
     """Largest gradient norm a step may apply (larger gradients are scaled down to it)."""
     seed: int = 0
+    split_seed: int | None = None
+    """Seed of the held-out split (None: ``seed``). A chain of fine-tunes that varies ``seed`` for new batches keeps
+    this at the first run's seed, so that no run trains on the photos the others held out."""
 
     def validate(self) -> None:
         """Raise :class:`~denoiser.config.ConfigError` for a setting out of bounds or an unknown noise."""
@@ -160,6 +163,8 @@ class DataSpec(VersionedConfig):
     validation_fraction: float = TrainConfig.validation_fraction
     """Share of the photos held out (seeded split)."""
     seed: int = TrainConfig.seed
+    split_seed: int | None = TrainConfig.split_seed
+    """Seed of the held-out split (None: ``seed``)."""
 
     def validate(self) -> None:
         """Raise :class:`~denoiser.config.ConfigError` for an unknown way in or the wrong number of folders."""
@@ -335,5 +340,5 @@ class TrainRequest(VersionedConfig):
             synthesis=synthesis or {}, pair_share=pair_share, learning_rate=self.learning_rate(),
             validation_fraction=data.validation_fraction, validation_every=schedule.validation_every,
             patience=schedule.patience, checkpoint_every=schedule.checkpoint_every, workers=schedule.workers,
-            seed=data.seed,
+            seed=data.seed, split_seed=data.split_seed,
         )

@@ -55,7 +55,7 @@ from denoiser.models import Autoencoder, create_model
 from denoiser.progress import Progress, StopFn
 from denoiser.synthesis import SynthesisMix
 from denoiser.train_request import TrainConfig
-from denoiser.validation import Validator, split_images, validation_protocols
+from denoiser.validation import Validator, run_split, validation_protocols
 
 
 @dataclass
@@ -225,7 +225,7 @@ def train(
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     use_amp = target.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    train_ids, held_ids = split_images(len(source), config.validation_fraction, config.seed)
+    train_ids, held_ids = run_split(config, len(source))
     mix = SynthesisMix.from_dict(config.synthesis) if config.mode == "device_mix" else None  # once, not per step
     validator = Validator(source, held_ids, config)
     best = {k: v.detach().clone() for k, v in model.state_dict().items()}

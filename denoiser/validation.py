@@ -29,6 +29,13 @@ def split_images(count: int, fraction: float, seed: int) -> tuple[list[int], lis
     return sorted(order[held:].tolist()), sorted(order[:held].tolist())
 
 
+def run_split(config: TrainConfig, count: int) -> tuple[list[int], list[int]]:
+    """A run's train / validation split of ``count`` items: seeded by ``config.split_seed``, or by ``config.seed``
+    when that is None."""
+    seed = config.seed if config.split_seed is None else config.split_seed
+    return split_images(count, config.validation_fraction, seed)
+
+
 def validation_protocols(config: TrainConfig) -> tuple[str, ...]:
     """The noise protocols validation scores for synthetic noise: ``clipped`` (8-bit, rounded and clipped) always,
     and ``float`` too when the training noise includes unclipped noise, so that the best model kept is the best on

@@ -119,6 +119,9 @@ def test_a_request_resolves_into_the_loops_config() -> None:
                            validation_fraction=0.2, validation_every=10, patience=2, checkpoint_every=5, workers=0,
                            seed=5)
     assert config == expected
+    split = request(data=DataSpec(mode="clean", folders=("a",), seed=5, split_seed=0))
+    assert split.train_config(mode="synthetic", family="unet", model={}).split_seed == 0
+    assert TrainRequest.from_dict(json.loads(json.dumps(split.to_dict()))) == split
     # A request left at its defaults asks for the loop's defaults.
     defaults = request().train_config(mode="synthetic", family="unet", model={})
     assert defaults == TrainConfig()

@@ -218,3 +218,14 @@ def test_the_names_written_out_for_help_are_the_engines() -> None:
     from denoiser.train_cli import FAMILY_NAMES, SYNTHESIS_KINDS
 
     assert list(FAMILY_NAMES) == families() and SYNTHESIS_KINDS == NOISE_KINDS
+
+
+def test_split_seed_reaches_the_request_apart_from_the_seed() -> None:
+    from denoiser.cli import build_parser
+    from denoiser.train_cli import request_from_args
+
+    args = build_parser().parse_args(["train", "--clean", "photos", "--seed", "3", "--split-seed", "0"])
+    data = request_from_args(args).data
+    assert (data.seed, data.split_seed) == (3, 0)
+    plain = request_from_args(build_parser().parse_args(["train", "--clean", "photos", "--seed", "3"])).data
+    assert plain.split_seed is None  # the split follows --seed, as before
