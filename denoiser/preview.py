@@ -1,6 +1,6 @@
 """Fast first results: denoise the region a user is looking at before the whole photo.
 
-``denoise_region`` runs the model on a crop grown by the model's receptive margin and aligned to its grid,
+``denoise_region`` runs the model on a crop grown by the model's receptive radius and aligned to its grid,
 so the region's pixels equal what the full run gives them, and returns the region's result only.
 """
 
@@ -70,7 +70,7 @@ def denoise_region(
     """Denoised pixels of ``region`` (float32 h x w x C), computed from the region plus its margin."""
     height, width = image.shape[:2]
     region = region.clipped(width, height)
-    margin, step = model.receptive_margin, model.size_multiple
+    margin, step = crop_margin(model), model.size_multiple
     # Start the crop on the model's grid (a multiple of its size multiple) so that strided layers see the
     # same pixel phases as in the full run; the margin then keeps crop-edge effects out of the region.
     top, left = max(0, region.top - margin) // step * step, max(0, region.left - margin) // step * step
@@ -82,6 +82,14 @@ def denoise_region(
     rows = slice(region.top - top, region.top - top + region.height)
     cols = slice(region.left - left, region.left - left + region.width)
     return out[rows, cols]
+
+
+def crop_margin(model: Autoencoder | ExportedModel) -> int:
+    """Pixels a crop needs around a region for the region's result to equal the whole run's: the model's receptive
+    radius on its grid. (The tiler's overlap, ``receptive_margin``, is 8/3 of that, as it blends tiles over part of
+    their shared band; a crop keeps only its middle, so the radius is enough, and 2.5 times fewer pixels run.)"""
+    step = model.size_multiple
+    return -(-model.receptive_radius // step) * step
 
 
 def crop_level(level: NoiseLevel, shape: tuple[int, ...], top: int, bottom: int, left: int,
@@ -153,8 +161,9 @@ def denoise_visible_first(
 
     For a large photo viewed in part, the visible region is denoised first at full resolution; viewed whole
     at ``zoom`` below 3/4, the photo is denoised at the screen's scale first (:func:`denoise_at_scale`).
-    The preview arrives as ``Progress("preview", extra={"preview": array})``, a full-size float image; the
-    return value is the full result, float32 clipped to 0-1.
+    The preview arrives as ``Progress("preview", extra={"preview": array})``: a float image, full-size for the
+    screen-scale preview, the region's pixels alone for the visible region's (then ``extra["region"]`` is its
+    :class:`Region`; :func:`paste_region` places it); the return value is the full result, float32 clipped to 0-1.
     """
     on_progress = on_progress or ignore_progress
     large = image.shape[0] * image.shape[1] > PREVIEW_THRESHOLD_PIXELS
@@ -162,7 +171,7 @@ def denoise_visible_first(
         region = visible.clipped(image.shape[1], image.shape[0])  # type: ignore[union-attr]
         patch = denoise_region(image, model, sigma, region, tiles=tiles, device=device, should_stop=should_stop)
         on_progress(Progress("preview", 0, 0, "preview of the visible region",
-                             extra={"preview": paste_region(image, np.clip(patch, 0.0, 1.0), region)}))
+                             extra={"preview": np.clip(patch, 0.0, 1.0), "region": region}))
     elif large and zoom < 0.75:
         preview = denoise_at_scale(image, model, sigma, zoom, tiles=tiles, device=device, should_stop=should_stop)
         on_progress(Progress("preview", 0, 0, "preview at screen resolution", extra={"preview": preview}))

@@ -44,6 +44,7 @@ from ui.photo_jobs import (
     Views,
     compare_with_reference,
     compose_display_quick_first,
+    compose_region_preview,
     denoise_photo,
     draw_noise_map,
     noise_map_key,
@@ -383,16 +384,22 @@ class MainWindow(QMainWindow):
         rect = self.viewer.visible_image_rect()
         return Region(int(rect.left()), int(rect.top()), int(rect.width()) + 1, int(rect.height()) + 1)
 
-    def _refresh_display(self, preview: np.ndarray | None = None) -> None:
+    def _refresh_display(self, preview: np.ndarray | None = None, region: Region | None = None) -> None:
         """Re-blend the result with the detail setting and rebuild the viewer's images, in the background: the
-        visible region (or, viewed whole, the screen's scale) first, then the whole photo."""
+        visible region (or, viewed whole, the screen's scale) first, then the whole photo. A ``preview`` of a
+        ``region`` alone (its pixels) is composed there only and drawn over what is shown."""
         if self.photo is None or (self.outcome is None and preview is None):
             return
-        original = self.photo.image.color_pixels()
-        denoised = preview if preview is not None else self.outcome.denoised  # type: ignore[union-attr]
-        job = partial(compose_display_quick_first, original, denoised, self.panel.settings().detail,
-                      self._visible_region(), self.viewer.zoom(), self.viewer.result_images(),
-                      preview=preview is not None)
+        original, detail = self.photo.image.color_pixels(), self.panel.settings().detail
+        shown = self.viewer.result_levels()
+        job: Any
+        if preview is not None and region is not None:
+            patch_job = partial(compose_region_preview, original, preview, region, detail, shown)
+            job = lambda on_progress: patch_job()  # noqa: E731 - one job shape for both
+        else:
+            denoised = preview if preview is not None else self.outcome.denoised  # type: ignore[union-attr]
+            job = partial(compose_display_quick_first, original, denoised, detail, self._visible_region(),
+                          self.viewer.zoom(), shown, preview=preview is not None)
         self._start("display", "", lambda _stop, progress: job(on_progress=progress), lane="display",
                     succeeded=self._display_ready, failed=lambda text: self._view_job_failed("display", text))
 
@@ -653,7 +660,7 @@ class MainWindow(QMainWindow):
         if kind == "display" and event.stage == "quick":
             self._show_views(event.extra["views"])
         elif event.stage == "preview" and self.photo is not None and event.extra.get("path") == self.photo.path:
-            self._refresh_display(preview=event.extra["preview"])
+            self._refresh_display(preview=event.extra["preview"], region=event.extra.get("region"))
             self._say("Preview of the visible region; the whole photo follows...")
         elif event.total and kind == "denoise":
             name = self._denoising.name if self._denoising is not None else "the photo"

@@ -6,7 +6,7 @@ engine; none touches a widget (QImages are plain data and may be made off the GU
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,7 +32,7 @@ from denoiser.inference import TileSettings
 from denoiser.io import Image, read_image
 from denoiser.io.metadata import exif_facts
 from denoiser.noise import MAX_SIGMA
-from denoiser.preview import Region, denoise_visible_first
+from denoiser.preview import Region, denoise_visible_first, paste_region
 from denoiser.progress import Progress
 from denoiser.strength import NoiseEstimate, Strength, estimate_noise_map, levels_for
 from ui.qimage import display_levels_of, enlarged_levels, pasted_levels
@@ -167,10 +167,14 @@ def _with_levels(levels: list[QImage]) -> tuple[QImage, list[QImage]]:
     return levels[0], levels
 
 
+ShownLevels = tuple[Sequence[QImage], Sequence[QImage]]
+"""The result and residual shown now, each as its display levels (or only the image): what a patch is drawn over."""
+
+
 def quick_views(original: np.ndarray, denoised: np.ndarray, detail: float, visible: Region, zoom: float,
-                base: tuple[QImage, QImage] | None) -> QuickViews | None:
+                base: ShownLevels | None) -> QuickViews | None:
     """A first look at the composed result, in a fraction of the whole photo's time: zoomed in, the ``visible``
-    region composed and drawn over ``base`` (the images shown now: the rest keeps them); viewed whole below
+    region composed and drawn over ``base`` (what is shown now: the rest keeps it); viewed whole below
     50 %, the photo composed at about the screen's scale and enlarged back. None when neither pays (the photo
     viewed at 50 % or more, or zoomed in with nothing shown yet)."""
     height, width = original.shape[:2]
@@ -190,8 +194,22 @@ def quick_views(original: np.ndarray, denoised: np.ndarray, detail: float, visib
             _with_levels(enlarged_levels(removed, step, height, width)))
 
 
+def compose_region_preview(original: np.ndarray, patch: np.ndarray, region: Region, detail: float,
+                           base: ShownLevels | None) -> Views:
+    """A denoise's preview of ``region`` alone (``patch``: its float pixels) as viewer images: the region composed
+    and drawn over ``base`` (what is shown now), the rest of the photo left untouched; with nothing shown yet, the
+    patch pasted into the original and the whole composed. The histogram is None (a preview has none)."""
+    if base is None:
+        shown, removed, _ = compose_display(original, paste_region(original, patch, region), detail)
+        return shown, removed, None
+    rows, columns = slice(region.top, region.top + region.height), slice(region.left, region.left + region.width)
+    shown_patch, removed_patch = compose_views(original[rows, columns], patch, detail)
+    return (_with_levels(pasted_levels(base[0], shown_patch, region.left, region.top)),
+            _with_levels(pasted_levels(base[1], removed_patch, region.left, region.top)), None)
+
+
 def compose_display_quick_first(original: np.ndarray, denoised: np.ndarray, detail: float, visible: Region,
-                                zoom: float, base: tuple[QImage, QImage] | None, *, preview: bool,
+                                zoom: float, base: ShownLevels | None, *, preview: bool,
                                 on_progress: Callable[[Progress], None]) -> Views:
     """:func:`compose_display`, with :func:`quick_views` reported first as ``Progress("quick", extra={"views":
     ...})`` when they pay. A ``preview`` (a quick pass of a denoise whose whole result follows) stops at the

@@ -9,6 +9,7 @@ slices, transposes and other strided views are safe to pass in.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 import numpy as np
 from PySide6.QtGui import QImage
@@ -134,16 +135,44 @@ def display_levels_of(array: np.ndarray, smallest: int = 128) -> list[QImage]:
     return _levels(image, pixels, smallest)
 
 
-def pasted_levels(base: QImage, patch: np.ndarray, left: int, top: int, smallest: int = 128) -> list[QImage]:
+def pasted_levels(base: QImage | Sequence[QImage], patch: np.ndarray, left: int, top: int,
+                  smallest: int = 128) -> list[QImage]:
     """:func:`display_levels_of` a copy of ``base`` with ``patch`` (uint8 grey or RGB pixels) written at
-    (``left``, ``top``); the patch must lie inside ``base``."""
+    (``left``, ``top``); the patch must lie inside ``base``.
+
+    ``base`` is an image, or its display levels (the image and its halved copies, as shown now): then each level is
+    copied and only the part the patch covers is halved again, so a patch costs about its own size plus a copy of
+    the levels, not a pass over the whole photo."""
     _check_pixels(patch)
-    if base.format() != QImage.Format.Format_RGB32:
-        base = base.convertToFormat(QImage.Format.Format_RGB32)
-    image, pixels = _blank_rgb32(base.height(), base.width())
-    pixels[...] = _rgb32_view(base)
+    given = [base] if isinstance(base, QImage) else list(base)
+    image, pixels = _rgb32_copy(given[0])
     _write_rgb32(pixels[top : top + patch.shape[0], left : left + patch.shape[1]], patch)
-    return _levels(image, pixels, smallest)
+    levels, rows, columns = [image], (top, top + patch.shape[0]), (left, left + patch.shape[1])
+    whole = False
+    while min(pixels.shape[:2]) > smallest:
+        size = ((pixels.shape[0] + 1) // 2, (pixels.shape[1] + 1) // 2)
+        ready = given[len(levels)] if len(levels) < len(given) else None
+        rows, columns = (rows[0] // 2, (rows[1] + 1) // 2), (columns[0] // 2, (columns[1] + 1) // 2)
+        if ready is not None and (ready.height(), ready.width()) == size and not whole:
+            half, half_pixels = _rgb32_copy(ready)
+            _halve_into(pixels[2 * rows[0] : 2 * rows[1], 2 * columns[0] : 2 * columns[1]],
+                        half_pixels[rows[0] : rows[1], columns[0] : columns[1]])
+        else:
+            half, half_pixels = _blank_rgb32(*size)
+            _halve_into(pixels, half_pixels)
+            whole = True  # the levels below are halved from this one, whole
+        levels.append(half)
+        pixels = half_pixels
+    return levels
+
+
+def _rgb32_copy(image: QImage) -> tuple[QImage, np.ndarray]:
+    """A new ``Format_RGB32`` copy of ``image`` and a writable H x W x 4 byte view of its pixels."""
+    if image.format() != QImage.Format.Format_RGB32:
+        image = image.convertToFormat(QImage.Format.Format_RGB32)
+    copy, pixels = _blank_rgb32(image.height(), image.width())
+    pixels[...] = _rgb32_view(image)
+    return copy, pixels
 
 
 def enlarged_levels(small: np.ndarray, step: int, height: int, width: int, smallest: int = 128) -> list[QImage]:

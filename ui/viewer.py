@@ -177,6 +177,10 @@ class _LevelCache:
         keys = {image.cacheKey() for image in images if image is not None}
         self._levels = {key: levels for key, levels in self._levels.items() if key in keys}
 
+    def levels_of(self, image: QImage) -> list[QImage]:
+        """A copy of the list of the levels made so far for ``image`` (at least its display-format copy)."""
+        return list(self._levels.get(image.cacheKey(), [_display_copy(image)]))
+
     def level(self, image: QImage, zoom: float) -> tuple[QImage, float, float]:
         """The image to draw at ``zoom`` and its x and y scale relative to ``image``."""
         levels = self._levels.get(image.cacheKey())
@@ -646,6 +650,14 @@ class ImageViewer(QWidget):
         if self._result is None or self._residual is None:
             return None
         return self._result, self._residual
+
+    def result_levels(self) -> tuple[list[QImage], list[QImage]] | None:
+        """The display levels of the result and residual shown now (each at least the image itself; see
+        :func:`display_levels`), to draw a patch over (None until both are shown)."""
+        shown = self.result_images()
+        if shown is None:
+            return None
+        return self._cache.levels_of(shown[0]), self._cache.levels_of(shown[1])
 
     def set_noise_map(self, image: QImage | None, legend: Sequence[str] = (),
                       key: Sequence[tuple[str, QColor]] = ()) -> None:

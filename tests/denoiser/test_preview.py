@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
+import denoiser.preview as preview_module
 from denoiser.inference import TileSettings, denoise_array
-from denoiser.models import create_model
-from denoiser.preview import Region, denoise_region, denoise_visible_first, paste_region, wants_preview
+from denoiser.models import create_model, families
+from denoiser.preview import Region, crop_margin, denoise_region, denoise_visible_first, paste_region, wants_preview
 
 
 def test_region_matches_the_full_result() -> None:
@@ -84,3 +86,43 @@ def test_no_preview_when_fully_visible_at_full_size() -> None:
     events = []
     denoise_visible_first(image, model, 10, Region(0, 0, 1400, 1300), zoom=1.0, on_progress=events.append)
     assert not [e for e in events if e.stage == "preview"]
+
+
+@pytest.mark.parametrize("family", families())
+def test_a_crop_grown_by_the_receptive_radius_gives_the_full_result(family: str,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The region's crop is grown by the receptive radius on the model's grid, not by the tiler's wider overlap,
+    and its pixels still equal the whole run's, for every family."""
+    torch.manual_seed(0)
+    model = create_model(family, {"widths": [4, 8, 16], "blocks": 1}).eval()
+    image = np.random.default_rng(1).integers(0, 256, (300, 330, 3), dtype=np.uint8)
+    full = denoise_array(image, model, 20, tiles=TileSettings(tile=512))
+    crops = []
+
+    def recording(crop, *args, **kwargs):
+        crops.append(crop.shape)
+        return denoise_array(crop, *args, **kwargs)
+
+    monkeypatch.setattr(preview_module, "denoise_array", recording)
+    region = Region(left=133, top=121, width=41, height=37)  # the crop lies inside the photo on every side
+    np.testing.assert_allclose(denoise_region(image, model, 20, region), full[121:158, 133:174], atol=1e-4)
+    margin = crop_margin(model)
+    assert model.receptive_radius <= margin < model.receptive_margin
+    step = model.size_multiple
+    top, left = (121 - margin) // step * step, (133 - margin) // step * step
+    assert crops == [(158 + margin - top, 174 + margin - left, 3)]
+
+
+def test_the_visible_region_preview_is_its_pixels_alone_and_where_they_go() -> None:
+    """The region's preview is not pasted into a full-size copy of the photo: the event carries the region's
+    pixels and the region, and they equal the full result there."""
+    torch.manual_seed(0)
+    model = create_model("unet", {"widths": [4, 8], "blocks": 1})
+    y, x = np.mgrid[0:1300, 0:1400]
+    image = np.stack([x % 256, y % 256, (x + y) % 256], axis=2).astype(np.uint8)  # 1.8 MP: "large"
+    events = []
+    region = Region(300, 200, 500, 400)
+    full = denoise_visible_first(image, model, 10, region, zoom=1.0, on_progress=events.append)
+    (event,) = [e for e in events if e.stage == "preview"]
+    assert event.extra["region"] == region and event.extra["preview"].shape == (400, 500, 3)
+    np.testing.assert_allclose(event.extra["preview"], full[200:600, 300:800], atol=1e-4)

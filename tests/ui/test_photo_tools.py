@@ -708,3 +708,75 @@ def test_the_gui_explains_missing_libraries_instead_of_aborting(monkeypatch: pyt
                     "libxcb-shape0"):
         assert package in err
     assert built == []  # no window, no Qt abort
+
+
+def test_a_region_preview_is_composed_there_only_and_drawn_over_what_is_shown() -> None:
+    """A denoise's preview of the region in view comes as the region's pixels alone: composed there, drawn over the
+    levels shown now (the rest of the photo kept, no histogram); with nothing shown yet, composed whole over the
+    original."""
+    from denoiser.display import compose_views
+    from denoiser.preview import Region
+    from ui.photo_jobs import compose_region_preview
+    from ui.qimage import display_levels_of, qimage_to_array
+
+    rng = np.random.default_rng(0)
+    original = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    patch = rng.random((80, 120, 3), dtype=np.float32)
+    region = Region(100, 50, 120, 80)
+    shown_now = np.full((300, 400, 3), 7, np.uint8)
+    base = (display_levels_of(shown_now), display_levels_of(shown_now))
+    (shown, shown_levels), (removed, _), histogram = compose_region_preview(original, patch, region, 0.3, base)
+    want_shown, want_removed = compose_views(original[50:130, 100:220], patch, 0.3)
+    got = qimage_to_array(shown)
+    np.testing.assert_array_equal(got[50:130, 100:220], want_shown)
+    np.testing.assert_array_equal(qimage_to_array(removed)[50:130, 100:220], want_removed)
+    outside = np.ones((300, 400), bool)
+    outside[50:130, 100:220] = False
+    assert (got[outside] == 7).all() and histogram is None
+    assert shown_levels[0] is shown and len(shown_levels) == len(base[0])
+    (first, _), _, _ = compose_region_preview(original, patch, region, 0.3, None)  # nothing shown yet
+    pasted = original.astype(np.float32) / 255
+    pasted[50:130, 100:220] = patch
+    np.testing.assert_array_equal(qimage_to_array(first), compose_views(original, pasted, 0.3)[0])
+
+
+def test_a_region_preview_is_drawn_at_its_place_and_the_full_result_replaces_it(
+        qtbot: QtBot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Zoomed in, the engine's preview is the region in view alone: it is drawn where it belongs over the result
+    shown (the rest keeps it) while the full pass runs, and the full result then replaces all of it."""
+    from denoiser.preview import Region
+    from ui.qimage import qimage_to_array
+
+    (photo,) = photos(tmp_path, 1, size=(400, 300))
+    window.open_photo(photo)
+    qtbot.waitUntil(lambda: window.photo is not None, timeout=20000)
+    window.denoise()
+    qtbot.waitUntil(lambda: window.outcome is not None and window.viewer.has_result(), timeout=15000)
+    window.viewer.set_mode("side")
+    window.viewer.set_zoom(4.0)
+    full_pass, release = threading.Event(), threading.Event()
+    shown = lambda: qimage_to_array(window.viewer.result_images()[0])  # noqa: E731
+    before = shown()
+    region = Region(150, 100, 60, 40)
+
+    def visible_first(pixels, model, sigma, visible, *, zoom=1.0, device="auto", on_progress=None,
+                      should_stop=None, tiles=None):
+        on_progress(Progress("preview", 0, 0, extra={"preview": np.full((40, 60, 3), 0.25, np.float32),
+                                                     "region": region}))
+        full_pass.set()
+        release.wait(10)
+        return np.full(pixels.shape, 0.75, np.float32)
+
+    monkeypatch.setattr(photo_jobs_module, "denoise_visible_first", visible_first)
+    window.panel.strength_slider.setValue(80)
+    window.panel.strength_changed.emit()
+    qtbot.waitUntil(full_pass.is_set, timeout=10000)
+    qtbot.waitUntil(lambda: int(shown()[120, 170, 0]) == 64, timeout=10000)  # the patch, where it belongs ...
+    now = shown()
+    assert (now[100:140, 150:210] == 64).all()
+    outside = np.ones((300, 400), bool)
+    outside[100:140, 150:210] = False
+    np.testing.assert_array_equal(now[outside], before[outside])  # ... the rest as it was
+    assert window.bridge.is_busy("model", "denoise")
+    release.set()
+    qtbot.waitUntil(lambda: (shown() == 191).all(), timeout=10000)  # then the whole result everywhere

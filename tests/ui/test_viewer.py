@@ -417,3 +417,52 @@ def test_set_result_keeps_the_view_and_set_original_resets_it(red_blue: ImageVie
     viewer.set_result(None)
     assert not viewer.has_result()
 
+
+
+@pytest.mark.parametrize(("size", "left", "top"), [((300, 400), 100, 50), ((301, 517), 489, 273), ((260, 300), 0, 0)])
+def test_a_patch_over_levels_halves_only_its_part_and_equals_the_whole_redone(size: tuple[int, int], left: int,
+                                                                           top: int) -> None:
+    """Given the levels shown now, a patch is drawn into copies of each, halving only the part it covers; the levels
+    are those made from the whole pasted image (odd sizes and the far edges included), and the given ones stay."""
+    rng = np.random.default_rng(3)
+    base_pixels = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+    base_levels = display_levels_of(base_pixels, smallest=16)
+    before = [qimage_to_array(level) for level in base_levels]
+    patch = rng.integers(0, 256, (28, 28, 3), dtype=np.uint8)
+    got = pasted_levels(base_levels, patch, left, top, smallest=16)
+    pasted = base_pixels.copy()
+    pasted[top : top + 28, left : left + 28] = patch
+    want = display_levels_of(pasted, smallest=16)
+    assert len(got) == len(want) > 3
+    for mine, theirs in zip(got, want, strict=True):
+        np.testing.assert_array_equal(qimage_to_array(mine), qimage_to_array(theirs))
+    for level, pixels in zip(base_levels, before, strict=True):
+        np.testing.assert_array_equal(qimage_to_array(level), pixels)  # what is shown now is left as it was
+
+
+def test_a_patch_over_levels_that_do_not_match_halves_the_whole() -> None:
+    """Levels not made by halving (another size, or missing) are not trusted: those are made from the pasted image."""
+    base_pixels = np.random.default_rng(4).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    patch = np.full((10, 10, 3), 5, np.uint8)
+    wrong = [display_levels_of(base_pixels)[0], array_to_qimage(np.zeros((10, 10, 3), np.uint8))]
+    pasted = base_pixels.copy()
+    pasted[:10, :10] = 5
+    for mine, theirs in zip(pasted_levels(wrong, patch, 0, 0, smallest=32), display_levels_of(pasted, smallest=32),
+                            strict=True):
+        np.testing.assert_array_equal(qimage_to_array(mine), qimage_to_array(theirs))
+
+
+def test_result_levels_are_the_levels_handed_over_for_what_is_shown(viewer: ImageViewer) -> None:
+    """What a patch is drawn over: the primed levels of the result and residual shown now (a copy of the list)."""
+    pixels = np.random.default_rng(5).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    viewer.set_original(array_to_qimage(pixels))
+    assert viewer.result_levels() is None  # no result yet
+    result_levels, residual_levels = display_levels_of(pixels), display_levels_of(255 - pixels)
+    viewer.prime(result_levels[0], result_levels)
+    viewer.prime(residual_levels[0], residual_levels)
+    viewer.set_result(result_levels[0], residual_levels[0])
+    shown, removed = viewer.result_levels()
+    assert [level.cacheKey() for level in shown] == [level.cacheKey() for level in result_levels]
+    assert [level.cacheKey() for level in removed] == [level.cacheKey() for level in residual_levels]
+    shown.clear()
+    assert len(viewer.result_levels()[0]) == len(result_levels)  # the viewer's own list is not handed out
