@@ -239,19 +239,24 @@ def test_a_cancelled_denoise_stops_saying_it_is_working(qtbot: QtBot, window: Ma
     assert window.viewer.canvases()[-1].hint() == "not denoised yet"
 
 
+def zoomed_in_on_a_denoised_photo(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    """A small photo opened, denoised and shown side by side at 400 %, so that only a region of it is in view."""
+    (photo,) = photos(tmp_path, 1, size=(400, 300))
+    window.open_photo(photo)
+    qtbot.waitUntil(lambda: window.photo is not None, timeout=OPEN_TIMEOUT_MS)
+    window.denoise()
+    qtbot.waitUntil(lambda: window.outcome is not None and window.viewer.has_result(), timeout=OPEN_TIMEOUT_MS)
+    window.viewer.set_mode("side")
+    window.viewer.set_zoom(4.0)
+
+
 def test_a_strength_change_shows_the_visible_region_first_then_the_whole_photo(
         qtbot: QtBot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Zoomed in, a new strength is denoised where the user looks first: the region in view goes to the engine,
     its preview is on screen while the full pass still runs, and the full result replaces it."""
     from ui.qimage import qimage_to_array
 
-    (photo,) = photos(tmp_path, 1, size=(400, 300))
-    window.open_photo(photo)
-    qtbot.waitUntil(lambda: window.photo is not None, timeout=20000)
-    window.denoise()
-    qtbot.waitUntil(lambda: window.outcome is not None and window.viewer.has_result(), timeout=15000)
-    window.viewer.set_mode("side")
-    window.viewer.set_zoom(4.0)
+    zoomed_in_on_a_denoised_photo(qtbot, window, tmp_path)
     asked: dict[str, object] = {}
     full_pass, release = threading.Event(), threading.Event()
 
@@ -747,13 +752,7 @@ def test_a_region_preview_is_drawn_at_its_place_and_the_full_result_replaces_it(
     from denoiser.preview import Region
     from ui.qimage import qimage_to_array
 
-    (photo,) = photos(tmp_path, 1, size=(400, 300))
-    window.open_photo(photo)
-    qtbot.waitUntil(lambda: window.photo is not None, timeout=20000)
-    window.denoise()
-    qtbot.waitUntil(lambda: window.outcome is not None and window.viewer.has_result(), timeout=15000)
-    window.viewer.set_mode("side")
-    window.viewer.set_zoom(4.0)
+    zoomed_in_on_a_denoised_photo(qtbot, window, tmp_path)
     full_pass, release = threading.Event(), threading.Event()
     shown = lambda: qimage_to_array(window.viewer.result_images()[0])  # noqa: E731
     before = shown()
