@@ -46,6 +46,11 @@ class Region:
         """Pixels in the region."""
         return self.width * self.height
 
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        """(rows, columns): the region of an H x W (x C) array, ``array[region.slices]``."""
+        return slice(self.top, self.top + self.height), slice(self.left, self.left + self.width)
+
 
 def wants_preview(image_shape: tuple[int, ...], visible: Region | None) -> bool:
     """Whether a preview pays: a large photo of which the user sees clearly less than all."""
@@ -114,7 +119,7 @@ def paste_region(base: np.ndarray, patch: np.ndarray, region: Region) -> np.ndar
     canvas = to_float(base, copy=True)
     if canvas.ndim == 2:
         canvas = canvas[:, :, None]
-    canvas[region.top : region.top + region.height, region.left : region.left + region.width] = patch
+    canvas[region.slices] = patch
     return canvas
 
 

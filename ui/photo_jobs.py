@@ -171,6 +171,14 @@ ShownLevels = tuple[Sequence[QImage], Sequence[QImage]]
 """The result and residual shown now, each as its display levels (or only the image): what a patch is drawn over."""
 
 
+def _region_drawn_over(base: ShownLevels, original: np.ndarray, patch: np.ndarray, region: Region,
+                       detail: float) -> QuickViews:
+    """``region`` of the result composed from ``patch`` (its denoised pixels) and drawn over ``base``."""
+    shown, removed = compose_views(original[region.slices], patch, detail)
+    return (_with_levels(pasted_levels(base[0], shown, region.left, region.top)),
+            _with_levels(pasted_levels(base[1], removed, region.left, region.top)))
+
+
 def quick_views(original: np.ndarray, denoised: np.ndarray, detail: float, visible: Region, zoom: float,
                 base: ShownLevels | None) -> QuickViews | None:
     """A first look at the composed result, in a fraction of the whole photo's time: zoomed in, the ``visible``
@@ -180,12 +188,7 @@ def quick_views(original: np.ndarray, denoised: np.ndarray, detail: float, visib
     height, width = original.shape[:2]
     region = visible.clipped(width, height)
     if 0 < region.area <= QUICK_REGION_SHARE * width * height:
-        if base is None:
-            return None
-        rows, columns = slice(region.top, region.top + region.height), slice(region.left, region.left + region.width)
-        shown, removed = compose_views(original[rows, columns], denoised[rows, columns], detail)
-        return (_with_levels(pasted_levels(base[0], shown, region.left, region.top)),
-                _with_levels(pasted_levels(base[1], removed, region.left, region.top)))
+        return None if base is None else _region_drawn_over(base, original, denoised[region.slices], region, detail)
     step = int(1.0 / zoom) if zoom > 0 else 1
     if step < 2:
         return None
@@ -202,10 +205,7 @@ def compose_region_preview(original: np.ndarray, patch: np.ndarray, region: Regi
     if base is None:
         shown, removed, _ = compose_display(original, paste_region(original, patch, region), detail)
         return shown, removed, None
-    rows, columns = slice(region.top, region.top + region.height), slice(region.left, region.left + region.width)
-    shown_patch, removed_patch = compose_views(original[rows, columns], patch, detail)
-    return (_with_levels(pasted_levels(base[0], shown_patch, region.left, region.top)),
-            _with_levels(pasted_levels(base[1], removed_patch, region.left, region.top)), None)
+    return (*_region_drawn_over(base, original, patch, region, detail), None)
 
 
 def compose_display_quick_first(original: np.ndarray, denoised: np.ndarray, detail: float, visible: Region,
