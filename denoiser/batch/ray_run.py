@@ -27,8 +27,8 @@ from denoiser.batch.failures import failure_message, folder_refuses_writes
 from denoiser.batch.fingerprints import file_sha256
 from denoiser.batch.ray_pool import RayCluster, WorkerPool, connected, plan_workers
 from denoiser.batch.ray_worker import EncodedFile
-from denoiser.batch.results import FileResult
-from denoiser.batch.run import BatchRun, Claim, Eta, batch_session, to_the_end
+from denoiser.batch.results import BatchReport, FileResult
+from denoiser.batch.run import BatchRun, Claim, Eta, batch_report, batch_session
 from denoiser.batch.settings import BatchSettings
 from denoiser.errors import DenoiserError, ImageWriteError, reason
 from denoiser.exported import ExportedModel
@@ -252,4 +252,15 @@ def _start_workers(stack: contextlib.ExitStack, cluster: RayCluster, run: RayBat
     return pool
 
 
-run_ray_batch = to_the_end(iter_ray_batch)
+def run_ray_batch(
+    settings: BatchSettings,
+    model: Autoencoder | ExportedModel,
+    model_name: str,
+    model_path: Path | None,
+    cluster: RayCluster | None = None,
+    on_progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+) -> BatchReport:
+    """Run :func:`iter_ray_batch` to the end; returns every file's result and the manifest's path."""
+    return batch_report(settings, iter_ray_batch(settings, model, model_name, model_path, cluster, on_progress,
+                                                 should_stop))

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Concatenate, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from denoiser.batch.failures import failure_message, folder_refuses_writes, os_error_in
 from denoiser.batch.fingerprints import file_sha256
@@ -38,7 +38,6 @@ from denoiser.progress import Progress, ProgressFn, StopFn, check_stop, ignore_p
 if TYPE_CHECKING:
     from denoiser.models import Autoencoder
 
-P = ParamSpec("P")
 Run = TypeVar("Run", bound="BatchRun")
 
 
@@ -373,21 +372,20 @@ def batch_session(run: BatchRun) -> Iterator[None]:
                 raise
 
 
-def to_the_end(
-    iterate: Callable[Concatenate[BatchSettings, P], Iterator[FileResult]],
-) -> Callable[Concatenate[BatchSettings, P], BatchReport]:
-    """``iterate`` (a batch's results as they come: :func:`iter_batch`, or the Ray batch's) made a call that takes
-    the same arguments, runs the batch to the end and returns every file's result and the manifest's path."""
-
-    def run(settings: BatchSettings, /, *args: P.args, **kwargs: P.kwargs) -> BatchReport:
-        results = list(iterate(settings, *args, **kwargs))
-        assert settings.output is not None
-        manifest = settings.output / MANIFEST_NAME
-        return BatchReport(results, manifest if manifest.is_file() else None)
-
-    run.__name__ = run.__qualname__ = iterate.__name__.replace("iter_", "run_", 1)
-    run.__doc__ = f"Run :func:`{iterate.__name__}` to the end; returns every file's result and the manifest's path."
-    return run
+def batch_report(settings: BatchSettings, results: Iterator[FileResult]) -> BatchReport:
+    """A batch's ``results`` (from :func:`iter_batch` or the Ray batch's), run to the end, with the manifest's path."""
+    collected = list(results)
+    assert settings.output is not None
+    manifest = settings.output / MANIFEST_NAME
+    return BatchReport(collected, manifest if manifest.is_file() else None)
 
 
-run_batch = to_the_end(iter_batch)
+def run_batch(
+    settings: BatchSettings,
+    model: Autoencoder | ExportedModel,
+    model_name: str,
+    on_progress: ProgressFn | None = None,
+    should_stop: StopFn | None = None,
+) -> BatchReport:
+    """Run :func:`iter_batch` to the end; returns every file's result and the manifest's path."""
+    return batch_report(settings, iter_batch(settings, model, model_name, on_progress, should_stop))
