@@ -122,8 +122,8 @@ def _check_pixels(array: np.ndarray) -> None:
 
 def display_levels_of(array: np.ndarray, smallest: int = 128) -> list[QImage]:
     """The display-format (``Format_RGB32``) image of ``array`` (uint8 H x W grey or H x W x 3 RGB) and its
-    halved copies down to ``smallest`` pixels on the shorter side, as :func:`ui.viewer.display_levels` makes of a
-    QImage.
+    halved copies down to ``smallest`` pixels on the shorter side, as the viewer would make them of a QImage
+    with Qt.
 
     Written by numpy straight into the QImages' memory, which lets other threads run meanwhile: Qt's own
     conversion, scaling and copying of a 12-megapixel photo each hold Python's lock for tens of milliseconds,

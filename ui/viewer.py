@@ -141,22 +141,6 @@ def _display_copy(image: QImage) -> QImage:
     return image if image.format() == fmt else image.convertToFormat(fmt)
 
 
-def display_levels(image: QImage, smallest: int = 128) -> list[QImage]:
-    """The display-format copy of ``image`` and its smoothly halved copies down to ``smallest`` pixels.
-
-    Building these for a 12-megapixel photo takes a tenth of a second; QImage work is thread-safe, so the
-    app builds them in a worker and hands them over with :meth:`ImageViewer.prime` instead of letting the
-    first paint stall the GUI thread. The app's jobs use :func:`ui.qimage.display_levels_of`, the same levels
-    made with numpy, which unlike Qt's calls lets the GUI thread run meanwhile.
-    """
-    levels = [_display_copy(image)]
-    while min(levels[-1].width(), levels[-1].height()) > smallest:
-        last = levels[-1]
-        levels.append(last.scaled((last.width() + 1) // 2, (last.height() + 1) // 2,
-                                  Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation))
-    return levels
-
-
 class _LevelCache:
     """Per shown image: a display-format copy and, made on first need, smoothly halved copies of it.
 
@@ -169,7 +153,7 @@ class _LevelCache:
         self._levels: dict[int, list[QImage]] = {}
 
     def put(self, image: QImage, levels: list[QImage]) -> None:
-        """Use ``levels`` (from :func:`display_levels`) for ``image``."""
+        """Use ``levels`` (from :func:`ui.qimage.display_levels_of`) for ``image``."""
         self._levels[image.cacheKey()] = list(levels)
 
     def keep(self, images: Iterable[QImage | None]) -> None:
@@ -604,7 +588,7 @@ class ImageViewer(QWidget):
     # -- images ---------------------------------------------------------------------------------------------
 
     def prime(self, image: QImage, levels: list[QImage]) -> None:
-        """Hand over ready-made display levels for ``image`` (see :func:`display_levels`) before showing it."""
+        """Hand over ready-made display levels for ``image`` (:func:`ui.qimage.display_levels_of`) before showing it."""
         self._primed.append((image, levels))
 
     def _take_primed(self) -> None:
@@ -653,7 +637,7 @@ class ImageViewer(QWidget):
 
     def result_levels(self) -> tuple[list[QImage], list[QImage]] | None:
         """The display levels of the result and residual shown now (each at least the image itself; see
-        :func:`display_levels`), to draw a patch over (None until both are shown)."""
+        :func:`ui.qimage.display_levels_of`), to draw a patch over (None until both are shown)."""
         shown = self.result_images()
         if shown is None:
             return None
