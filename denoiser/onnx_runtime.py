@@ -61,6 +61,9 @@ def _session(path: str, threads: int) -> object:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Memory patterns plan one buffer layout per input shape and keep it: on a megapixel tile that doubled the
+    # peak (1.0 GB of activations against 0.56 GB without), at no gain in speed.
+    options.enable_mem_pattern = False
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 

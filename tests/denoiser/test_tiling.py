@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from denoiser.tiling import Padding, TileGrid, canvas_padding, edge_ramp, pad_image, round_up, tile_starts
+from denoiser.tiling import (
+    Padding,
+    TileGrid,
+    balanced_tile,
+    canvas_padding,
+    edge_ramp,
+    pad_image,
+    round_up,
+    tile_starts,
+)
 
 STARTS_CASES = [
     # length, tile, overlap, multiple
@@ -216,3 +225,36 @@ def test_sample_map_reads_full_size_maps_as_they_are_and_interpolates_smaller_on
     # A window reads what the whole image reads at the same pixels.
     whole = sample_map(ramp, 8, 16, 0, 0, 8, 16)
     np.testing.assert_allclose(sample_map(ramp, 8, 16, 3, 5, 4, 7), whole[3:7, 5:12])
+
+
+def grid_work(grid: TileGrid) -> int:
+    """Pixels all the grid's tiles run through the model together."""
+    return len(grid) * grid.tile_height * grid.tile_width
+
+
+@pytest.mark.parametrize(("height", "width"), [(3120, 4120), (4120, 6120), (1144, 1144), (2120, 712), (712, 5000)])
+def test_balanced_tile_fits_the_budget_and_beats_square_tiles(height, width):
+    budget = 1_100_000
+    rows, cols = balanced_tile(height, width, 160, 8, budget)
+    grid = TileGrid(height, width, (rows, cols), 160, 8)
+    assert rows * cols <= budget
+    assert rows % 8 == 0 and cols % 8 == 0
+    assert (grid_weight_sum(grid, 8) > 0).all()
+    assert grid_work(grid) < 0.8 * grid_work(TileGrid(height, width, 512, 160, 8))
+    # No other grid of tiles within the budget does less work.
+    for other_rows in range(168, height + 1, 8):
+        for other_cols in range(168, min(width, budget // other_rows) + 1, 8):
+            assert grid_work(grid) <= grid_work(TileGrid(height, width, (other_rows, other_cols), 160, 8))
+
+
+def test_balanced_tile_is_the_whole_canvas_when_it_fits():
+    assert balanced_tile(1000, 1096, 160, 8, 1_100_000) == (1000, 1096)
+    assert len(TileGrid(1000, 1096, balanced_tile(1000, 1096, 160, 8, 1_100_000), 160, 8)) == 1
+
+
+def test_rectangular_tiles_keep_their_pixels_beyond_three_eighths_of_the_overlap():
+    overlap, radius = 76, 28
+    grid = TileGrid(600, 904, (232, 344), overlap, 4)
+    assert len(grid.rows) > 1 and len(grid.cols) > 1
+    assert (grid.tile_height, grid.tile_width) == (232, 344)
+    assert kept_distance_from_interior_edges(grid) >= radius
