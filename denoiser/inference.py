@@ -204,7 +204,7 @@ def _run_grid(
     for batch in _batches(tiles, batch_size):
         check_stop(should_stop)
         stack = np.stack([to_float(canvas[t.rows, t.cols]) for t in batch])
-        result = run(stack, _tile_levels(sigma01, batch))
+        result = run(stack, _tile_levels(sigma01, batch), should_stop)
         if check_finite and not np.isfinite(result).all():  # one pass over a tile batch: cheap next to the model
             raise NonFiniteOutputError()
         for t, tile_out in zip(batch, result, strict=True):

@@ -16,6 +16,7 @@ import numpy as np
 
 from denoiser.errors import DenoiserError, UnknownNameError
 from denoiser.exported import ExportedModel
+from denoiser.progress import StopFn
 
 if TYPE_CHECKING:
     from denoiser.models.base import Autoencoder
@@ -24,9 +25,11 @@ __all__ = ["ENGINES", "TileRunner", "is_out_of_memory", "resolve_engine", "tile_
 
 ENGINES = ("auto", "torch", "onnx")
 
-TileRunner = Callable[[np.ndarray, "float | np.ndarray"], np.ndarray]
+TileRunner = Callable[[np.ndarray, "float | np.ndarray", "StopFn | None"], np.ndarray]
 """Runs a batch of N x h x w x C float32 tiles at a noise input (0-1 units: one number, or N x K x h x w levels,
-h and w 1 where a tile's level is the same everywhere) and gives the cleaned N x h x w x C float32 tiles."""
+h and w 1 where a tile's level is the same everywhere) and gives the cleaned N x h x w x C float32 tiles. The third
+argument, ``should_stop`` or None, lets a runner abandon a batch part-way by raising
+:class:`~denoiser.errors.Cancelled` (ONNX Runtime can; torch finishes the batch)."""
 
 
 def resolve_engine(engine: str, device: Any, model: object = None) -> str:
@@ -74,7 +77,8 @@ def _torch_runner(model: Autoencoder, device: Any) -> TileRunner:
     # The model stays on the device in channels_last layout afterwards: moving it back would cost more.
     model.to(device, memory_format=torch.channels_last)
 
-    def run(tiles: np.ndarray, level: float | np.ndarray) -> np.ndarray:
+    def run(tiles: np.ndarray, level: float | np.ndarray, should_stop: StopFn | None = None) -> np.ndarray:
+        del should_stop  # torch cannot stop a forward pass part-way: the caller checks between batches
         # channels_last (NHWC) runs these convolutions about 1.6x faster on the CPU than NCHW.
         inputs = torch.from_numpy(tiles).permute(0, 3, 1, 2).to(device).contiguous(memory_format=torch.channels_last)
         noise: float | torch.Tensor = level

@@ -112,3 +112,25 @@ def test_level_planes_feed_two_planes() -> None:
     assert planes.shape == (2, 2, 3, 4) and np.all(planes[:, 1] == np.float32(0.3))
     with pytest.raises(DenoiserError):
         level_planes(np.zeros((1, 3, 1, 1), np.float32), 1, 3, 4)
+
+
+def test_a_stop_asked_for_during_a_tile_abandons_it() -> None:
+    """A megapixel tile takes about a second on two cores: a cancelled job (a strength change replacing the full
+    pass) must not wait for it. The stop turns True after the run has started; the run ends in Cancelled."""
+    from denoiser.onnx_runtime import OnnxTileRunner
+
+    torch.manual_seed(0)
+    model = create_model("unet", {"widths": [32, 64, 128, 256]})  # the default's size: seconds for this tile
+    runner = OnnxTileRunner(onnx_file_for(model))
+    asked: list[float] = []
+
+    def stop_on_the_third_poll() -> bool:
+        asked.append(0.0)
+        return len(asked) >= 3
+
+    tiles = np.random.default_rng(0).random((1, 1536, 1536, 3), dtype=np.float32)
+    with pytest.raises(Cancelled):
+        runner(tiles, 0.1, stop_on_the_third_poll)
+    assert len(asked) == 3
+    small = photo(64, 64)[None]
+    np.testing.assert_allclose(runner(small, 0.1, lambda: False), runner(small, 0.1), atol=1e-6)  # still usable
