@@ -185,22 +185,29 @@ def _write_checkpoint(folder: Path, tensors: dict[str, torch.Tensor], meta: dict
 
 
 def save_checkpoint(folder: Path, model: Autoencoder, best: dict[str, torch.Tensor],
-                    optimizer: torch.optim.Optimizer, state: dict[str, Any], config: VersionedConfig) -> None:
+                    optimizer: torch.optim.Optimizer, state: dict[str, Any], config: VersionedConfig,
+                    scaler: torch.amp.GradScaler | None = None) -> None:
     """Write the run's state to ``folder``: ``checkpoint.json`` (config, state, optimiser settings, and the
     part files with their size and sha256) and part files ``checkpoint-g{generation}-{index}.safetensors`` of at
     most :data:`PART_LIMIT` bytes each holding the tensors (weights, best weights, Adam's moments, torch's random
     state; packed in name order, a larger tensor cut into pieces). The parts of a new generation are written
     and synced first, then the JSON is replaced atomically, then the old parts go: a kill at any moment leaves
     the previous checkpoint or this one, never a mix. ``state`` is the loop's state as plain data, ``config`` the
-    run's settings."""
+    run's settings. On a GPU the mixed-precision loss ``scaler``'s state and CUDA's random state are kept too, so
+    that a resumed run scales its first losses as the uninterrupted run would have (a fresh scaler starts at 65536
+    and skips steps while it backs off)."""
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tensors.update({f"best.{k}": v.detach().cpu().contiguous() for k, v in best.items()})
     optimizer_tensors, optimizer_plain = _optimizer_tensors(optimizer)
     tensors.update(optimizer_tensors)
     tensors["torch_rng"] = torch.get_rng_state()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        tensors.update({f"cuda_rng.{i}": rng for i, rng in enumerate(torch.cuda.get_rng_state_all())})
     meta = {"config": config.to_dict(), "state": state, "optimizer": optimizer_plain,
             "memory_format": memory_format_of(model)}
+    if scaler is not None and scaler.is_enabled():
+        meta["loss_scaler"] = scaler.state_dict()
     _write_checkpoint(folder, tensors, meta)
 
 
@@ -294,10 +301,12 @@ def model_from_checkpoint(folder: str | Path, weights: str = "best") -> tuple[Au
 
 
 def load_checkpoint(folder: Path, model: Autoencoder, best: dict[str, torch.Tensor],
-                    optimizer: torch.optim.Optimizer, config: VersionedConfig) -> dict[str, Any] | None:
+                    optimizer: torch.optim.Optimizer, config: VersionedConfig,
+                    scaler: torch.amp.GradScaler | None = None) -> dict[str, Any] | None:
     """Resume from the checkpoint in ``folder``: load its weights into ``model``, its best weights into ``best``,
-    its optimiser state and torch's random state; returns the loop's saved state, or None when there is no
-    checkpoint. A checkpoint written with other settings than ``config`` is refused."""
+    its optimiser state, torch's random state (and CUDA's, on as many GPUs as it was saved from) and the loss
+    ``scaler``'s state where both the checkpoint and this run have one; returns the loop's saved state, or None
+    when there is no checkpoint. A checkpoint written with other settings than ``config`` is refused."""
     meta = _read_meta(folder)
     if meta is None:
         return None
@@ -318,4 +327,9 @@ def load_checkpoint(folder: Path, model: Autoencoder, best: dict[str, torch.Tens
     _restore_optimizer(optimizer, tensors, meta["optimizer"])
     _match_layouts(optimizer)
     torch.set_rng_state(tensors["torch_rng"])
+    cuda_states = [tensors[f"cuda_rng.{i}"] for i in range(sum(k.startswith("cuda_rng.") for k in tensors))]
+    if cuda_states and torch.cuda.is_available() and torch.cuda.device_count() == len(cuda_states):
+        torch.cuda.set_rng_state_all(cuda_states)
+    if scaler is not None and scaler.is_enabled() and meta.get("loss_scaler"):
+        scaler.load_state_dict(meta["loss_scaler"])
     return meta["state"]

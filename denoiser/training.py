@@ -230,7 +230,7 @@ def train(
     validator = Validator(source, held_ids, config)
     best = {k: v.detach().clone() for k, v in model.state_dict().items()}
     folder = Path(checkpoint_dir) if checkpoint_dir else None
-    saved = _resume(folder, model, best, optimizer, config, world) if folder else None
+    saved = _resume(folder, model, best, optimizer, config, world, scaler) if folder else None
     if saved is not None:
         state = _State(**saved)
         yield Progress("train", state.step, config.steps, f"resumed at step {state.step}")
@@ -257,7 +257,7 @@ def train(
                 session_start = time.monotonic()
                 session.update(state, state.elapsed)
                 if folder is not None and main:
-                    save_checkpoint(folder, model, best, optimizer, asdict(state), config)
+                    save_checkpoint(folder, model, best, optimizer, asdict(state), config, scaler)
                 if world is not None:
                     world.barrier()  # no rank ends before rank 0 has written the checkpoint
                 raise Cancelled("training cancelled")
@@ -312,7 +312,7 @@ def train(
             if folder is not None and main and (state.step % config.checkpoint_every == 0 or last or out_of_time):
                 state.elapsed, session_start = elapsed, time.monotonic()  # the checkpoint's own write counts next
                 session.update(state, state.elapsed)
-                save_checkpoint(folder, model, best, optimizer, asdict(state), config)
+                save_checkpoint(folder, model, best, optimizer, asdict(state), config, scaler)
             record["eta_s"] = elapsed / state.step * (min(config.steps, state.horizon) - state.step)
             yield Progress("train", state.step, min(config.steps, state.horizon), extra={**record, **extra})
             if last or out_of_time:
@@ -331,12 +331,12 @@ def train(
 
 
 def _resume(folder: Path, model: Autoencoder, best: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer,
-            config: TrainConfig, world: World | None) -> dict[str, Any] | None:
+            config: TrainConfig, world: World | None, scaler: torch.amp.GradScaler) -> dict[str, Any] | None:
     """Load the checkpoint in ``folder`` (see :func:`~denoiser.checkpoints.load_checkpoint`); in a distributed run
     rank 0 reads it and sends its files to the others, which need not see the folder (another machine)."""
     if world is not None:
         folder = world.files_from_main(folder, checkpoint_file_names(folder) if world.is_main else [])
-    return load_checkpoint(folder, model, best, optimizer, config)
+    return load_checkpoint(folder, model, best, optimizer, config, scaler)
 
 
 def _uses_channels_last(model: Autoencoder) -> bool:

@@ -501,3 +501,28 @@ def test_validation_scores_float_noise_too_when_training_makes_it() -> None:
     assert floated.min() < 0 or floated.max() > 1  # unclipped
     np.testing.assert_array_equal(np.clip(np.round(floated.astype(np.float64) * 255), 0, 255).astype(np.uint8)[:4],
                                   clipped[:4])
+
+
+def test_a_checkpoint_keeps_the_mixed_precision_loss_scale(tmp_path: Path) -> None:
+    """On a GPU a resumed run started its loss scaler afresh at 65536, unlike the run it continued: the first
+    steps after each resume could be skipped while the scale backed off again. The scaler's state travels now
+    (a CPU scaler stands in for CUDA's here: the same class and state)."""
+    from denoiser.checkpoints import load_checkpoint, save_checkpoint
+
+    model = create_model("unet", {"widths": [4, 8]})
+    optimizer = torch.optim.Adam(model.parameters())
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0, growth_interval=1)
+    for _ in range(3):
+        optimizer.zero_grad()
+        scaler.scale(model(torch.rand(1, 3, 8, 8), 0.1).sum()).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    assert scaler.get_scale() == 8192.0
+    config = tiny_config()
+    save_checkpoint(tmp_path, model, {}, optimizer, {"step": 3}, config, scaler)
+    fresh = torch.amp.GradScaler("cpu", growth_interval=1)
+    assert fresh.get_scale() == 65536.0
+    state = load_checkpoint(tmp_path, create_model("unet", {"widths": [4, 8]}), {},
+                            torch.optim.Adam(create_model("unet", {"widths": [4, 8]}).parameters()), config, fresh)
+    assert state == {"step": 3}
+    assert fresh.get_scale() == 8192.0
