@@ -233,6 +233,8 @@ class _Terminal:
         elif event.stage == "load":
             for line in event.extra.get("skipped", ()):
                 console.report(f"skipped {line}")
+            if "warning" in event.extra:
+                console.note(f"warning: {event.extra['warning']}")
         elif event.stage == "start":
             console.report(event.message)
             self._previous = signal.signal(signal.SIGINT, self._interrupt)

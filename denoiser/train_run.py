@@ -45,6 +45,7 @@ from denoiser.progress import Progress, ProgressFn, StopFn, check_stop, ignore_p
 from denoiser.synthesis import SynthesisMix
 from denoiser.train_request import DataSpec, ModelSpec, OutputSpec, TrainConfig, TrainRequest
 from denoiser.training import TrainingResult, train, training_info
+from denoiser.validation import split_warning
 
 
 class SessionOver(Cancelled):
@@ -84,16 +85,17 @@ def check_destination(output: OutputSpec) -> None:
         raise DenoiserError(f"{output.file} already exists; it is not overwritten")
 
 
-def starting_model(spec: ModelSpec) -> tuple[Autoencoder | None, str, dict[str, Any]]:
-    """The model to fine-tune (None for a fresh network), the family and the family config the run trains."""
+def starting_model(spec: ModelSpec) -> tuple[Autoencoder | None, str, dict[str, Any], dict[str, Any]]:
+    """The model to fine-tune (None for a fresh network), the family and the family config the run trains, and
+    the starting model's saved training settings (empty for a fresh network)."""
     if not spec.start_from:
-        return None, spec.family, spec.fresh_config()
-    model, _ = load_model(spec.start_from)
+        return None, spec.family, spec.fresh_config(), {}
+    model, info = load_model(spec.start_from)
     if spec.noise_channels == 2 and model.config.noise_channels == 1:
         model = with_colour_noise_input(model)
     elif spec.noise_channels == 1 and model.config.noise_channels == 2:
         raise DenoiserError(f"{spec.start_from} takes luminance and colour noise apart; it cannot be narrowed")
-    return model, model.family, model.config.to_dict()
+    return model, model.family, model.config.to_dict(), dict(info.training or {})
 
 
 def check_pairs(data: DataSpec, on_progress: ProgressFn = ignore_progress,
@@ -212,7 +214,7 @@ def _run(request: TrainRequest, should_stop: StopFn | None, on_progress: Progres
     start_from = request.model.start_from
     if start_from:
         on_progress(Progress("load", 0, 0, f"Loading {start_from}..."))
-    start_model, family, model_config = starting_model(request.model)
+    start_model, family, model_config, trained = starting_model(request.model)
     if request.data.mode == "pairs" and pairs is None:
         pairs = check_pairs(request.data, on_progress, go_on)
     check_stop(should_stop, "training cancelled")
@@ -229,6 +231,9 @@ def _run(request: TrainRequest, should_stop: StopFn | None, on_progress: Progres
         synthesis=source.mix.to_dict() if source.kind == "device_mix" else {},
         pair_share=source.pair_share if source.kind == "device_mix" else 0.0,
     )
+    warning = split_warning(trained, config, start_from) if start_from else None
+    if warning:
+        on_progress(Progress("load", 0, 0, f"warning: {warning}", extra={"warning": warning}))
     on_progress(Progress("start", 0, config.steps, f"training a {family} model on {trained_on}"
                          + (f", starting from {start_from}" if start_from else ""), extra={"config": config}))
 

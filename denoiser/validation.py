@@ -36,6 +36,24 @@ def run_split(config: TrainConfig, count: int) -> tuple[list[int], list[int]]:
     return split_images(count, config.validation_fraction, seed)
 
 
+def split_warning(trained: dict[str, Any], config: TrainConfig, start_from: str) -> str | None:
+    """A warning when a run fine-tunes a model (``trained``: its saved training settings) whose validation split
+    was drawn from another seed than this run's: that model may have trained on this run's validation photos, so
+    the run's validation figures would flatter it. None when the seeds agree or either run held nothing out.
+    (Fractions are not compared: splits of one seed are nested, and a pair set's split has its own fraction.)"""
+    fraction = trained.get("validation_fraction")
+    if not isinstance(fraction, (int, float)) or fraction <= 0 or config.validation_fraction <= 0:
+        return None
+    before = trained.get("split_seed")
+    before = trained.get("seed") if before is None else before
+    now = config.seed if config.split_seed is None else config.split_seed
+    if not isinstance(before, int) or before == now:
+        return None
+    return (f"{start_from} held out the validation split of seed {before}, this run holds out seed {now}'s: it may "
+            f"have trained on this run's validation photos, which would flatter its validation figures; add "
+            f"--split-seed {before} to hold out the same photos")
+
+
 def validation_protocols(config: TrainConfig) -> tuple[str, ...]:
     """The noise protocols validation scores for synthetic noise: ``clipped`` (8-bit, rounded and clipped) always,
     and ``float`` too when the training noise includes unclipped noise, so that the best model kept is the best on

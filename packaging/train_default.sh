@@ -51,7 +51,10 @@ case "$mode" in
     ;;
   chain)
     # Camera noise, float and 16-bit noise made on the training device, plus the training part of the PolyU pairs;
-    # luminance and colour noise apart. A fixed step count (STEPS) fixes the schedule for the whole chain.
+    # luminance and colour noise apart: run 4's mix (docs/default-model.md), clipped 8-bit noise at twice the weight.
+    # A fixed step count (STEPS) fixes the schedule for the whole chain: 14000 steps of 64 patches is about 9-10
+    # minutes on one H200 (run 1 did 9571 in 6), so one lent session can finish an annealed model, and a session
+    # cut short is finished by the next. --split-seed 0 holds out the split every default has held out.
     out=${OUT:-runs/chain-out}
     checkpoint=${CHECKPOINT:-runs/chain}
     mkdir -p "$out" "$checkpoint"
@@ -62,9 +65,10 @@ case "$mode" in
     fi
     status=0
     $DENOISER train --clean "${CLEAN:-data/cbsd432}" --add-pairs "${PAIRS:-data/polyu}" --pair-share 0.2 \
-      --synthesis "${MIX:-default}" --noise-channels 2 --from "${FROM:-default}" --lr "${LR:-3e-4}" \
-      --validation-fraction 0.03 --seed 0 --batch-size "${BATCH:-64}" --patch 128 --validation-every 500 \
-      --steps "${STEPS:-60000}" --session-minutes "${SESSION_MINUTES:-9}" --checkpoint-every 500 \
+      --synthesis "${MIX:-gaussian_clipped=2,gaussian_float=1,gaussian_16bit=0.25,gaussian_varying=0.25,camera=1}" \
+      --noise-channels 2 --from "${FROM:-default}" --lr "${LR:-3e-4}" --validation-fraction 0.03 --seed "${SEED:-0}" \
+      --split-seed 0 --batch-size "${BATCH:-64}" --patch 128 --validation-every "${VALIDATE_EVERY:-1000}" \
+      --steps "${STEPS:-14000}" --session-minutes "${SESSION_MINUTES:-9}" --checkpoint-every 500 \
       --device "${DEVICE:-cuda}" --workers "${WORKERS:-4}" --checkpoint "$checkpoint" \
       --out "$out/default-chain.safetensors" >>"$out/chain.log" 2>&1 || status=$?
     rm -rf "$out/chain" && cp -r "$checkpoint" "$out/chain"   # the parts travel back through $OUT

@@ -696,7 +696,10 @@ class TrainDialog(QDialog):
     def _on_progress(self, event: Progress) -> None:
         extra = event.extra
         if event.stage == "load" and event.message:
-            self.eta_label.setText(event.message)
+            if "warning" in extra:  # kept in sight for the whole run, not replaced by the next progress line
+                self._note(f"Warning: {extra['warning']}", error=True)
+            else:
+                self.eta_label.setText(event.message)
             return
         if event.stage == "start":
             self.eta_label.setText("Scoring the starting model on the held-out photos...")

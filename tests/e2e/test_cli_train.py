@@ -229,3 +229,21 @@ def test_split_seed_reaches_the_request_apart_from_the_seed() -> None:
     assert (data.seed, data.split_seed) == (3, 0)
     plain = request_from_args(build_parser().parse_args(["train", "--clean", "photos", "--seed", "3"])).data
     assert plain.split_seed is None  # the split follows --seed, as before
+
+
+def test_fine_tuning_a_model_with_another_split_seed_warns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Session 7's hazard: ``--seed 1 --from default`` held out seed 1's photos, some of which the default (seed 0)
+    trained on, and its validation figures flattered it without a word. Now the run says so, and
+    ``--split-seed 0`` (the default's) is quiet."""
+    if not (bundled_models_dir() / "default.safetensors").is_file():
+        pytest.skip("no bundled default model")
+    photo_folder(tmp_path / "set" / "clean")
+    photo_folder(tmp_path / "set" / "noisy", noise=20)
+    common = ["train", "--pairs", str(tmp_path / "set"), "--from", "default", "--steps", "1", "--batch-size", "2",
+              "--patch", "32", "--workers", "0", "--threads", "1", "--seed", "1"]
+    assert main([*common, "--out", str(tmp_path / "a.safetensors")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: default held out the validation split of seed 0, this run holds out seed 1's" in err
+    assert "--split-seed 0" in err
+    assert main([*common, "--split-seed", "0", "--out", str(tmp_path / "b.safetensors")]) == 0
+    assert "validation split" not in capsys.readouterr().err

@@ -339,3 +339,15 @@ def test_the_dialog_and_the_command_line_make_the_same_request(
     # The rules that fill in what both leave open are the engine's, applied once for both.
     assert from_cli.learning_rate() == pytest.approx(2e-4 if start else 1e-3)
     assert from_cli.steps() == (8 if budget[0] == "--steps" else MINUTES_STEP_CAP)
+
+
+def test_a_split_warning_stays_in_sight_during_the_run(dialog: TrainDialog) -> None:
+    """The engine's warning that the starting model held out another split is shown in the note line, which later
+    progress does not replace (the ETA line below it does change)."""
+    from denoiser.progress import Progress
+
+    warning = "default held out the validation split of seed 0, this run holds out seed 1's"
+    dialog._on_progress(Progress("load", 0, 0, f"warning: {warning}", extra={"warning": warning}))
+    dialog._on_progress(Progress("load", 0, 0, "Reading the photos..."))
+    assert warning in dialog.note_label.text()
+    assert dialog.eta_label.text() == "Reading the photos..."
