@@ -100,7 +100,7 @@ class TileSettings:
     average the results. More passes cost that many times the time and gain a little PSNR (on 4 Kodak24 photos
     at sigma 25 with the bundled model: +0.05 dB for 2, +0.08 for 4)."""
     engine: str = "auto"
-    """What runs the model: ``torch``, ``onnx`` (ONNX Runtime, CPU, about 1.25 times as fast there) or ``auto`` (ONNX
+    """What runs the model: ``torch``, ``onnx`` (ONNX Runtime, CPU, about 1.4 times as fast there) or ``auto`` (ONNX
     Runtime on the CPU when installed, torch on GPUs; ``DENOISER_ENGINE`` overrides). The results agree to about
     1e-6: the engine, like the device, is not part of a batch's settings."""
 
