@@ -9,16 +9,10 @@ from PySide6.QtGui import QColor, QImage, QKeyEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
+from ui.canvas import ImageCanvas
+from ui.level_cache import LevelCache as _LevelCache
 from ui.qimage import array_to_qimage, display_levels_of, enlarged_levels, pasted_levels, qimage_to_array
-from ui.viewer import (
-    MODES,
-    NOISE_MAP_HINT,
-    NOT_DENOISED_HINT,
-    RESIDUAL_HINT,
-    ImageCanvas,
-    ImageViewer,
-    _LevelCache,
-)
+from ui.viewer import MODES, NOISE_MAP_HINT, NOT_DENOISED_HINT, RESIDUAL_HINT, ImageViewer
 
 RED, BLUE, GREEN = (255, 0, 0), (0, 0, 255), (0, 255, 0)
 IMAGE_W, IMAGE_H = 160, 100  # fits a 802 x 400 single canvas at zoom 4: drawn at x 81..721, y 0..400
