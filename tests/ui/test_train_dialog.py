@@ -18,7 +18,8 @@ from denoiser.modelstore import list_models, load_model, save_to_library, user_m
 from denoiser.train_cli import request_from_args
 from denoiser.train_request import MINUTES_STEP_CAP, OutputSpec
 from denoiser.train_run import build_source
-from ui.train_dialog import SCRATCH, TrainDialog, name_problem
+from ui.train_dialog import TrainDialog
+from ui.train_form import SCRATCH, name_problem
 from ui.worker import WorkerBridge
 
 TINY_UNET = {"widths": [4, 8], "blocks": 1}
