@@ -1,7 +1,9 @@
 """docs/architecture.md draws the engine's layers; the code keeps to the drawing, and the drawing to the code.
 
 Every engine module and package stands in one layer of the drawing and in the table of jobs, an import never goes to
-a layer below its module's, and no engine module grows past 400 lines (a module that does one job stays small).
+a layer below its module's, and no engine module grows past 400 lines (a module that does one job stays small). The
+app's ui modules are each in the ui table with their job, import one another without cycles and stay under 750
+lines.
 """
 
 from __future__ import annotations
@@ -93,3 +95,51 @@ def test_no_engine_module_is_over_400_lines() -> None:
              for path in ENGINE.rglob("*.py")}
     assert len(sizes) > 50
     assert {name: lines for name, lines in sizes.items() if lines > MAX_LINES} == {}
+
+
+UI = ROOT / "ui"
+UI_MAX_LINES = 750
+"""The window composes the whole app and is the largest; a ui module past this does more than one job."""
+
+
+def ui_imports(path: Path) -> set[str]:
+    """The ui modules ``path`` imports (``from ui.viewer import ...``, ``import ui.state``), at the top or inside
+    functions."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ui."):
+            found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.ImportFrom) and node.module == "ui":
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[1] for alias in node.names if alias.name.startswith("ui."))
+    return found
+
+
+def test_no_ui_module_is_over_its_size() -> None:
+    sizes = {path.name: len(path.read_text(encoding="utf-8").splitlines()) for path in UI.glob("*.py")}
+    assert len(sizes) > 20
+    assert {name: lines for name, lines in sizes.items() if lines > UI_MAX_LINES} == {}
+
+
+def test_ui_modules_import_each_other_without_cycles() -> None:
+    graph = {path.stem: ui_imports(path) - {path.stem} for path in UI.glob("*.py") if path.stem != "__init__"}
+    assert any(graph.values())
+    done: set[str] = set()
+
+    def visit(module: str, trail: list[str]) -> None:
+        assert module not in trail, " -> ".join([*trail[trail.index(module):], module])
+        if module in done:
+            return
+        for imported in sorted(graph.get(module, set())):
+            visit(imported, [*trail, module])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])
+
+
+def test_the_table_gives_every_ui_module_its_job() -> None:
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    missing = [path.name for path in UI.glob("*.py") if path.stem != "__init__" and f"`{path.name}`" not in text]
+    assert missing == []
