@@ -134,3 +134,25 @@ def test_a_stop_asked_for_during_a_tile_abandons_it() -> None:
     assert len(asked) == 3
     small = photo(64, 64)[None]
     np.testing.assert_allclose(runner(small, 0.1, lambda: False), runner(small, 0.1), atol=1e-6)  # still usable
+
+
+def test_a_stop_asked_for_during_a_torch_tile_abandons_it_between_layers() -> None:
+    """torch has no terminate flag: each layer asks before it runs, so a cancel waits one layer, not one tile. The
+    hooks are gone afterwards (a run without a stop is not slowed or stopped by them)."""
+    from denoiser.tile_runners import tile_runner
+
+    model = tiny("unet")
+    run = tile_runner("torch", model, torch.device("cpu"))
+    asked: list[int] = []
+
+    def stop_on_the_fifth_layer() -> bool:
+        asked.append(1)
+        return len(asked) >= 5
+
+    tiles = photo(64, 64)[None]
+    with pytest.raises(Cancelled):
+        run(tiles, 0.1, stop_on_the_fifth_layer)
+    assert len(asked) == 5
+    layers = [layer for layer in model.modules() if not any(layer.children())]
+    assert len(layers) > 5 and all(not layer._forward_pre_hooks for layer in layers)
+    np.testing.assert_array_equal(run(tiles, 0.1, lambda: False), run(tiles, 0.1))
