@@ -116,9 +116,11 @@ def balanced_tile(height: int, width: int, overlap: int, multiple: int, max_pixe
         return list(found.values())
 
     best: tuple[int, int, int, int] | None = None  # (work, tiles, rows, columns)
-    for rows in edges(height):
-        for cols in edges(width):
-            if rows * cols > max_pixels and (rows, cols) != (min(edges(height)), min(edges(width))):
+    row_edges, col_edges = edges(height), edges(width)
+    smallest = (min(row_edges), min(col_edges))  # the fallback when no tile fits the budget
+    for rows in row_edges:
+        for cols in col_edges:
+            if rows * cols > max_pixels and (rows, cols) != smallest:
                 continue
             count = len(tile_starts(height, rows, overlap, multiple)) * len(tile_starts(width, cols, overlap, multiple))
             candidate = (count * rows * cols, count, rows, cols)
