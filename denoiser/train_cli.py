@@ -123,8 +123,8 @@ def add_train_parser(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--seed", type=int, default=data.seed,
                        help="seed of the batches, the noise and the held-out split (unless --split-seed)")
     train.add_argument("--split-seed", type=int, default=data.split_seed,
-                       help="seed of the held-out split alone: keep a chain of fine-tunes on the first run's split "
-                            "while --seed gives each run new batches")
+                       help="seed of the held-out split alone (default: a fine-tune holds out its starting "
+                            "model's split, a new model --seed's)")
 
 
 def _confirm(question: str) -> bool:
@@ -235,6 +235,8 @@ class _Terminal:
                 console.report(f"skipped {line}")
             if "warning" in event.extra:
                 console.note(f"warning: {event.extra['warning']}")
+            if "note" in event.extra:
+                console.note(event.extra["note"])
         elif event.stage == "start":
             console.report(event.message)
             self._previous = signal.signal(signal.SIGINT, self._interrupt)

@@ -17,7 +17,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ from denoiser.progress import Progress, ProgressFn, StopFn, check_stop, ignore_p
 from denoiser.synthesis import SynthesisMix
 from denoiser.train_request import DataSpec, ModelSpec, OutputSpec, TrainConfig, TrainRequest
 from denoiser.training import TrainingResult, train, training_info
-from denoiser.validation import split_warning
+from denoiser.validation import split_warning, trained_split_seed
 
 
 class SessionOver(Cancelled):
@@ -231,6 +231,13 @@ def _run(request: TrainRequest, should_stop: StopFn | None, on_progress: Progres
         synthesis=source.mix.to_dict() if source.kind == "device_mix" else {},
         pair_share=source.pair_share if source.kind == "device_mix" else 0.0,
     )
+    inherited = trained_split_seed(trained) if start_from and request.data.split_seed is None else None
+    if inherited is not None and inherited != config.seed and config.validation_fraction > 0:
+        # Unless told otherwise, hold out what the starting model held out: another seed's split could hold photos
+        # it trained on, and the run's validation figures would flatter it.
+        config = replace(config, split_seed=inherited)
+        note = f"holding out the photos {start_from} held out (the split of seed {inherited})"
+        on_progress(Progress("load", 0, 0, note, extra={"note": note}))
     warning = split_warning(trained, config, start_from) if start_from else None
     if warning:
         on_progress(Progress("load", 0, 0, f"warning: {warning}", extra={"warning": warning}))

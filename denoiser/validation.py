@@ -36,18 +36,25 @@ def run_split(config: TrainConfig, count: int) -> tuple[list[int], list[int]]:
     return split_images(count, config.validation_fraction, seed)
 
 
+def trained_split_seed(trained: dict[str, Any]) -> int | None:
+    """The seed of the validation split a model held out, from its saved training settings (``trained``); None
+    when it held nothing out or does not say."""
+    fraction = trained.get("validation_fraction")
+    if not isinstance(fraction, (int, float)) or fraction <= 0:
+        return None
+    seed = trained.get("split_seed")
+    seed = trained.get("seed") if seed is None else seed
+    return seed if isinstance(seed, int) else None
+
+
 def split_warning(trained: dict[str, Any], config: TrainConfig, start_from: str) -> str | None:
     """A warning when a run fine-tunes a model (``trained``: its saved training settings) whose validation split
     was drawn from another seed than this run's: that model may have trained on this run's validation photos, so
     the run's validation figures would flatter it. None when the seeds agree or either run held nothing out.
     (Fractions are not compared: splits of one seed are nested, and a pair set's split has its own fraction.)"""
-    fraction = trained.get("validation_fraction")
-    if not isinstance(fraction, (int, float)) or fraction <= 0 or config.validation_fraction <= 0:
-        return None
-    before = trained.get("split_seed")
-    before = trained.get("seed") if before is None else before
+    before = trained_split_seed(trained)
     now = config.seed if config.split_seed is None else config.split_seed
-    if not isinstance(before, int) or before == now:
+    if before is None or config.validation_fraction <= 0 or before == now:
         return None
     return (f"{start_from} held out the validation split of seed {before}, this run holds out seed {now}'s: it may "
             f"have trained on this run's validation photos, which would flatter its validation figures; add "

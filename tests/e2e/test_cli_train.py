@@ -231,10 +231,10 @@ def test_split_seed_reaches_the_request_apart_from_the_seed() -> None:
     assert plain.split_seed is None  # the split follows --seed, as before
 
 
-def test_fine_tuning_a_model_with_another_split_seed_warns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_fine_tuning_holds_out_the_starting_models_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Session 7's hazard: ``--seed 1 --from default`` held out seed 1's photos, some of which the default (seed 0)
-    trained on, and its validation figures flattered it without a word. Now the run says so, and
-    ``--split-seed 0`` (the default's) is quiet."""
+    trained on, and its validation figures flattered it without a word. Now a fine-tune holds out the starting
+    model's split unless ``--split-seed`` says otherwise, and a run told another split warns."""
     if not (bundled_models_dir() / "default.safetensors").is_file():
         pytest.skip("no bundled default model")
     photo_folder(tmp_path / "set" / "clean")
@@ -243,7 +243,10 @@ def test_fine_tuning_a_model_with_another_split_seed_warns(tmp_path: Path, capsy
               "--patch", "32", "--workers", "0", "--threads", "1", "--seed", "1"]
     assert main([*common, "--out", str(tmp_path / "a.safetensors")]) == 0
     err = capsys.readouterr().err
+    assert "holding out the photos default held out (the split of seed 0)" in err and "warning" not in err
+    assert load_model(tmp_path / "a.safetensors")[1].training["split_seed"] == 0
+    assert main([*common, "--split-seed", "1", "--out", str(tmp_path / "b.safetensors")]) == 0
+    err = capsys.readouterr().err
     assert "warning: default held out the validation split of seed 0, this run holds out seed 1's" in err
     assert "--split-seed 0" in err
-    assert main([*common, "--split-seed", "0", "--out", str(tmp_path / "b.safetensors")]) == 0
-    assert "validation split" not in capsys.readouterr().err
+    assert load_model(tmp_path / "b.safetensors")[1].training["split_seed"] == 1
