@@ -110,7 +110,7 @@ def balanced_tile(height: int, width: int, overlap: int, multiple: int, max_pixe
         found: dict[int, int] = {}
         for count in range(1, length // max(multiple, 1) + 1):
             edge = min(length, round_up(-(-(length - overlap) // count) + overlap, multiple)) if count > 1 else length
-            found.setdefault(len(tile_starts(length, edge, overlap, multiple)), edge)
+            found[len(tile_starts(length, edge, overlap, multiple))] = edge  # the smallest edge for that count
             if edge <= max(multiple, 2 * overlap):
                 break
         return list(found.values())
