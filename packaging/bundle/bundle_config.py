@@ -16,6 +16,9 @@ EXCLUDED_MODULES: list[str] = [
     # Training and export only: inference in the bundle runs pre-exported ONNX graphs.
     "torch", "torchvision", "torchaudio", "triton", "onnx", "onnxscript", "sympy", "mpmath", "networkx",
     "functorch", "fsspec", "jinja2", "ml_dtypes", "cuda", "nvidia",
+    # Batches over several machines (`denoiser denoise --ray`, `pip install .[ray]`): Ray and what it brings (grpc,
+    # aiohttp, cryptography...) were 100 MB of the bundle, which runs on one machine.
+    "ray",
     # Tests, benchmarks, fuzzing and tooling.
     "pytest", "_pytest", "pytestqt", "hypothesis", "atheris", "ruff", "build", "pip", "setuptools", "pkg_resources",
     "bm3d", "bm4d", "skimage", "scipy", "pywt", "imageio", "lazy_loader", "pygments",

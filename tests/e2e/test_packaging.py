@@ -87,3 +87,23 @@ def test_installed_copy_runs_the_cli_bench_help_and_the_app_from_any_folder(whee
     assert any((tmp_path / "h" / "samples").glob("*.png"))  # the app opened a copy
     after = {p: p.stat().st_mtime_ns for p in site.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
     assert {p: t for p, t in before.items() if "__pycache__" not in p.parts} == after  # nothing written there
+
+
+def test_the_bundle_leaves_out_every_optional_extra() -> None:
+    """The bundle denoises on one machine without Python: none of pyproject's extras (tests, benchmarks, the Ray
+    cluster) belongs in it. Ray, installed for the tests, went in unasked and made it 598 MB against 474."""
+    import importlib.util
+    import re
+
+    import tomllib
+
+    spec = importlib.util.spec_from_file_location("bundle_config", ROOT / "packaging" / "bundle" / "bundle_config.py")
+    assert spec is not None and spec.loader is not None
+    config = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(config)
+    import_names = {"pytest-qt": "pytestqt", "scikit-image": "skimage"}
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    modules = {import_names.get(name, name.replace("-", "_"))
+               for requirements in extras.values() for name in (re.split(r"[<>=\[; ]", r)[0] for r in requirements)}
+    assert {"ray", "bm3d", "pytest"} <= modules
+    assert modules - set(config.EXCLUDED_MODULES) == set()
