@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -94,15 +95,18 @@ def _torch_runner(model: Autoencoder, device: Any) -> TileRunner:
 
 @contextlib.contextmanager
 def _stopping_between_layers(model: Any, should_stop: StopFn | None) -> Iterator[None]:
-    """While inside, every layer of ``model`` asks ``should_stop`` before it runs and raises
+    """While inside, every layer of ``model`` asks ``should_stop`` before it runs in this thread and raises
     :class:`~denoiser.errors.Cancelled` when it says so: a megapixel tile takes over a second on a CPU, too long for a
-    cancelled job to finish. The hooks go when the block ends."""
+    cancelled job to finish. Another thread running the same model at the same time (the app's preview beside a full
+    pass) is not stopped by this run's cancel. The hooks go when the block ends."""
     if should_stop is None:
         yield
         return
+    owner = threading.get_ident()
 
     def ask(_module: Any, _inputs: Any) -> None:
-        check_stop(should_stop)
+        if threading.get_ident() == owner:
+            check_stop(should_stop)
 
     handles = [layer.register_forward_pre_hook(ask) for layer in model.modules() if not any(layer.children())]
     try:

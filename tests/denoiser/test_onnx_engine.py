@@ -156,3 +156,30 @@ def test_a_stop_asked_for_during_a_torch_tile_abandons_it_between_layers() -> No
     layers = [layer for layer in model.modules() if not any(layer.children())]
     assert len(layers) > 5 and all(not layer._forward_pre_hooks for layer in layers)
     np.testing.assert_array_equal(run(tiles, 0.1, lambda: False), run(tiles, 0.1))
+
+
+def test_a_torch_runs_stop_does_not_reach_another_thread_running_the_same_model() -> None:
+    """The app can run one model in two threads at once (a preview beside a full pass): the layers' hooks of a
+    cancelled run must not cancel the other thread's forward pass."""
+    import threading
+
+    from denoiser.tile_runners import _stopping_between_layers, tile_runner
+
+    model = tiny("unet")
+    run = tile_runner("torch", model, torch.device("cpu"))
+    tiles = photo(64, 64)[None]
+    expected = run(tiles, 0.1)
+    outcome: dict[str, object] = {}
+
+    def other_thread() -> None:
+        try:
+            outcome["result"] = run(tiles, 0.1)
+        except Exception as err:  # noqa: BLE001 - the test reports whatever it was
+            outcome["error"] = err
+
+    with _stopping_between_layers(model, lambda: True):  # this thread's run has been cancelled
+        worker = threading.Thread(target=other_thread)
+        worker.start()
+        worker.join()
+    assert "error" not in outcome, outcome
+    np.testing.assert_array_equal(outcome["result"], expected)
