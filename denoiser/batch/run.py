@@ -333,8 +333,9 @@ def iter_batch(
     batch, or None while unknown.
 
     ``files`` is :func:`collect_inputs`' answer when the caller already has it. A file that fails is
-    reported and the batch goes on; ``should_stop`` is polled before each file and each tile batch, and on
-    stop :class:`Cancelled` is raised (the manifest already holds every finished file).
+    reported and the batch goes on; ``should_stop`` is polled before each file, each tile batch and, within a tile,
+    between the network's layers, and on stop :class:`Cancelled` is raised (the manifest already holds every
+    finished file).
     """
     run = BatchRun.open(settings, model, model_name, on_progress, should_stop, files)
     resolve_device(settings.device)  # a device this machine lacks fails once, here, not once per file
