@@ -11,7 +11,6 @@ only turns those events into plot points, sample pictures and text. Saves go on 
 from __future__ import annotations
 
 from collections.abc import Callable
-from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -58,24 +57,6 @@ def figures_text(outcome: TrainOutcome) -> str:
             f"best {result.best:.4g}, improvement {result.gain:+.4g}.")
 
 
-class _Forwarded:
-    """A read-only attribute of the dialog that is the attribute of the same name of one of its parts, so the parts'
-    controls and methods stay where callers (tests, the screenshot script) reach them: ``dialog.steps_spin``."""
-
-    def __init__(self, part: str) -> None:
-        self.part = part  # an attribute path from the dialog: "form", "form.pairs", "plots"
-        self.path = part  # what is read: the part, then the attribute's own name once Python gives it
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.path = f"{self.part}.{name}"
-
-    def __get__(self, dialog: object, owner: type | None = None) -> Any:
-        return self if dialog is None else attrgetter(self.path)(dialog)
-
-    def __set__(self, dialog: object, value: object) -> None:
-        raise AttributeError(f"set it on the dialog's {self.part}")
-
-
 class TrainDialog(QDialog):
     """Train or fine-tune a model on the user's photos. All work goes through the window's bridge.
 
@@ -84,54 +65,6 @@ class TrainDialog(QDialog):
 
     model_saved = Signal(str)
     """The library name of a model just saved, so the main window can refresh its model chooser."""
-
-    # The parts' controls and methods, on the dialog as before the parts were split out.
-    workers = _Forwarded("form")
-    model_config = _Forwarded("form")
-    device = _Forwarded("form")
-    mode_group = _Forwarded("form")
-    mode_buttons = _Forwarded("form")
-    pages = _Forwarded("form")
-    clean_folder_edit = _Forwarded("form")
-    noise_boxes = _Forwarded("form")
-    sigma_spin = _Forwarded("form")
-    quantize_box = _Forwarded("form")
-    noisy_folder_edit = _Forwarded("form")
-    family_box = _Forwarded("form")
-    start_box = _Forwarded("form")
-    name_edit = _Forwarded("form")
-    minutes_radio = _Forwarded("form")
-    steps_radio = _Forwarded("form")
-    minutes_spin = _Forwarded("form")
-    steps_spin = _Forwarded("form")
-    batch_spin = _Forwarded("form")
-    patch_spin = _Forwarded("form")
-    validate_spin = _Forwarded("form")
-    mode = _Forwarded("form")
-    set_mode = _Forwarded("form")
-    refresh_models = _Forwarded("form")
-    start_model = _Forwarded("form")
-    request = _Forwarded("form")
-    pairs_noisy_edit = _Forwarded("form.pairs")
-    pairs_clean_edit = _Forwarded("form.pairs")
-    check_button = _Forwarded("form.pairs")
-    pair_summary = _Forwarded("form.pairs")
-    pair_problems = _Forwarded("form.pairs")
-    skip_box = _Forwarded("form.pairs")
-    report = _Forwarded("form.pairs")
-    check_pairs = _Forwarded("form.pairs")
-    loss_plot = _Forwarded("plots")
-    loss_curve = _Forwarded("plots")
-    smooth_curve = _Forwarded("plots")
-    val_plot = _Forwarded("plots")
-    val_curve = _Forwarded("plots")
-    sample_labels = _Forwarded("plots")
-    before_label = _Forwarded("plots")
-    after_label = _Forwarded("plots")
-    sample_images = _Forwarded("plots")
-    loss_points = _Forwarded("plots")
-    validation_points = _Forwarded("plots")
-    validation_metric = _Forwarded("plots")
 
     def __init__(self, bridge: WorkerBridge, parent: QWidget | None = None, *, workers: int = 1,
                  model_config: dict[str, Any] | None = None, device: str = "auto") -> None:

@@ -55,11 +55,11 @@ def dialog(qtbot: QtBot, bridge: WorkerBridge) -> Iterator[TrainDialog]:
 
 def tiny_run(dialog: TrainDialog, steps: int, validate_every: int) -> None:
     """Settings for a run that takes a second or two on one CPU thread."""
-    dialog.steps_radio.setChecked(True)
-    dialog.steps_spin.setValue(steps)
-    dialog.batch_spin.setValue(4)
-    dialog.patch_spin.setValue(32)
-    dialog.validate_spin.setValue(validate_every)
+    dialog.form.steps_radio.setChecked(True)
+    dialog.form.steps_spin.setValue(steps)
+    dialog.form.batch_spin.setValue(4)
+    dialog.form.patch_spin.setValue(32)
+    dialog.form.validate_spin.setValue(validate_every)
 
 
 def wait_for_result(qtbot: QtBot, dialog: TrainDialog) -> None:
@@ -69,12 +69,12 @@ def wait_for_result(qtbot: QtBot, dialog: TrainDialog) -> None:
 
 def test_clean_photos_train_plot_show_samples_and_save(qtbot: QtBot, dialog: TrainDialog, tmp_path: Path) -> None:
     folder = write_photos(tmp_path / "clean", [f"p{i}" for i in range(6)])
-    dialog.set_mode("clean")
+    dialog.form.set_mode("clean")
     assert not dialog.start_button.isEnabled()  # no folder yet
     assert "folder" in dialog.note_label.text()
-    dialog.clean_folder_edit.setText(str(folder))
-    assert dialog.start_model() == ""  # clean photos start from scratch by default
-    assert dialog.family_box.isEnabled() and dialog.family_box.currentText() == "unet"
+    dialog.form.clean_folder_edit.setText(str(folder))
+    assert dialog.form.start_model() == ""  # clean photos start from scratch by default
+    assert dialog.form.family_box.isEnabled() and dialog.form.family_box.currentText() == "unet"
     tiny_run(dialog, steps=8, validate_every=4)
     assert dialog.start_button.isEnabled()
     assert dialog.save("early") is False  # nothing to save before a run
@@ -84,16 +84,16 @@ def test_clean_photos_train_plot_show_samples_and_save(qtbot: QtBot, dialog: Tra
     assert dialog.is_running() and not dialog.start_button.isEnabled() and dialog.cancel_button.isEnabled()
     wait_for_result(qtbot, dialog)
 
-    assert [step for step, _ in dialog.loss_points()] == list(range(1, 9))
-    assert all(np.isfinite(loss) and loss > 0 for _, loss in dialog.loss_points())
-    assert dialog.validation_metric() == "val_psnr"
-    assert [step for step, _ in dialog.validation_points()] == [0, 4, 8]  # starting model, then each epoch
-    assert all(5 < value < 80 for _, value in dialog.validation_points())
-    steps_plotted, losses_plotted = dialog.loss_curve.getData()
+    assert [step for step, _ in dialog.plots.loss_points()] == list(range(1, 9))
+    assert all(np.isfinite(loss) and loss > 0 for _, loss in dialog.plots.loss_points())
+    assert dialog.plots.validation_metric() == "val_psnr"
+    assert [step for step, _ in dialog.plots.validation_points()] == [0, 4, 8]  # starting model, then each epoch
+    assert all(5 < value < 80 for _, value in dialog.plots.validation_points())
+    steps_plotted, losses_plotted = dialog.plots.loss_curve.getData()
     assert list(steps_plotted) == list(range(1, 9)) and len(losses_plotted) == 8
-    assert len(dialog.val_curve.getData()[0]) == 3
-    for key, label in (("before", dialog.before_label), ("after", dialog.after_label)):
-        assert not dialog.sample_images[key].isNull()
+    assert len(dialog.plots.val_curve.getData()[0]) == 3
+    for key, label in (("before", dialog.plots.before_label), ("after", dialog.plots.after_label)):
+        assert not dialog.plots.sample_images[key].isNull()
         assert label.pixmap() is not None and not label.pixmap().isNull()
     result = dialog.result
     assert result is not None and result.steps == 8 and result.metric == "val_psnr"
@@ -125,44 +125,44 @@ def test_clean_photos_train_plot_show_samples_and_save(qtbot: QtBot, dialog: Tra
     assert "6 clean photos" in info.trained_on and "gaussian" in info.trained_on
     sidecar = json.loads((user_models_dir() / "tiny-trained.json").read_text())
     assert sidecar["name"] == "tiny-trained"
-    assert dialog.start_box.findText("tiny-trained") >= 0  # can be fine-tuned next
+    assert dialog.form.start_box.findText("tiny-trained") >= 0  # can be fine-tuned next
     assert not dialog.save_button.isEnabled()  # saved once; the same result is not saved twice by accident
 
 
 def test_pairs_are_checked_and_problems_must_be_skipped(qtbot: QtBot, dialog: TrainDialog, tmp_path: Path) -> None:
     noisy = write_photos(tmp_path / "set" / "noisy", ["a", "b", "c", "lonely"], noise=20)
     write_photos(tmp_path / "set" / "clean", ["a", "b", "c"])
-    dialog.set_mode("pairs")
-    assert dialog.start_model() == "default"  # pairs fine-tune the bundled model unless told otherwise
-    assert not dialog.family_box.isEnabled()
-    dialog.pairs_noisy_edit.setText(str(tmp_path / "set"))  # one folder holding noisy/ and clean/
+    dialog.form.set_mode("pairs")
+    assert dialog.form.start_model() == "default"  # pairs fine-tune the bundled model unless told otherwise
+    assert not dialog.form.family_box.isEnabled()
+    dialog.form.pairs.pairs_noisy_edit.setText(str(tmp_path / "set"))  # one folder holding noisy/ and clean/
     assert not dialog.start_button.isEnabled()
     assert "Check the pairs" in dialog.note_label.text()
     assert dialog.start() is False and not dialog.is_running()
 
-    dialog.check_pairs()
-    qtbot.waitUntil(lambda: dialog.report is not None, timeout=RUN_TIMEOUT_MS)
-    assert dialog.pair_summary.text().startswith("3 usable pairs, 1 problem")
-    lines = [dialog.pair_problems.item(i).text() for i in range(dialog.pair_problems.count())]
+    dialog.form.pairs.check_pairs()
+    qtbot.waitUntil(lambda: dialog.form.pairs.report is not None, timeout=RUN_TIMEOUT_MS)
+    assert dialog.form.pairs.pair_summary.text().startswith("3 usable pairs, 1 problem")
+    lines = [dialog.form.pairs.pair_problems.item(i).text() for i in range(dialog.form.pairs.pair_problems.count())]
     assert lines == [f"{noisy / 'lonely.png'}: no clean partner (no file with the same name in the clean folder)"]
     assert not dialog.start_button.isEnabled()
     assert "Skip the problem pairs" in dialog.note_label.text()
-    dialog.skip_box.setChecked(True)
+    dialog.form.pairs.skip_box.setChecked(True)
     assert dialog.start_button.isEnabled() and dialog.note_label.text() == ""
-    dialog.skip_box.setChecked(False)
+    dialog.form.pairs.skip_box.setChecked(False)
     assert not dialog.start_button.isEnabled()
 
     # Other folders need another check.
-    dialog.pairs_clean_edit.setText(str(tmp_path / "set" / "clean"))
-    assert dialog.report is None and dialog.pair_problems.count() == 0
-    dialog.pairs_noisy_edit.setText(str(noisy))
-    dialog.check_pairs()
-    qtbot.waitUntil(lambda: dialog.report is not None, timeout=RUN_TIMEOUT_MS)
-    dialog.skip_box.setChecked(True)
+    dialog.form.pairs.pairs_clean_edit.setText(str(tmp_path / "set" / "clean"))
+    assert dialog.form.pairs.report is None and dialog.form.pairs.pair_problems.count() == 0
+    dialog.form.pairs.pairs_noisy_edit.setText(str(noisy))
+    dialog.form.pairs.check_pairs()
+    qtbot.waitUntil(lambda: dialog.form.pairs.report is not None, timeout=RUN_TIMEOUT_MS)
+    dialog.form.pairs.skip_box.setChecked(True)
 
     # A short run on the usable pairs, from scratch to stay tiny.
-    dialog.start_box.setCurrentIndex(dialog.start_box.findText(SCRATCH))
-    assert dialog.family_box.isEnabled()
+    dialog.form.start_box.setCurrentIndex(dialog.form.start_box.findText(SCRATCH))
+    assert dialog.form.family_box.isEnabled()
     tiny_run(dialog, steps=2, validate_every=2)
     assert dialog.start()
     wait_for_result(qtbot, dialog)
@@ -172,20 +172,20 @@ def test_pairs_are_checked_and_problems_must_be_skipped(qtbot: QtBot, dialog: Tr
 
 
 def test_a_missing_pair_folder_is_reported(qtbot: QtBot, dialog: TrainDialog, tmp_path: Path) -> None:
-    dialog.set_mode("pairs")
-    dialog.pairs_noisy_edit.setText(str(tmp_path / "nowhere"))
-    dialog.check_pairs()
-    qtbot.waitUntil(lambda: "Cannot check" in dialog.pair_summary.text(), timeout=RUN_TIMEOUT_MS)
-    assert "nowhere" in dialog.pair_summary.text()
-    assert dialog.check_button.isEnabled() and not dialog.start_button.isEnabled()
+    dialog.form.set_mode("pairs")
+    dialog.form.pairs.pairs_noisy_edit.setText(str(tmp_path / "nowhere"))
+    dialog.form.pairs.check_pairs()
+    qtbot.waitUntil(lambda: "Cannot check" in dialog.form.pairs.pair_summary.text(), timeout=RUN_TIMEOUT_MS)
+    assert "nowhere" in dialog.form.pairs.pair_summary.text()
+    assert dialog.form.pairs.check_button.isEnabled() and not dialog.start_button.isEnabled()
 
 
 def test_cancel_stops_the_run_and_the_dialog_stays_usable(qtbot: QtBot, dialog: TrainDialog, bridge: WorkerBridge,
                                                           tmp_path: Path) -> None:
-    dialog.clean_folder_edit.setText(str(write_photos(tmp_path / "clean", ["a", "b", "c"])))
+    dialog.form.clean_folder_edit.setText(str(write_photos(tmp_path / "clean", ["a", "b", "c"])))
     tiny_run(dialog, steps=100_000, validate_every=100_000)
     assert dialog.start()
-    qtbot.waitUntil(lambda: len(dialog.loss_points()) >= 2, timeout=RUN_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: len(dialog.plots.loss_points()) >= 2, timeout=RUN_TIMEOUT_MS)
     run = dialog.train_job()
     assert run is not None
     with qtbot.waitSignal(run.cancelled, timeout=RUN_TIMEOUT_MS):
@@ -193,24 +193,24 @@ def test_cancel_stops_the_run_and_the_dialog_stays_usable(qtbot: QtBot, dialog: 
     assert not dialog.is_running()
     assert dialog.result is None and not dialog.save_button.isEnabled()
     assert "cancelled" in dialog.eta_label.text()
-    assert len(dialog.loss_points()) < 100_000
+    assert len(dialog.plots.loss_points()) < 100_000
     assert dialog.start_button.isEnabled() and not dialog.cancel_button.isEnabled()
-    assert dialog.clean_folder_edit.isEnabled()
+    assert dialog.form.clean_folder_edit.isEnabled()
 
     tiny_run(dialog, steps=3, validate_every=3)
     assert dialog.start()
-    assert dialog.loss_points() == []  # a new run starts a new plot
+    assert dialog.plots.loss_points() == []  # a new run starts a new plot
     wait_for_result(qtbot, dialog)
     assert dialog.result is not None and dialog.result.steps == 3
 
 
 def test_closing_the_dialog_cancels_its_run(qtbot: QtBot, dialog: TrainDialog, bridge: WorkerBridge,
                                            tmp_path: Path) -> None:
-    dialog.clean_folder_edit.setText(str(write_photos(tmp_path / "clean", ["a", "b"])))
+    dialog.form.clean_folder_edit.setText(str(write_photos(tmp_path / "clean", ["a", "b"])))
     tiny_run(dialog, steps=100_000, validate_every=100_000)
     dialog.show()
     assert dialog.start()
-    qtbot.waitUntil(lambda: len(dialog.loss_points()) >= 1, timeout=RUN_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: len(dialog.plots.loss_points()) >= 1, timeout=RUN_TIMEOUT_MS)
     run = dialog.train_job()
     assert run is not None
     with qtbot.waitSignal(run.cancelled, timeout=RUN_TIMEOUT_MS):
@@ -220,53 +220,53 @@ def test_closing_the_dialog_cancels_its_run(qtbot: QtBot, dialog: TrainDialog, b
 
 def test_noisy_photos_alone_train_self_supervised(qtbot: QtBot, dialog: TrainDialog, tmp_path: Path) -> None:
     folder = write_photos(tmp_path / "noisy", [f"n{i}" for i in range(4)], noise=25)
-    dialog.set_mode("noisy")
-    dialog.noisy_folder_edit.setText(str(folder))
+    dialog.form.set_mode("noisy")
+    dialog.form.noisy_folder_edit.setText(str(folder))
     tiny_run(dialog, steps=4, validate_every=2)
-    dialog.patch_spin.setValue(16)  # self-supervised patches are twice this
+    dialog.form.patch_spin.setValue(16)  # self-supervised patches are twice this
     assert dialog.start()
     wait_for_result(qtbot, dialog)
-    assert dialog.validation_metric() == "val_loss"
-    assert [step for step, _ in dialog.validation_points()] == [0, 2, 4]
-    assert all(value > 0 for _, value in dialog.validation_points())
-    assert len(dialog.loss_points()) == 4
-    assert "loss" in dialog.val_plot.getPlotItem().getAxis("left").labelText
+    assert dialog.plots.validation_metric() == "val_loss"
+    assert [step for step, _ in dialog.plots.validation_points()] == [0, 2, 4]
+    assert all(value > 0 for _, value in dialog.plots.validation_points())
+    assert len(dialog.plots.loss_points()) == 4
+    assert "loss" in dialog.plots.val_plot.getPlotItem().getAxis("left").labelText
     assert "Validation loss" in dialog.figures_label.text()
-    assert not dialog.sample_images["after"].isNull()
+    assert not dialog.plots.sample_images["after"].isNull()
     assert dialog.outcome is not None and dialog.outcome.config.mode == "noisy"
 
 
 def test_the_request_follows_the_controls(dialog: TrainDialog, tmp_path: Path) -> None:
-    dialog.clean_folder_edit.setText(str(tmp_path))
-    dialog.minutes_radio.setChecked(True)
-    dialog.minutes_spin.setValue(2.5)
-    dialog.noise_boxes["poisson_gaussian"].setChecked(True)
-    request = dialog.request()
+    dialog.form.clean_folder_edit.setText(str(tmp_path))
+    dialog.form.minutes_radio.setChecked(True)
+    dialog.form.minutes_spin.setValue(2.5)
+    dialog.form.noise_boxes["poisson_gaussian"].setChecked(True)
+    request = dialog.form.request()
     assert (request.data.mode, request.data.folders) == ("clean", (str(tmp_path),))
     assert (request.schedule.minutes, request.schedule.steps, request.schedule.workers) == (2.5, None, 0)
     assert request.steps() == MINUTES_STEP_CAP and request.learning_rate() == pytest.approx(1e-3)
     assert request.noise.kinds == ("gaussian", "poisson_gaussian") and request.model.fresh_config() == TINY_UNET
     assert request.noise.quantize  # as the bundled default was trained, unless unticked
-    dialog.quantize_box.setChecked(False)
-    assert not dialog.request().noise.quantize
+    dialog.form.quantize_box.setChecked(False)
+    assert not dialog.form.request().noise.quantize
     # jpeg only post-processes noise: alone it is refused before anything starts.
-    for name, box in dialog.noise_boxes.items():
+    for name, box in dialog.form.noise_boxes.items():
         box.setChecked(name == "jpeg")
     assert not dialog.start_button.isEnabled() and "jpeg" in dialog.note_label.text()
 
-    dialog.start_box.setCurrentIndex(dialog.start_box.findText("default"))
-    assert dialog.request().model.start_from == "default" and not dialog.family_box.isEnabled()
-    assert dialog.request().learning_rate() == pytest.approx(2e-4)  # the engine's rule for fine-tuning
-    dialog.set_mode("pairs")
-    dialog.set_mode("clean")
-    assert dialog.start_model() == ""  # the mode's default, until the user picks a starting model by hand
-    index = dialog.start_box.findText("default")
-    dialog.start_box.setCurrentIndex(index)
-    dialog.start_box.activated.emit(index)  # what a click in the list sends
-    dialog.set_mode("noisy")
-    assert dialog.start_model() == "default"
+    dialog.form.start_box.setCurrentIndex(dialog.form.start_box.findText("default"))
+    assert dialog.form.request().model.start_from == "default" and not dialog.form.family_box.isEnabled()
+    assert dialog.form.request().learning_rate() == pytest.approx(2e-4)  # the engine's rule for fine-tuning
+    dialog.form.set_mode("pairs")
+    dialog.form.set_mode("clean")
+    assert dialog.form.start_model() == ""  # the mode's default, until the user picks a starting model by hand
+    index = dialog.form.start_box.findText("default")
+    dialog.form.start_box.setCurrentIndex(index)
+    dialog.form.start_box.activated.emit(index)  # what a click in the list sends
+    dialog.form.set_mode("noisy")
+    assert dialog.form.start_model() == "default"
     with pytest.raises(ValueError):
-        dialog.set_mode("other")
+        dialog.form.set_mode("other")
 
 
 def test_name_rules(tmp_path: Path) -> None:
@@ -289,7 +289,7 @@ def test_the_offered_name_is_the_first_one_no_model_has(qtbot: QtBot, bridge: Wo
     def offered() -> str:
         window = TrainDialog(bridge, workers=0, model_config=TINY_UNET)
         qtbot.addWidget(window)
-        return window.name_edit.text()
+        return window.form.name_edit.text()
 
     assert offered() == "my-model"
     save_to_library(create_model("unet", TINY_UNET), "my-model")
@@ -303,10 +303,10 @@ def test_the_offered_name_is_the_first_one_no_model_has(qtbot: QtBot, bridge: Wo
 
 
 def test_the_request_reaches_the_engine_noise(dialog: TrainDialog, tmp_path: Path) -> None:
-    dialog.clean_folder_edit.setText(str(write_photos(tmp_path / "clean", ["a", "b"])))
+    dialog.form.clean_folder_edit.setText(str(write_photos(tmp_path / "clean", ["a", "b"])))
     for ticked in (True, False):
-        dialog.quantize_box.setChecked(ticked)
-        source, trained_on, _ = build_source(dialog.request(), 3)
+        dialog.form.quantize_box.setChecked(ticked)
+        source, trained_on, _ = build_source(dialog.form.request(), 3)
         assert source.mix.quantize is ticked
         assert ("clipped to 8 bits" in trained_on) is ticked
 
@@ -317,18 +317,18 @@ def test_the_dialog_and_the_command_line_make_the_same_request(
         qtbot: QtBot, bridge: WorkerBridge, tmp_path: Path, budget: list[str], start: str) -> None:
     window = TrainDialog(bridge, workers=0, model_config={"widths": [4, 8]})
     qtbot.addWidget(window)
-    window.clean_folder_edit.setText(str(tmp_path))
-    window.noise_boxes["poisson_gaussian"].setChecked(True)
-    window.quantize_box.setChecked(True)
+    window.form.clean_folder_edit.setText(str(tmp_path))
+    window.form.noise_boxes["poisson_gaussian"].setChecked(True)
+    window.form.quantize_box.setChecked(True)
     if budget[0] == "--steps":
         tiny_run(window, steps=8, validate_every=4)
     else:
-        window.minutes_radio.setChecked(True)
-        window.minutes_spin.setValue(2.5)
-        window.batch_spin.setValue(4)
-        window.patch_spin.setValue(32)
-        window.validate_spin.setValue(4)
-    window.start_box.setCurrentIndex(window.start_box.findText(start or SCRATCH))
+        window.form.minutes_radio.setChecked(True)
+        window.form.minutes_spin.setValue(2.5)
+        window.form.batch_spin.setValue(4)
+        window.form.patch_spin.setValue(32)
+        window.form.validate_spin.setValue(4)
+    window.form.start_box.setCurrentIndex(window.form.start_box.findText(start or SCRATCH))
     args = build_parser().parse_args([
         "train", "--clean", str(tmp_path), "--noise", "gaussian,poisson_gaussian", "--quantize", *budget,
         "--batch-size", "4", "--patch", "32", "--validation-every", "4", "--workers", "0", "--name", "mine",
@@ -336,7 +336,7 @@ def test_the_dialog_and_the_command_line_make_the_same_request(
     from_cli = request_from_args(args)
     assert from_cli.output == OutputSpec(name="mine")  # the dialog saves afterwards, under the name then chosen
     from_cli.output = OutputSpec()
-    assert window.request() == from_cli
+    assert window.form.request() == from_cli
     # The rules that fill in what both leave open are the engine's, applied once for both.
     assert from_cli.learning_rate() == pytest.approx(2e-4 if start else 1e-3)
     assert from_cli.steps() == (8 if budget[0] == "--steps" else MINUTES_STEP_CAP)
