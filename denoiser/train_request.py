@@ -95,6 +95,11 @@ class TrainConfig(VersionedConfig):
     """Seed of the held-out split (None: ``seed``). A chain of fine-tunes that varies ``seed`` for new batches keeps
     this at the first run's seed, so that no run trains on the photos the others held out."""
 
+    @property
+    def held_out_seed(self) -> int:
+        """The seed the held-out split is drawn from: ``split_seed``, else ``seed``."""
+        return self.seed if self.split_seed is None else self.split_seed
+
     def validate(self) -> None:
         """Raise :class:`~denoiser.config.ConfigError` for a setting out of bounds or an unknown noise."""
         from denoiser.synthesis import SynthesisMix  # torch comes with it: only where a run is checked

@@ -232,7 +232,7 @@ def _run(request: TrainRequest, should_stop: StopFn | None, on_progress: Progres
         pair_share=source.pair_share if source.kind == "device_mix" else 0.0,
     )
     inherited = trained_split_seed(trained) if start_from and request.data.split_seed is None else None
-    if inherited is not None and inherited != config.seed and config.validation_fraction > 0:
+    if inherited is not None and inherited != config.held_out_seed and config.validation_fraction > 0:
         # Unless told otherwise, hold out what the starting model held out: another seed's split could hold photos
         # it trained on, and the run's validation figures would flatter it.
         config = replace(config, split_seed=inherited)

@@ -32,8 +32,7 @@ def split_images(count: int, fraction: float, seed: int) -> tuple[list[int], lis
 def run_split(config: TrainConfig, count: int) -> tuple[list[int], list[int]]:
     """A run's train / validation split of ``count`` items: seeded by ``config.split_seed``, or by ``config.seed``
     when that is None."""
-    seed = config.seed if config.split_seed is None else config.split_seed
-    return split_images(count, config.validation_fraction, seed)
+    return split_images(count, config.validation_fraction, config.held_out_seed)
 
 
 def trained_split_seed(trained: dict[str, Any]) -> int | None:
@@ -52,8 +51,7 @@ def split_warning(trained: dict[str, Any], config: TrainConfig, start_from: str)
     was drawn from another seed than this run's: that model may have trained on this run's validation photos, so
     the run's validation figures would flatter it. None when the seeds agree or either run held nothing out.
     (Fractions are not compared: splits of one seed are nested, and a pair set's split has its own fraction.)"""
-    before = trained_split_seed(trained)
-    now = config.seed if config.split_seed is None else config.split_seed
+    before, now = trained_split_seed(trained), config.held_out_seed
     if before is None or config.validation_fraction <= 0 or before == now:
         return None
     return (f"{start_from} held out the validation split of seed {before}, this run holds out seed {now}'s: it may "
