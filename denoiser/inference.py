@@ -23,7 +23,16 @@ from denoiser.io import to_float
 from denoiser.io.orientation import ENSEMBLE_ORDER, UPRIGHT, Turn, inverse_of
 from denoiser.progress import Progress, ProgressFn, StopFn, check_stop, ignore_progress
 from denoiser.tile_runners import TileRunner, is_out_of_memory, resolve_engine, tile_runner
-from denoiser.tiling import PASS_COUNTS, TileGrid, balanced_tile, canvas_padding, pad_image, round_up, sample_map
+from denoiser.tiling import (
+    PASS_COUNTS,
+    TileGrid,
+    TileShape,
+    balanced_tile,
+    canvas_padding,
+    pad_image,
+    round_up,
+    sample_map,
+)
 
 if TYPE_CHECKING:
     from denoiser.models.base import Autoencoder
@@ -54,10 +63,6 @@ def activation_bytes_per_pixel(model: Autoencoder | ExportedModel) -> int:
 SINGLE_TILE_PIXELS_CPU = 1_100_000
 """On the CPU no tile is larger than this: a canvas up to this size runs as one tile, a larger one in tiles cut to
 share it evenly (see :func:`~denoiser.tiling.balanced_tile`)."""
-
-TileShape = tuple[int, int]
-"""A tile's rows and columns."""
-
 
 def default_tile_size(model: Autoencoder | ExportedModel, device: Any, canvas: tuple[int, int] | None = None,
                       overlap: int | None = None) -> TileShape:

@@ -16,7 +16,7 @@ from denoiser.exported import ExportedModel
 from denoiser.inference import NoiseLevel, TileSettings, denoise_array
 from denoiser.io import to_float
 from denoiser.progress import Progress, ProgressFn, StopFn, ignore_progress
-from denoiser.tiling import sample_map
+from denoiser.tiling import round_up, sample_map
 
 if TYPE_CHECKING:
     from denoiser.models import Autoencoder
@@ -93,8 +93,7 @@ def crop_margin(model: Autoencoder | ExportedModel) -> int:
     """Pixels a crop needs around a region for the region's result to equal the whole run's: the model's receptive
     radius on its grid. (The tiler's overlap, ``receptive_margin``, is 8/3 of that, as it blends tiles over part of
     their shared band; a crop keeps only its middle, so the radius is enough, and 2.5 times fewer pixels run.)"""
-    step = model.size_multiple
-    return -(-model.receptive_radius // step) * step
+    return round_up(model.receptive_radius, model.size_multiple)
 
 
 def crop_level(level: NoiseLevel, shape: tuple[int, ...], top: int, bottom: int, left: int,

@@ -98,7 +98,11 @@ class Tile:
         return slice(self.left, self.left + self.width)
 
 
-def balanced_tile(height: int, width: int, overlap: int, multiple: int, max_pixels: int) -> tuple[int, int]:
+TileShape = tuple[int, int]
+"""A tile's rows and columns."""
+
+
+def balanced_tile(height: int, width: int, overlap: int, multiple: int, max_pixels: int) -> TileShape:
     """The tile (rows, columns) of at most ``max_pixels`` that covers a ``height`` x ``width`` canvas with the
     least work: the grid whose tiles, all the same size, add up to the fewest pixels run through the model.
 
@@ -109,7 +113,7 @@ def balanced_tile(height: int, width: int, overlap: int, multiple: int, max_pixe
     def edges(length: int) -> list[int]:
         found: dict[int, int] = {}
         for count in range(1, length // max(multiple, 1) + 1):
-            edge = min(length, round_up(-(-(length - overlap) // count) + overlap, multiple)) if count > 1 else length
+            edge = min(length, round_up(-(-(length - overlap) // count) + overlap, multiple))  # count 1: length
             found[len(tile_starts(length, edge, overlap, multiple))] = edge  # the smallest edge for that count
             if edge <= max(multiple, 2 * overlap):
                 break
@@ -134,7 +138,7 @@ class TileGrid:
     """Overlapping tiles covering a canvas of ``height`` x ``width`` (both multiples of ``multiple``); ``tile`` is
     an edge (square tiles) or a (rows, columns) pair such as :func:`balanced_tile` gives."""
 
-    def __init__(self, height: int, width: int, tile: int | tuple[int, int], overlap: int, multiple: int = 1) -> None:
+    def __init__(self, height: int, width: int, tile: int | TileShape, overlap: int, multiple: int = 1) -> None:
         if height % multiple or width % multiple:
             raise ValueError(f"canvas {height}x{width} is not a multiple of {multiple}")
         self.height, self.width = height, width
