@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
@@ -47,6 +46,7 @@ from denoiser.model_loading import load_model_for_inference
 from denoiser.noise import MAX_SIGMA
 from denoiser.progress import Progress
 from denoiser.strength import MAX_AMOUNT
+from ui.folder_field import folder_field
 from ui.panel import AMOUNT_TOOLTIP, COLOUR_TOOLTIP, LUMINANCE_TOOLTIP, QUALITY_CHOICES, SIGMA_TOOLTIP
 from ui.worker import JobHandle, WorkerBridge
 
@@ -95,14 +95,10 @@ class BatchDialog(QDialog):
 
         self.input_edit = QLineEdit()
         self.input_edit.setPlaceholderText("folder of noisy photos")
-        self.input_browse = QPushButton("Browse...")
-        self.input_browse.clicked.connect(self._browse_input)
         self.recursive_box = QCheckBox("Include sub-folders")
         self.recursive_box.setChecked(True)
         self.output_edit = QLineEdit()
         self.output_edit.setPlaceholderText("folder for the results")
-        self.output_browse = QPushButton("Browse...")
-        self.output_browse.clicked.connect(self._browse_output)
         self.pattern_edit = QLineEdit(DEFAULT_PATTERN)
         self.pattern_edit.setToolTip("Output file name without extension; {stem} is the photo's own name.")
         self.format_box = QComboBox()
@@ -156,9 +152,9 @@ class BatchDialog(QDialog):
 
         self.form = QWidget()
         form = QFormLayout(self.form)
-        form.addRow("Input folder", self._row(self.input_edit, self.input_browse))
+        form.addRow("Input folder", folder_field(self.input_edit, "Folder of photos to denoise", self._input_chosen))
         form.addRow("", self.recursive_box)
-        form.addRow("Output folder", self._row(self.output_edit, self.output_browse))
+        form.addRow("Output folder", folder_field(self.output_edit, "Folder for the results"))
         form.addRow("Name pattern", self.pattern_edit)
         form.addRow("Format", self._row(self.format_box, QLabel("Quality"), self.quality_spin))
         form.addRow("", self.metadata_box)
@@ -255,19 +251,11 @@ class BatchDialog(QDialog):
             spin.setValue(int(round(value * 100)))
 
     # ----- fields ------------------------------------------------------------------------------------------------
-    def _browse_input(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder of photos to denoise", self.input_edit.text())
-        if folder:
-            self.input_edit.setText(folder)
-            if not self.output_edit.text().strip():
-                # A sibling folder, so the results never mix with the photos they came from.
-                chosen = Path(folder)
-                self.output_edit.setText(str(chosen.parent / f"{chosen.name}_denoised"))
-
-    def _browse_output(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder for the results", self.output_edit.text())
-        if folder:
-            self.output_edit.setText(folder)
+    def _input_chosen(self, folder: str) -> None:
+        if not self.output_edit.text().strip():
+            # A sibling folder, so the results never mix with the photos they came from.
+            chosen = Path(folder)
+            self.output_edit.setText(str(chosen.parent / f"{chosen.name}_denoised"))
 
     def _format_changed(self, *_: object) -> None:
         self.quality_spin.setEnabled(self.format_box.currentData() in LOSSY)

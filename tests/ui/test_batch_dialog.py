@@ -292,3 +292,25 @@ def test_a_rerun_with_other_settings_asks_before_denoising_again(qtbot: QtBot, d
     qtbot.waitUntil(lambda: len(list(out.glob("*.png"))) == expected and not dialog.is_running(), timeout=TIMEOUT_MS)
     if not yes:
         assert "Not started" in dialog.last_message
+
+
+def test_browsing_for_the_input_offers_a_sibling_output_folder(dialog: BatchDialog, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Browse... for the input fills an empty output with a sibling folder (results never mix with the photos);
+    an output already typed stays. Browse... for the output fills the output alone."""
+    from PySide6.QtWidgets import QFileDialog, QPushButton
+
+    chosen = {"folder": str(tmp_path / "shoot")}
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args: chosen["folder"])
+    input_browse, output_browse = (row.findChild(QPushButton) for row in
+                                   (dialog.input_edit.parentWidget(), dialog.output_edit.parentWidget()))
+    input_browse.click()
+    assert dialog.input_edit.text() == str(tmp_path / "shoot")
+    assert dialog.output_edit.text() == str(tmp_path / "shoot_denoised")
+    dialog.output_edit.setText(str(tmp_path / "mine"))
+    chosen["folder"] = str(tmp_path / "other")
+    input_browse.click()
+    assert (dialog.input_edit.text(), dialog.output_edit.text()) == (str(tmp_path / "other"), str(tmp_path / "mine"))
+    chosen["folder"] = str(tmp_path / "results")
+    output_browse.click()
+    assert (dialog.input_edit.text(), dialog.output_edit.text()) == (str(tmp_path / "other"), str(tmp_path / "results"))
