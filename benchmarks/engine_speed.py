@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from denoiser.machine import cpu_description
 from denoiser.onnx_export import export_bundle_assets
 from denoiser.resources import resources_dir
 
@@ -91,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     outputs = {}
     seconds: dict[str, list[float]] = {engine: [] for engine in ENGINES}
     peaks: dict[str, float] = {engine: 0.0 for engine in ENGINES}
-    print(f"default model, {args.size}x{args.size} ({megapixels:.2f} MP), sigma 25, {args.threads} threads, "
+    print(f"{cpu_description()}: default model, {args.size}x{args.size} ({megapixels:.2f} MP), sigma 25, "
+          f"{args.threads} threads, "
           f"median of {args.repeat} runs per process, {args.rounds} rounds")
     with tempfile.TemporaryDirectory() as folder:
         resources = Path(folder) / "resources"

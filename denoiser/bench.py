@@ -43,6 +43,7 @@ from pathlib import Path
 
 from denoiser.bench_methods import METHOD_NAMES, MethodResult, run_bench
 from denoiser.bench_sets import DATA_VARIABLE, PROTOCOL_DESCRIPTIONS, PROTOCOLS, REAL_NOISE
+from denoiser.machine import cpu_description
 from denoiser.tiling import PASS_COUNTS
 
 
@@ -119,8 +120,6 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
 
 def bench_command(args: argparse.Namespace) -> int:
     """Run the benchmark from parsed arguments and print the table."""
-    import platform
-
     protocol = getattr(args, "protocol", "clipped")
     if getattr(args, "data", None) is not None:
         os.environ[DATA_VARIABLE] = str(args.data)  # read by bench_sets.data_root for every set named
@@ -133,7 +132,7 @@ def bench_command(args: argparse.Namespace) -> int:
               f"{result.psnr:.2f} dB, SSIM {result.ssim:.4f}, {result.seconds_per_mp:.2f} s/MP, "
               f"peak {result.peak_mb:.0f} MB", flush=True)
     print()
-    print(f"{started}, {platform.machine()} {platform.processor() or ''}, {multiprocessing.cpu_count()} cores, "
+    print(f"{started}, {cpu_description()}, {multiprocessing.cpu_count()} cores, "
           f"model {args.model}" + (f", {args.passes} passes (self-ensemble)" if args.passes > 1 else ""))
     print(f"protocol {protocol}: {PROTOCOL_DESCRIPTIONS[protocol]}")
     print(format_table(results))

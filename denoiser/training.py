@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import copy
 import math
-import platform
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -50,6 +49,7 @@ from denoiser.datasets import (
 )
 from denoiser.distributed import World, shard_bounds
 from denoiser.errors import Cancelled, DenoiserError
+from denoiser.machine import cpu_description
 from denoiser.modelfile import ModelInfo
 from denoiser.models import Autoencoder, create_model
 from denoiser.progress import Progress, StopFn
@@ -111,7 +111,7 @@ class _State:
 def _device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return platform.processor() or device.type
+    return cpu_description()
 
 
 class _Session:

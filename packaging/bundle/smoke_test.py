@@ -47,6 +47,10 @@ FROM_THE_DESKTOP = re.compile(r"^lib(wayland-|EGL|GL|OpenGL|vulkan|gtk-|gdk-)")
 """Libraries a Linux desktop provides and the bundle leaves to it (Wayland's client libraries, GL and Vulkan
 drivers): missing on a build machine without a desktop, and not a failure there."""
 
+BUILD_MACHINE_PACKAGES = ("libxcb-cursor0", "libxkbcommon-x11-0", "libxcb-icccm4", "libxcb-keysyms1", "libxcb-image0",
+                          "libxcb-render-util0", "libxcb-xinerama0", "libxcb-shape0")
+"""Debian packages with the xcb libraries Qt's xcb plugin needs and a headless build machine may lack."""
+
 
 @dataclass
 class Report:
@@ -380,7 +384,10 @@ def check_libraries(bundle: Bundle, report: Report) -> None:
         for line in done.stdout.splitlines():
             if "not found" in line and not FROM_THE_DESKTOP.match(line.split()[0]):
                 unresolved.add(f"{path.relative_to(bundle.internal)}: {line.split()[0]}")
-    report.check("every bundled library's dependencies resolve", not unresolved, "\n      ".join(sorted(unresolved)))
+    hint = ("\n      PyInstaller carries the libraries it finds on the build machine: install these there and build again "
+            "(Debian and Ubuntu: " + " ".join(BUILD_MACHINE_PACKAGES) + ")")
+    report.check("every bundled library's dependencies resolve", not unresolved,
+                 "\n      ".join(sorted(unresolved)) + hint)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
