@@ -2,9 +2,9 @@
 
 Every piece of model or file work goes through the one :class:`~ui.worker.WorkerBridge`; this module only
 wires widgets to jobs and jobs' results back to widgets. The jobs themselves call the engine (:mod:`ui.photo_jobs`);
-the menus are built in :mod:`ui.window_menus`, what Save writes in :mod:`ui.saving`, the status bar's progress
-in :mod:`ui.status_bar`, what is remembered in :mod:`ui.window_settings`, the view maths and session state in
-:mod:`ui.state`.
+the menus are built in :mod:`ui.window_menus`, the batch, training and model windows in :mod:`ui.tool_windows`,
+what Save writes in :mod:`ui.saving`, the status bar's progress in :mod:`ui.status_bar`, what is remembered in
+:mod:`ui.window_settings`, the view maths and session state in :mod:`ui.state`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from denoiser.preview import Region
 from denoiser.progress import Progress
 from denoiser.strength import Strength
 from ui import saving
-from ui.batch_dialog import BatchDialog
 from ui.captions import reference_text, window_title
 from ui.file_filters import open_filters
 from ui.folder_pane import FolderPane
@@ -54,7 +53,8 @@ from ui.photo_jobs import (
 from ui.qimage import array_to_qimage
 from ui.state import Session, photo_after, photo_to_open
 from ui.status_bar import StatusBarReport
-from ui.torch_parts import LATENTS_NEED_PYTORCH, NEEDS_PYTORCH, model_entries, model_names, model_note, torch_available
+from ui.tool_windows import ToolWindows
+from ui.torch_parts import LATENTS_NEED_PYTORCH, model_entries, model_note
 from ui.viewer import VIEWER_KEYS, ImageViewer
 from ui.window_jobs import LatestJobs
 from ui.window_menus import build_window_actions
@@ -71,6 +71,7 @@ from ui.worker import WorkerBridge
 
 if TYPE_CHECKING:  # torch types: the app runs without torch (the desktop bundle)
     from denoiser.models import Autoencoder
+    from ui.batch_dialog import BatchDialog
     from ui.model_manager import ModelManager
     from ui.train_dialog import TrainDialog
 
@@ -96,13 +97,13 @@ class MainWindow(QMainWindow):
         self.session = Session()
         """The open photo, the model in use, the last result and the strength it was made with."""
         self.jobs = LatestJobs(self.bridge, progress=self._on_progress, activity=self._update_busy,
-                               failed=lambda kind, text: self._say(f"{kind.capitalize()} failed: {text}", error=True))
+                               failed=lambda kind, text: self.say(f"{kind.capitalize()} failed: {text}", error=True))
         self._noise_map_of: OpenedPhoto | None = None  # the photo whose noise map is shown or being drawn
         self._restore_folder: Path | None = None  # the remembered folder, until something else is opened
         self._opening: Path | None = None  # the photo an "open" job is reading
         self._denoising: Path | None = None  # the photo the running denoise is for
-        self._batch_dialogs: list[BatchDialog] = []  # top-level windows of their own: closed with this one
 
+        self.tools = ToolWindows(self, self)  # batch dialogs, training, the model library
         self.viewer = ImageViewer()
         self.setCentralWidget(self.viewer)
         self.folder_pane = FolderPane(self.bridge)
@@ -209,7 +210,7 @@ class MainWindow(QMainWindow):
         """Help > Show Log: the log file (or its folder, until something was logged) in the desktop's viewer."""
         path = log_file()
         if not open_log(path):
-            self._say(f"Could not open the log; it is {path}", error=True)
+            self.say(f"Could not open the log; it is {path}", error=True)
 
     # ----- models ---------------------------------------------------------------------------------------
     def refresh_models(self) -> None:
@@ -223,7 +224,7 @@ class MainWindow(QMainWindow):
         if self.model_name is not None and self.model_name not in {name for name, _ in entries}:
             self.choose_model(self.panel.model_name())
 
-    def _model_renamed(self, old: str, new: str) -> None:
+    def model_renamed(self, old: str, new: str) -> None:
         """A library model was renamed: the model in use (and the remembered one) follows its new name."""
         self.session.model_renamed(old, new)
         if str(self.settings.value("model", "")) == old:
@@ -272,7 +273,7 @@ class MainWindow(QMainWindow):
         self._restore_folder = None  # what the user opens wins over the remembered folder
         self.folder_pane.open_folder(folder)
         if self.folder_pane.folder() is None:  # could not be listed: the pane's header says why
-            self._say(f"Could not list {folder}: {self.folder_pane.title.text()}", error=True)
+            self.say(f"Could not list {folder}: {self.folder_pane.title.text()}", error=True)
             return
         self.recent.remember(folder)
         paths = self.folder_pane.paths()
@@ -282,7 +283,7 @@ class MainWindow(QMainWindow):
             self.folder_pane.select(target)
             self._photo_activated(target)
         elif not paths:
-            self._say(f"No photos in {folder} (supported: {', '.join(SUPPORTED_EXTENSIONS)}).")
+            self.say(f"No photos in {folder} (supported: {', '.join(SUPPORTED_EXTENSIONS)}).")
         self._update_title()
 
     def show_photo(self, path: Path) -> None:
@@ -312,7 +313,7 @@ class MainWindow(QMainWindow):
         current = self._opening or (self.photo.path if self.photo is not None else None)
         target = photo_after(paths, current, delta)
         if target is None:
-            self._say(f"{'Last' if delta > 0 else 'First'} photo of the folder.")
+            self.say(f"{'Last' if delta > 0 else 'First'} photo of the folder.")
             return
         self.folder_pane.select(target)
         self._photo_activated(target)
@@ -355,7 +356,7 @@ class MainWindow(QMainWindow):
     def denoise(self) -> None:
         """Denoise the open photo: the visible region first when the photo is large, then all of it."""
         if self.photo is None or self.model is None:
-            self._say("Open a photo first." if self.photo is None else "No model is loaded.")
+            self.say("Open a photo first." if self.photo is None else "No model is loaded.")
             return
         photo, model, strength = self.photo, self.model, self._strength()
         device = self.panel.settings().device
@@ -441,31 +442,12 @@ class MainWindow(QMainWindow):
             plan = saving.SavePlan(Path(plan), quality)
         self._start("save", f"Saving {plan.target.name}...", saving.write_job(plan, result, self.photo.path),
                     lane="io", replace=False, succeeded=self._saved,
-                    failed=lambda text: self._say(f"Not saved: {text}", error=True))
+                    failed=lambda text: self.say(f"Not saved: {text}", error=True))
 
-    # ----- tools: batch, training, model library, reference -----------------------------------------------
+    # ----- tools: batch, training, model library (ui.tool_windows), reference ----------------------------------
     def open_batch_dialog(self) -> BatchDialog:
-        """Batch-denoise folders (non-modal: the window stays usable).
-
-        The dialog is a window of its own, not a child kept above this one: a result opened from its table
-        brings this window to the front, in front of the dialog. The window keeps it (and closes it on close).
-        """
-        names = model_names() or [DEFAULT_MODEL]
-        settings = self.panel.settings()
-        dialog = BatchDialog(self.bridge, names, self.model_name or DEFAULT_MODEL, None, passes=settings.passes)
-        dialog.set_strength(settings.auto_strength, settings.strength, settings.amount, settings.luminance,
-                            settings.color)
-        dialog.open_pair.connect(self._open_batch_pair)
-        # Closed dialogs with no batch left running are let go; a running one stays referenced until it ends.
-        self._batch_dialogs = [d for d in self._batch_dialogs if d.isVisible() or d.is_running()] + [dialog]
-        dialog.show()
-        self.batch_dialog = dialog
-        return dialog
-
-    def _open_batch_pair(self, source: Path, output: Path) -> None:
-        """A batch result row was activated: show it here, and bring this window in front of the dialog."""
-        self.open_pair(source, output)
-        self.bring_to_front()
+        """Batch-denoise folders (non-modal: the window stays usable; it closes the dialog on close)."""
+        return self.tools.open_batch_dialog()
 
     def bring_to_front(self) -> None:
         """Un-minimise, raise and activate the window (as far as the window manager allows)."""
@@ -475,38 +457,17 @@ class MainWindow(QMainWindow):
         self.activateWindow()
 
     def open_train_dialog(self) -> TrainDialog | None:
-        """Train or fine-tune a model; a saved model appears in the chooser. Without torch the status bar says
-        what training needs, and there is no dialog (None)."""
-        if not torch_available():
-            self._say(f"Training a model {NEEDS_PYTORCH}.", error=True)
-            return None
-        from ui.train_dialog import TrainDialog  # imports torch
-
-        dialog = TrainDialog(self.bridge, self)
-        dialog.model_saved.connect(lambda name: self.refresh_models())
-        dialog.show()
-        self.train_dialog = dialog
-        return dialog
+        """Train or fine-tune a model (None without torch: the status bar says what training needs)."""
+        return self.tools.open_train_dialog()
 
     def open_model_manager(self) -> ModelManager | None:
-        """The model library: rename, delete, import, export. Without torch the status bar says what the library
-        needs, and there is no dialog (None)."""
-        if not torch_available():
-            self._say(f"The model library {NEEDS_PYTORCH}.", error=True)
-            return None
-        from ui.model_manager import ModelManager  # imports torch
-
-        dialog = ModelManager(self.bridge, self)
-        dialog.model_renamed.connect(self._model_renamed)
-        dialog.models_changed.connect(self.refresh_models)
-        dialog.show()
-        self.model_manager = dialog
-        return dialog
+        """The model library (None without torch: the status bar says what it needs)."""
+        return self.tools.open_model_manager()
 
     def choose_reference(self) -> None:
         """Pick a clean reference for the open photo by hand (one in a sibling clean/ folder is found alone)."""
         if self.photo is None:
-            self._say("Open a photo first.")
+            self.say("Open a photo first.")
             return
         path, _ = QFileDialog.getOpenFileName(self, "Clean Reference", str(self.photo.path.parent),
                                               ";;".join(open_filters()))
@@ -540,7 +501,7 @@ class MainWindow(QMainWindow):
         """Start the window's job of ``kind`` with its result ``slots`` (succeeded, failed, cancelled) and say
         ``message``; only the latest job of each kind reaches the widgets."""
         if self.jobs.start(kind, fn, lane, replace, **slots) is not None and message:
-            self._say(message)
+            self.say(message)
 
     def _model_loaded(self, result: tuple[Autoencoder | ExportedModel, Any]) -> None:
         self.model, info = result
@@ -550,7 +511,7 @@ class MainWindow(QMainWindow):
         if isinstance(self.model, ExportedModel):  # a graph gives the result only: no bottleneck to show
             self.panel.set_latents_note(LATENTS_NEED_PYTORCH)
         self.panel.device_label.setText(self._device_text())
-        self._say(f"Model {info.name} ready.")
+        self.say(f"Model {info.name} ready.")
         self._show_noise()
         if self.photo is not None and self.auto_denoise:
             self.denoise()
@@ -558,13 +519,13 @@ class MainWindow(QMainWindow):
     def _model_failed(self, message: str) -> None:
         self.panel.set_models(model_entries(), self.model_name)
         kept = f" Still using {self.model_name}." if self.model_name else ""
-        self._say(f"Could not load the model: {message}.{kept}", error=True)
+        self.say(f"Could not load the model: {message}.{kept}", error=True)
 
     def _pair_opened(self, result: tuple[OpenedPhoto, DenoiseOutcome]) -> None:
         opened, outcome = result
         self._photo_opened(opened, auto_denoise=False)
         self._denoised(outcome)
-        self._say(f"{outcome.path.name} beside the saved result.")
+        self.say(f"{outcome.path.name} beside the saved result.")
 
     def _photo_opened(self, result: OpenedPhoto, auto_denoise: bool = True) -> None:
         if self._opening == result.path:
@@ -582,14 +543,14 @@ class MainWindow(QMainWindow):
         self.info_panel.set_photo(result.path, image.width, image.height, image.bit_depth, image.channels,
                                   image.format, result.facts, result.histogram)
         self._update_title()
-        self._say(f"{result.path.name}: {image.width}x{image.height}, {depth_text(image.bit_depth, image.channels)}, "
+        self.say(f"{result.path.name}: {image.width}x{image.height}, {depth_text(image.bit_depth, image.channels)}, "
                   f"noise found: {result.noise_summary or result.estimate.summary()}.")
         if auto_denoise and self.auto_denoise and self.model is not None:
             self.denoise()
 
     def _open_failed(self, message: str) -> None:
         self._opening = None
-        self._say(f"Could not open the photo: {message}", error=True)
+        self.say(f"Could not open the photo: {message}", error=True)
 
     def _open_cancelled(self) -> None:
         self._opening = None
@@ -608,12 +569,12 @@ class MainWindow(QMainWindow):
         if result.findings:
             count = len(result.findings)
             message += f" {count} warning{'s' if count > 1 else ''}: see the side panel."
-        self._say(message)
+        self.say(message)
 
     def _view_job_failed(self, kind: str, message: str) -> None:
         """A denoise or a display job failed: the viewer stops saying it works."""
         self.viewer.set_working("")
-        self._say(f"{kind.capitalize()} failed: {message}", error=True)
+        self.say(f"{kind.capitalize()} failed: {message}", error=True)
 
     def _denoise_cancelled(self) -> None:
         self.viewer.set_working("")
@@ -622,12 +583,12 @@ class MainWindow(QMainWindow):
             self._refresh_display()
             made_with = self.session.result_strength()
             how = f" ({made_with.describe()})" if made_with is not None else ""
-            self._say(f"Denoise cancelled; the previous result{how} is shown again, and Save writes it.")
+            self.say(f"Denoise cancelled; the previous result{how} is shown again, and Save writes it.")
         else:
             self.jobs.forget("display")  # a preview still being drawn is not shown
             self.viewer.set_result(None)
             self.info_panel.set_result_histogram(None)
-            self._say("Denoise cancelled; there is no result to save yet.")
+            self.say("Denoise cancelled; there is no result to save yet.")
 
     def _noise_map_drawn(self, result: tuple[OpenedPhoto, QImage, list[QImage], list[str]]) -> None:
         photo, image, levels, legend = result
@@ -637,7 +598,7 @@ class MainWindow(QMainWindow):
 
     def _noise_map_failed(self, message: str) -> None:
         self._noise_map_of = None  # choosing the mode again tries again
-        self._say(f"Could not draw the noise map: {message}", error=True)
+        self.say(f"Could not draw the noise map: {message}", error=True)
 
     def _show_views(self, views: Views | QuickViews) -> None:
         (shown, shown_levels), (removed, removed_levels) = views[:2]
@@ -652,7 +613,7 @@ class MainWindow(QMainWindow):
             self.viewer.set_working("")
 
     def _saved(self, path: Path) -> None:
-        self._say(f"Saved {path}.")
+        self.say(f"Saved {path}.")
         if self.folder_pane.folder() == path.parent:
             self.folder_pane.add_files([path])
 
@@ -661,7 +622,7 @@ class MainWindow(QMainWindow):
             self._show_views(event.extra["views"])
         elif event.stage == "preview" and self.photo is not None and event.extra.get("path") == self.photo.path:
             self._refresh_display(preview=event.extra["preview"], region=event.extra.get("region"))
-            self._say("Preview of the visible region; the whole photo follows...")
+            self.say("Preview of the visible region; the whole photo follows...")
         elif event.total and kind == "denoise":
             name = self._denoising.name if self._denoising is not None else "the photo"
             percent = self.status.show_denoise_progress(f"Denoising {name}", event)
@@ -669,7 +630,7 @@ class MainWindow(QMainWindow):
         elif event.total:
             self.status.show_counts(event)
         elif event.message:
-            self._say(event.message)
+            self.say(event.message)
 
     def _update_busy(self) -> None:
         """Progress and Cancel show while the window's own model work (denoise, model loading) runs."""
@@ -677,7 +638,8 @@ class MainWindow(QMainWindow):
         if self.status.set_busy(busy):
             self.panel.set_busy(busy)
 
-    def _say(self, message: str, error: bool = False) -> None:
+    def say(self, message: str, error: bool = False) -> None:
+        """Say ``message`` in the status bar (and the log, as an error when ``error``)."""
         self.status.say(message, error)
 
     # ----- settings, drops, closing ---------------------------------------------------------------------------
@@ -734,14 +696,12 @@ class MainWindow(QMainWindow):
             self.show_photo(files[0])
             self.folder_pane.add_files(files[1:])
         if not folders and not files:
-            self._say("Nothing to open in what was dropped (no folder or supported photo).", error=True)
+            self.say("Nothing to open in what was dropped (no folder or supported photo).", error=True)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         self.jobs.closed = True
         self.save_settings()
-        for dialog in self._batch_dialogs:
-            dialog.close()  # cancels its batch; what is written stays
-        self._batch_dialogs.clear()
+        self.tools.close_all()
         self.bridge.shutdown()
         event.accept()
 
