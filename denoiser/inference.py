@@ -235,6 +235,11 @@ def match_channels(model: Autoencoder | ExportedModel, image: np.ndarray) -> tup
     raise DenoiserError(f"cannot run a {model.config.channels}-channel model on a {channels}-channel image")
 
 
+def _no_noise(level: float | np.ndarray) -> bool:
+    """Whether the noise level is zero everywhere: nothing to remove."""
+    return not np.any(level)
+
+
 def denoise_array(
     image: np.ndarray,
     model: Autoencoder | ExportedModel,
@@ -249,7 +254,8 @@ def denoise_array(
     """Denoise an H x W x C image (C = 1 or 3; uint8, uint16 or float in 0-1) at noise level ``sigma``.
 
     ``sigma`` is in 0-255 units whatever the bit depth: one number, or a per-pixel H x W x K map (K = 1, or 2 for
-    luminance and colour noise; see :mod:`denoiser.strength`). Returns float32 H x W x C in 0-1 (not clipped).
+    luminance and colour noise; see :mod:`denoiser.strength`). Returns float32 H x W x C in 0-1 (not clipped); at
+    level 0 everywhere, the image itself (the model is not run: at level 0 it would still alter pixels).
     Raises :class:`~denoiser.errors.Cancelled` when ``should_stop()`` turns True, a
     :class:`~denoiser.errors.DenoiserError` when the image or ``sigma`` holds NaN or infinity, and
     :class:`NonFiniteOutputError` (a DenoiserError) when the model's output does, rather than return values that
@@ -267,6 +273,9 @@ def denoise_array(
     sigma = _check_level(sigma, *image.shape[:2])
     if tiles.passes not in PASS_COUNTS:
         raise DenoiserError(f"passes must be one of {', '.join(map(str, PASS_COUNTS))}, not {tiles.passes}")
+    if _no_noise(sigma):  # strength 0: the photo as it is (the model at level 0 still alters pixels)
+        on_progress(Progress("denoise", 1, 1, "strength 0: the photo is left as it is"))
+        return to_float(image, copy=True)
     if tiles.passes > 1:
         return _denoise_passes(image, model, sigma, tiles, device, on_progress, should_stop, check_finite)
     target = resolve_device(device)

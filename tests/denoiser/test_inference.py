@@ -260,6 +260,31 @@ def test_sigma_changes_the_result():
     assert max_difference(denoise_array(image, model, 5), denoise_array(image, model, 50)) > 1e-4
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_strength_zero_leaves_the_photo_as_it_is(dtype):
+    """Level 0 everywhere (a fixed strength of 0, or auto at 0 %) returns the pixels unchanged: the network itself
+    at level 0 still alters them, yet the app and the CLI tell users that 0 leaves a photo as it is."""
+    model = make_model()
+    image = np.clip(noisy_image(40, 50), 0, 1)
+    if dtype != np.float32:
+        image = np.round(image * np.iinfo(dtype).max).astype(dtype)
+    expected = image.astype(np.float32) / (np.iinfo(dtype).max if dtype != np.float32 else 1)
+    progress = []
+    for level in (0, 0.0, np.zeros((40, 50, 1), np.float32), np.zeros((40, 50, 2), np.float32)):
+        out = denoise_array(image, model, level, on_progress=progress.append)
+        assert out.dtype == np.float32 and out.shape == (40, 50, 3)
+        np.testing.assert_array_equal(out, expected)
+    assert progress[-1].done == progress[-1].total == 1
+
+
+def test_a_level_map_zero_in_places_still_runs_the_model():
+    model = make_model()
+    image = np.clip(noisy_image(40, 50), 0, 1)
+    level = np.zeros((40, 50, 2), np.float32)
+    level[:, :, 1] = 10.0  # colour noise only
+    assert max_difference(denoise_array(image, model, level), image) > 1e-4
+
+
 def test_model_in_training_mode_is_switched_to_eval():
     """The variational family samples in training mode; inference must decode the mean every time."""
     model = make_model("variational", {**FAST, "latent_channels": 4}).train()
