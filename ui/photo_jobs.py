@@ -89,7 +89,7 @@ def read_photo(path: Path) -> OpenedPhoto:
     """Read a photo, find its noise map (what auto uses) and make its display images."""
     image = read_image(path)
     pixels = image.color_pixels()
-    estimate = estimate_noise_map(pixels)
+    estimate = estimate_noise_map(image.model_pixels())  # a grey picture stored as colour is read as grey
     levels = display_levels_of(to_uint8(pixels if pixels.shape[2] == 3 else pixels[:, :, 0]))
     return OpenedPhoto(path, image, estimate, levels[0], levels, exif_facts(image.exif),
                        histogram(pixels), estimate.summary())
@@ -100,13 +100,19 @@ def denoise_photo(photo: OpenedPhoto, model: Autoencoder | ExportedModel, streng
                   on_progress: Callable[[Progress], None]) -> DenoiseOutcome:
     """Denoise ``photo`` at ``strength``, the ``visible`` region first (its preview event names the photo), then
     assess the result and extract its latents (an exported graph has none to give: a note says so)."""
-    pixels = photo.image.color_pixels()
+    pixels = photo.image.model_pixels()  # one channel for a grey picture stored as colour: denoised as grey
     levels, _ = levels_for(pixels, strength, photo.estimate)
     sigma = typical_level(levels)
+
+    channels = photo.image.color_values().shape[2]
+
+    def as_photo(result: np.ndarray) -> np.ndarray:  # a grey result of a grey picture stored as colour
+        return np.repeat(result, channels, axis=2) if result.shape[2] != channels else result
 
     def report(event: Progress) -> None:
         if event.stage == "preview":
             event.extra["path"] = photo.path
+            event.extra["preview"] = as_photo(event.extra["preview"])
         on_progress(event)
 
     denoised = denoise_visible_first(pixels, model, levels, visible, zoom=zoom, tiles=tiles, device=device,
@@ -115,7 +121,7 @@ def denoise_photo(photo: OpenedPhoto, model: Autoencoder | ExportedModel, streng
     # whatever strength was asked for.
     findings = estimate_findings(photo.estimate, pixels.shape[:2], strength) + assess(pixels, denoised, photo.estimate)
     latents = latent_thumbnails(pixels, model, sigma, device)
-    return DenoiseOutcome(photo.path, denoised, sigma, latents, strength, levels, findings)
+    return DenoiseOutcome(photo.path, as_photo(denoised), sigma, latents, strength, levels, findings)
 
 
 def latent_thumbnails(pixels: np.ndarray, model: Autoencoder | ExportedModel, sigma: float, device: str

@@ -50,13 +50,13 @@ def denoise_image(
     typical photo's noise, and the findings say so (:func:`~denoiser.findings.estimate_findings`).
     """
     # The native uint8/uint16 pixels go in as they are: a float copy of a 24 MP photo would cost 288 MB.
-    pixels = image.color_pixels()
+    pixels = image.model_pixels()
     strength = settings.strength_setting()
     levels, estimate = levels_for(pixels, strength, estimate)
     if settings.bit_depth == 16 and image.bit_depth == 8:
         # x * 257 / 65535 == x / 255 exactly: the model sees the same values, the result keeps 16 bits.
         image = dataclasses.replace(image, pixels=convert_depth(image.pixels, 16))
-        pixels = image.color_pixels()
+        pixels = image.model_pixels()
     cleaned = denoise_array(pixels, model, levels, tiles=settings.tiles, device=settings.device,
                             on_progress=on_progress, should_stop=should_stop)
     np.clip(cleaned, 0.0, 1.0, out=cleaned)

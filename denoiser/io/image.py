@@ -13,7 +13,11 @@ import numpy as np
 from denoiser.errors import UnknownNameError
 from denoiser.io.formats import FORMATS
 
-__all__ = ["Image", "convert_depth", "from_float", "to_float"]
+__all__ = ["GREY_TOLERANCE", "Image", "convert_depth", "from_float", "to_float"]
+
+GREY_TOLERANCE = 2
+"""Channels this close (in 8-bit levels) everywhere make a colour picture grey: JPEG's rounding of a grey picture
+moves them by one or two."""
 
 
 @dataclass(eq=False)
@@ -107,6 +111,31 @@ class Image:
             return colour
         return ((colour - np.float32(low)) / np.float32(high - low)).astype(np.float32, copy=False)
 
+    def is_grey_in_color(self) -> bool:
+        """True for a grey picture stored as colour: three channels within :data:`GREY_TOLERANCE` of one another
+        everywhere (a black-and-white photo saved as RGB, a grey+alpha file read as RGBA)."""
+        if self.color_values().shape[2] != 3:
+            return False
+        colour = self.color_pixels()
+        tolerance = GREY_TOLERANCE * (65535 / 255 if colour.dtype == np.uint16 else 1 if colour.dtype == np.uint8
+                                      else 1 / 255)
+        for rows in (slice(None, None, 17), slice(None)):  # a sparse look first: most colour photos fail it there
+            sample = colour[rows].astype(np.float32)
+            spread = np.maximum(np.abs(sample[..., 0] - sample[..., 1]), np.abs(sample[..., 1] - sample[..., 2]))
+            if spread.max(initial=0.0) > tolerance:
+                return False
+        return True
+
+    def model_pixels(self) -> np.ndarray:
+        """What the model and the noise reading take: :meth:`color_pixels`, or for a grey picture stored as colour
+        (:meth:`is_grey_in_color`) their mean as one grey channel, so that it is denoised as grey and comes back
+        grey, not with colour blotches; :meth:`with_color` takes the one-channel result back."""
+        colour = self.color_pixels()
+        if not self.is_grey_in_color():
+            return colour
+        grey = colour.astype(np.float32).mean(axis=2, keepdims=True)
+        return grey if colour.dtype.kind == "f" else np.round(grey).astype(colour.dtype)
+
     def color_values(self) -> np.ndarray:
         """The colour channels as stored (a view), alpha dropped: float pixels in their own range."""
         return self.pixels[..., :3] if self.has_alpha else self.pixels
@@ -118,7 +147,8 @@ class Image:
     def with_color(self, color: np.ndarray) -> Image:
         """A new Image whose colour comes from a float [0, 1] array; alpha, bit depth and metadata are kept.
 
-        ``color`` must match :meth:`color`'s shape (a 2-D array is accepted for grey). Values are rounded
+        ``color`` must match :meth:`color`'s shape (a 2-D array is accepted for grey, and one channel for a colour
+        image: grey in all three, as :meth:`model_pixels` gives). Values are rounded
         and clipped to the bit depth's range (float images: scaled back to :attr:`value_range`, not clipped);
         the alpha channel is copied bit for bit.
         """
@@ -126,6 +156,8 @@ class Image:
         if color.ndim == 2:
             color = color[..., np.newaxis]
         expected = (self.height, self.width, 3 if self.has_alpha else self.channels)
+        if color.shape[2] == 1 and expected[2] == 3:  # a grey result of model_pixels(): grey again in every channel
+            color = np.repeat(color, 3, axis=2)
         if color.shape != expected:
             raise ValueError(f"colour array has shape {color.shape}, expected {expected}")
         if self.bit_depth == 32:
