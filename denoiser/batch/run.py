@@ -26,7 +26,7 @@ from denoiser.batch.manifest import MANIFEST_NAME, Manifest, new_owner, now_text
 from denoiser.batch.naming import check_name_length, output_path_for, unique_path
 from denoiser.batch.references import compare_with_reference
 from denoiser.batch.results import BatchReport, FileResult
-from denoiser.batch.settings import BatchSettings, DenoiseSettings
+from denoiser.batch.settings import BatchSettings, DenoiseSettings, setting
 from denoiser.batch.single import Denoised, denoise_image
 from denoiser.errors import Cancelled, DenoiserError, SettingsChanged
 from denoiser.exported import ExportedModel
@@ -305,8 +305,8 @@ def settings_changes(manifest: Manifest, files: list[tuple[Path, Path | None]], 
                 or not Path(entry["output"]).is_file():
             continue
         before = entry.get("settings") or {}
-        what = [f"{key} {before.get(key)} (now {signature.get(key)})" for key in sorted({*before, *signature})
-                if before.get(key) != signature.get(key)]
+        what = [f"{key} {setting(before, key)} (now {setting(signature, key)})"
+                for key in sorted({*before, *signature}) if setting(before, key) != setting(signature, key)]
         if entry.get("model_fingerprint") != fingerprint:
             old = entry.get("model")
             what.insert(0, f"model {old} (now {model_name})" if old != model_name

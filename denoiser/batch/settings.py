@@ -65,6 +65,15 @@ def check_pattern(pattern: str) -> None:
                                 "(the photo's name without its extension)")
 
 
+SIGNATURE_DEFAULTS: dict[str, Any] = {"passes": 1}
+"""What an output signature leaves out when it is the default (see :meth:`DenoiseSettings.output_signature`)."""
+
+
+def setting(signature: dict[str, Any], key: str) -> Any:
+    """One value of an output signature, the default where the signature leaves it out."""
+    return signature.get(key, SIGNATURE_DEFAULTS.get(key))
+
+
 @dataclass
 class DenoiseSettings:
     """What to do to each file."""
@@ -110,13 +119,17 @@ class DenoiseSettings:
     def output_signature(self) -> dict[str, Any]:
         """The settings that shape an output file's pixels, name or encoding, as plain JSON values.
 
-        A file is only skipped as done when its manifest entry holds the same signature. Device and batch
-        size are left out: they change the speed, not the result (beyond float rounding).
+        A file is only skipped as done when its manifest entry holds the same signature. Device, engine and
+        batch size are left out: they change the speed, not the result (beyond float rounding). Passes (the
+        self-ensemble) are in it when more than one, so that the manifests of single-pass batches, written before
+        passes were recorded, still match.
         """
+        passes = {"passes": self.tiles.passes} if self.tiles.passes != SIGNATURE_DEFAULTS["passes"] else {}
         return {
             **self.strength_setting().signature(),
             "tile": self.tiles.tile,
             "overlap": self.tiles.overlap,
+            **passes,
             "pattern": self.pattern,
             "format": self.format,
             "quality": int(self.quality),

@@ -132,6 +132,21 @@ def test_changed_settings_or_model_stop_before_any_work_and_redo_is_asked_for(tm
     assert redone.status == "done" and redone.output == out / "a_denoised-3.png"
 
 
+def test_a_rerun_with_more_passes_is_not_skipped_as_done(tmp_path: Path, tiny_model: torch.nn.Module) -> None:
+    """The self-ensemble's passes change the pixels: a rerun with 8 passes once skipped the 1-pass results as
+    "already done" and left them as they were."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    write_photo(src / "a.png", 1)
+    run_batch(batch_settings(src, out), tiny_model, "tiny")
+    eight = batch_settings(src, out, tiles=TileSettings(tile=32, overlap=8, passes=8))
+    with pytest.raises(SettingsChanged, match=r"passes 1 \(now 8\)"):
+        run_batch(eight, tiny_model, "tiny")
+    eight.redo = True
+    assert run_batch(eight, tiny_model, "tiny").results[0].status == "done"
+    again = batch_settings(src, out, tiles=TileSettings(tile=32, overlap=8, passes=8))
+    assert run_batch(again, tiny_model, "tiny").results[0].status == "skipped"  # done with these settings now
+
+
 def test_cancel_halfway_then_resume_equals_an_uninterrupted_run(tmp_path: Path,
                                                                 tiny_model: torch.nn.Module) -> None:
     src = tmp_path / "in"
