@@ -391,7 +391,7 @@ class MainWindow(QMainWindow):
         ``region`` alone (its pixels) is composed there only and drawn over what is shown."""
         if self.photo is None or (self.outcome is None and preview is None):
             return
-        original, detail = self.photo.image.color_pixels(), self.panel.settings().detail
+        original, detail = self.photo.image.color_pixels(), self._detail()
         shown = self.viewer.result_levels()
         job: Any
         if preview is not None and region is not None:
@@ -405,10 +405,16 @@ class MainWindow(QMainWindow):
                     succeeded=self._display_ready, failed=lambda text: self._view_job_failed("display", text))
 
     # ----- saving -------------------------------------------------------------------------------------------
+    def _detail(self) -> float:
+        """How much of the original the result gets back: the panel's Detail, but none for a saved result shown
+        beside its input (a batch's), which is shown as it was saved."""
+        saved_result = self.outcome is not None and self.outcome.strength is None
+        return 0.0 if saved_result else self.panel.settings().detail
+
     def _result_image(self) -> Image | None:
         if self.photo is None or self.outcome is None:
             return None
-        return saving.result_image(self.photo.image, self.outcome.denoised, self.panel.settings().detail)
+        return saving.result_image(self.photo.image, self.outcome.denoised, self._detail())
 
     def suggested_path(self) -> Path | None:
         """``{stem}_denoised{ext}`` beside the photo, numbered when taken (a camera RAW photo gives ``.tif``)."""
@@ -525,7 +531,7 @@ class MainWindow(QMainWindow):
         opened, outcome = result
         self._photo_opened(opened, auto_denoise=False)
         self._denoised(outcome)
-        self.say(f"{outcome.path.name} beside the saved result.")
+        self.say(f"{outcome.path.name} beside the saved result, shown as saved (Detail does not apply to it).")
 
     def _photo_opened(self, result: OpenedPhoto, auto_denoise: bool = True) -> None:
         if self._opening == result.path:

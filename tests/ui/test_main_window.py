@@ -290,6 +290,20 @@ def test_a_batch_result_opens_beside_its_input(qtbot: QtBot, window: MainWindow,
     assert not window.bridge.is_busy()  # showing a saved pair does not start a denoise
 
 
+def test_a_batch_result_is_shown_and_saved_as_the_batch_wrote_it(qtbot: QtBot, window: MainWindow,
+                                                                 tmp_path: Path) -> None:
+    """With Detail at 30 %, an opened batch result was shown (and saved again) blended with its input: up to 19
+    levels from the file the status bar said was beside it."""
+    window.panel.detail_slider.setValue(30)
+    source = noisy_photo(tmp_path / "in.png", seed=4)
+    output = tmp_path / "out.png"
+    PILImage.fromarray(np.full((48, 64, 3), 128, np.uint8)).save(output)
+    window.open_pair(source, output)
+    qtbot.waitUntil(lambda: window.outcome is not None and window.viewer.has_result(), timeout=10000)
+    np.testing.assert_array_equal(window._result_image().pixels, np.full((48, 64, 3), 128, np.uint8))
+    assert "shown as saved" in window.status_label.text()
+
+
 def test_tools_open_the_dialogs_and_new_models_reach_the_chooser(qtbot: QtBot, window: MainWindow) -> None:
     window.panel.set_strength(True, 30, amount=1.2, luminance=0.9, color=1.7)
     batch = window.open_batch_dialog()
