@@ -70,6 +70,15 @@ def eta_text(seconds: float | None) -> str:
     return f"about {duration_text(seconds)} left"
 
 
+def cancelled_text(done: int) -> str:
+    """What the dialog says when its batch was cancelled after ``done`` files denoised in this run."""
+    kept = ("nothing was denoised in this run" if done == 0
+            else f"{done} photo{'s' if done > 1 else ''} denoised, {'its file is' if done == 1 else 'their files are'}"
+                 " complete")
+    return (f"Cancelled: {kept}; the photo in progress was not written. Start again to finish the rest (photos "
+            "already done are skipped).")
+
+
 class BatchDialog(QDialog):
     """Choose a folder, an output folder and settings; Start denoises every photo in the background.
 
@@ -449,9 +458,8 @@ class BatchDialog(QDialog):
     def _on_cancelled(self) -> None:
         self._finish()
         self.eta_label.setText("")
-        done = sum(1 for r in self._results if r.status == "done")
-        self._say(f"Cancelled after {done} denoised; their files are complete. Start again to finish the rest "
-                  "(files already done are skipped).")
+        self.file_bar.reset()  # the file in progress was abandoned, not left at its last percentage
+        self._say(cancelled_text(sum(1 for r in self._results if r.status == "done" and not r.resumed)))
 
     # ----- the results table -----------------------------------------------------------------------------------
     def _add_row(self, result: FileResult) -> None:

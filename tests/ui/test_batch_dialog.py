@@ -20,7 +20,7 @@ from denoiser.batch.manifest import LOCK_NAME
 from denoiser.errors import Cancelled
 from denoiser.models import create_model
 from denoiser.modelstore import save_to_library
-from ui.batch_dialog import BatchDialog, eta_text
+from ui.batch_dialog import BatchDialog, cancelled_text, eta_text
 from ui.worker import WorkerBridge
 
 TIMEOUT_MS = 20000
@@ -122,7 +122,9 @@ def test_cancel_mid_run_then_start_again_completes(qtbot: QtBot, dialog: BatchDi
     assert "left" in dialog.eta_label.text()
     qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not dialog.is_running(), timeout=TIMEOUT_MS)
-    assert "Cancelled" in dialog.last_message
+    assert dialog.last_message.startswith("Cancelled: 1 photo denoised, its file is complete; the photo in "
+                                          "progress was not written.")
+    assert dialog.file_bar.value() == -1  # reset, not left at the abandoned photo's last percentage
     assert column(dialog, 1) == ["failed", "done"]
     assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME, "denoiser-manifest.json", "p0_denoised.png"]
 
@@ -314,3 +316,9 @@ def test_browsing_for_the_input_offers_a_sibling_output_folder(dialog: BatchDial
     chosen["folder"] = str(tmp_path / "results")
     output_browse.click()
     assert (dialog.input_edit.text(), dialog.output_edit.text()) == (str(tmp_path / "other"), str(tmp_path / "results"))
+
+
+def test_a_cancel_before_any_photo_was_done_says_so() -> None:
+    """It once read "Cancelled after 0 denoised; their files are complete"."""
+    assert cancelled_text(0).startswith("Cancelled: nothing was denoised in this run;")
+    assert "3 photos denoised, their files are complete" in cancelled_text(3)
