@@ -141,7 +141,7 @@ class BatchRun:
                     self.eta.add(time.monotonic() - started)
             else:
                 result, record = decided
-        except Cancelled:
+        except (Cancelled, KeyboardInterrupt):  # a cancel, or Ctrl+C in the command line
             if claim is not None:
                 with self.manifest.locked():
                     self.manifest.put(source, claim.previous)  # the claim goes; what was there before stays

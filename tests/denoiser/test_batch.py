@@ -147,6 +147,31 @@ def test_a_rerun_with_more_passes_is_not_skipped_as_done(tmp_path: Path, tiny_mo
     assert run_batch(again, tiny_model, "tiny").results[0].status == "skipped"  # done with these settings now
 
 
+def test_ctrl_c_midway_leaves_no_claim_running_in_the_manifest(tmp_path: Path, tiny_model: torch.nn.Module,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl+C in the command line (a KeyboardInterrupt, not a cancel) left the photo in progress marked
+    "running" in the manifest, with no process behind it, until a rerun settled it."""
+    import denoiser.batch.single as batch_single
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    for i in range(3):
+        write_photo(src / f"{i}.png", i)
+    real, calls = batch_single.denoise_array, {"n": 0}
+
+    def interrupted_on_the_second(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(batch_single, "denoise_array", interrupted_on_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(batch_settings(src, out), tiny_model, "tiny")
+    files = read_manifest(out)["files"]
+    assert [entry["status"] for entry in files.values()] == ["done"]
+    assert sorted(p.name for p in out.glob("*.png")) == ["0_denoised.png"]
+
+
 def test_cancel_halfway_then_resume_equals_an_uninterrupted_run(tmp_path: Path,
                                                                 tiny_model: torch.nn.Module) -> None:
     src = tmp_path / "in"
