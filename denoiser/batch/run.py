@@ -31,7 +31,7 @@ from denoiser.batch.single import Denoised, denoise_image
 from denoiser.errors import Cancelled, DenoiserError, SettingsChanged
 from denoiser.exported import ExportedModel
 from denoiser.inference import resolve_device
-from denoiser.io import SUPPORTED_EXTENSIONS, Image, identify_format, read_image, write_image
+from denoiser.io import SUPPORTED_EXTENSIONS, Image, identify_format, read_image, what_writing_loses, write_image
 from denoiser.model_identity import model_fingerprint
 from denoiser.progress import Progress, ProgressFn, StopFn, check_stop, ignore_progress
 
@@ -280,6 +280,10 @@ def file_findings(source: Path, image: Image, outcome: Denoised, settings: Denoi
         findings.append({"code": "format_kept", "message": f"{source.name} holds a {image.format} image, not "
                          f"the {named} its extension names: written as {image.format}, {output_name}.",
                          "advice": "Rename the photo to match its format."})
+    for lost in what_writing_loses(outcome.image, output_name, settings.bit_depth):
+        findings.append({"code": "lost_in_writing", "message": f"In {output_name}, {lost}.",
+                         "advice": "Write a format that holds it (float TIFF: --format same or .tif; alpha: PNG, "
+                                   "TIFF, WebP)."})
     return findings
 
 

@@ -25,7 +25,7 @@ from denoiser.io.discovery import FORMATS, SUPPORTED_EXTENSIONS, find_images, is
 from denoiser.io.image import Image, convert_depth, from_float, to_float
 from denoiser.io.reading import identify_format, read_image
 from denoiser.io.thumbnails import read_thumbnail
-from denoiser.io.writing import write_image
+from denoiser.io.writing import what_writing_loses, write_image
 
 __all__ = [
     "FORMATS",
@@ -42,5 +42,6 @@ __all__ = [
     "read_thumbnail",
     "sync_folder",
     "to_float",
+    "what_writing_loses",
     "write_image",
 ]

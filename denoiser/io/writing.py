@@ -11,6 +11,8 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import numpy as np
+
 from denoiser.errors import DenoiserError, ImageWriteError, reason
 from denoiser.io.atomic import atomic_write
 from denoiser.io.backends import backend_for, has_backend
@@ -85,6 +87,25 @@ def write_image(
     except Exception as exc:  # OSError (disk full, permissions), encoder errors: all become typed errors
         raise ImageWriteError(target, f"could not write: {reason(exc)}") from exc
     return target
+
+
+def what_writing_loses(image: Image, path: str | Path, bit_depth: int | None = None) -> list[str]:
+    """What writing ``image`` to ``path`` (in the format its extension names, at ``bit_depth`` as
+    :func:`write_image` takes it) loses beyond rounding, in words: float values outside 0-1 clipped by a format
+    without float, an alpha channel dropped by JPEG. Empty when nothing is lost (or the extension is unknown)."""
+    fmt = WRITABLE_EXTENSIONS.get(Path(path).suffix.lower())
+    if fmt is None:
+        return []
+    lost = []
+    if image.bit_depth == 32 and _depth_written(fmt, bit_depth or 32) != 32:
+        values = image.color_values()
+        outside = float(np.mean((values < 0) | (values > 1)))
+        if outside > 0:
+            lost.append(f"{outside:.1%} of its values lie outside 0-1 and were clipped to that range "
+                        f"({fmt} at {_depth_written(fmt, bit_depth or 32)} bits holds no others)")
+    if image.has_alpha and fmt == "JPEG":
+        lost.append("its transparency (alpha channel) was dropped: JPEG cannot hold one")
+    return lost
 
 
 def _depth_written(fmt: str, wanted: int) -> int:

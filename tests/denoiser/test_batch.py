@@ -478,3 +478,20 @@ def test_amounts_out_of_range_are_refused_before_any_file() -> None:
         DenoiseSettings(color=-0.1)
 
 
+
+
+def test_what_a_format_cannot_hold_is_said_per_file(tmp_path: Path, tiny_model: torch.nn.Module) -> None:
+    """A float TIFF written as PNG had its values outside 0-1 clipped, an RGBA photo written as JPEG lost its
+    alpha: both were written with exit 0 and not a word."""
+    src = tmp_path / "in"
+    write_photo(src / "alpha.png", 1, mode="RGBA")
+    wide = np.random.default_rng(2).uniform(-0.2, 1.3, (30, 40, 3)).astype(np.float32)
+    tifffile.imwrite(src / "wide.tif", wide, photometric="rgb")
+    as_png = run_batch(batch_settings([src / "wide.tif"], tmp_path / "png", format="png"), tiny_model, "tiny")
+    (finding,) = [f for f in as_png.results[0].findings if f["code"] == "lost_in_writing"]
+    assert "wide_denoised.png" in finding["message"] and "outside 0-1 and were clipped" in finding["message"]
+    as_jpeg = run_batch(batch_settings([src / "alpha.png"], tmp_path / "jpg", format="jpg"), tiny_model, "tiny")
+    (finding,) = [f for f in as_jpeg.results[0].findings if f["code"] == "lost_in_writing"]
+    assert "alpha channel) was dropped" in finding["message"]
+    kept = run_batch(batch_settings([src / "wide.tif", src / "alpha.png"], tmp_path / "same"), tiny_model, "tiny")
+    assert not [f for r in kept.results for f in r.findings if f["code"] == "lost_in_writing"]  # float TIFF, PNG
