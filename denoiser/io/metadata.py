@@ -34,6 +34,17 @@ GPS_IFD_TAG = 0x8825
 # tags into Image.exif and from Image.exif into a TIFF, so strip offsets or sample formats never leak.
 # (Resolution is left out too: TIFF writers set it themselves.)
 _TIFF_METADATA_TAGS = frozenset({270, 271, 272, 274, 305, 306, 315, 33432, EXIF_IFD_TAG, GPS_IFD_TAG})
+IMAGE_DESCRIPTION_TAG = 270
+
+
+def _describes_the_layout(description: object) -> bool:
+    """Whether an ImageDescription is a writer's note of the array's layout (tifffile's ``{"shape": [...]}``,
+    ImageJ's ``ImageJ=...``) rather than a description of the photo: a rotated or re-encoded result would carry a
+    layout that no longer matches its pixels."""
+    text = description.decode("latin-1", "replace") if isinstance(description, bytes) else str(description)
+    return text.lstrip().startswith(('{"shape"', "ImageJ="))
+
+
 # The subset tifffile can write as plain text tags on 16-bit TIFFs.
 _TIFF_TEXT_TAGS = (270, 271, 272, 305, 306, 315, 33432)
 EXIF_HEADER = b"Exif\x00\x00"
@@ -96,7 +107,7 @@ def _metadata_only(exif: PILImage.Exif) -> bytes | None:
         if tag in exif:
             exif.get_ifd(tag)  # load sub-directories while the file is still open
     for tag in list(exif):
-        if tag not in _TIFF_METADATA_TAGS:
+        if tag not in _TIFF_METADATA_TAGS or (tag == IMAGE_DESCRIPTION_TAG and _describes_the_layout(exif[tag])):
             del exif[tag]
     if not len(exif):
         return None

@@ -213,3 +213,18 @@ def test_malformed_exif_keeps_the_picture_and_what_can_be_read(tmp_path: Path, r
     with PILImage.open(path) as im:
         assert im.getexif().get_ifd(EXIF_IFD)[ISO] == 3200
     assert parse_exif(image.exif).get_ifd(EXIF_IFD)[ISO] == 3200
+
+
+def test_a_writers_layout_note_is_not_carried_but_a_real_description_is(tmp_path: Path) -> None:
+    """tifffile notes an array's shape in ImageDescription; carried into a result turned upright (360 x 500 from
+    500 x 360) it no longer matched the pixels, and every later read warned about it."""
+    pixels = (np.arange(20 * 30 * 3) % 65536).astype(np.uint16).reshape(20, 30, 3)
+    noted = tmp_path / "noted.tif"
+    tifffile.imwrite(noted, pixels, photometric="rgb", extratags=[(274, "H", 1, 6, True)])  # orientation 6
+    described = tmp_path / "described.tif"
+    tifffile.imwrite(described, pixels, photometric="rgb", description="Harbour at dawn", metadata=None)
+    for source, expected in ((noted, None), (described, "Harbour at dawn")):
+        out = write_image(tmp_path / f"{source.stem}-out.tif", read_image(source))
+        with tifffile.TiffFile(out) as written:
+            tag = written.pages[0].tags.get(270)
+            assert (tag.value if tag is not None else None) == expected
