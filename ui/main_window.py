@@ -555,13 +555,35 @@ class MainWindow(QMainWindow):
             self.denoise()
 
     def _open_failed(self, message: str) -> None:
-        self._opening = None
+        failed, self._opening = self._opening, None
         self.say(f"Could not open the photo: {message}", error=True)
+        # A photo that fails in the open one's folder leaves it shown; one in a folder opened since (the pane
+        # lists it now) must not leave a photo of another folder on screen, titled and savable.
+        listed = self.folder_pane.folder()
+        if failed is not None and self.photo is not None and listed not in (None, self.photo.path.parent):
+            self._close_photo()
+
+    def _close_photo(self) -> None:
+        """No photo open: the viewer, the panel's result and the title are cleared, Save has nothing to write."""
+        self.bridge.cancel("model", "denoise")
+        self.jobs.forget("display")
+        self.session.open(None)
+        self.viewer.set_working("")
+        self.viewer.set_original(None)
+        self._show_noise()
+        self.panel.set_has_result(False)
+        self.panel.set_findings([])
+        self.panel.set_reference_text("")
+        self.panel.latents.clear()
+        self.info_panel.clear()
+        self._update_title()
 
     def _open_cancelled(self) -> None:
         self._opening = None
 
     def _denoised(self, result: DenoiseOutcome) -> None:
+        if self.photo is None or result.path != self.photo.path:
+            return  # the photo it was made for is no longer open
         self.session.finish_denoise(result)
         self.panel.set_has_result(True)
         self.panel.set_findings(result.findings)

@@ -304,6 +304,25 @@ def test_a_batch_result_is_shown_and_saved_as_the_batch_wrote_it(qtbot: QtBot, w
     assert "shown as saved" in window.status_label.text()
 
 
+def test_a_photo_that_fails_to_open_does_not_leave_the_last_one_on_screen(qtbot: QtBot, window: MainWindow,
+                                                                         tmp_path: Path) -> None:
+    """Opening a folder whose first file was broken left the other folder's photo shown, titled and savable
+    while the pane selected the broken file."""
+    good = noisy_photo(tmp_path / "here" / "a.png", seed=1)
+    open_and_denoise(qtbot, window, good)
+    broken = tmp_path / "there" / "a_broken.png"
+    broken.parent.mkdir()
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    window.open_folder(broken.parent)
+    qtbot.waitUntil(lambda: "Could not open the photo" in window.status_label.text(), timeout=10000)
+    assert window.photo is None and window.outcome is None
+    assert not window.panel.save_button.isEnabled()
+    assert not window.viewer.has_result()
+    assert window.windowTitle() == "there \u2014 Denoiser"
+    window.save()  # nothing to write, and nothing written
+    assert sorted(p.name for p in good.parent.iterdir()) == ["a.png"]
+
+
 def test_tools_open_the_dialogs_and_new_models_reach_the_chooser(qtbot: QtBot, window: MainWindow) -> None:
     window.panel.set_strength(True, 30, amount=1.2, luminance=0.9, color=1.7)
     batch = window.open_batch_dialog()
