@@ -384,8 +384,8 @@ def check_libraries(bundle: Bundle, report: Report) -> None:
         for line in done.stdout.splitlines():
             if "not found" in line and not FROM_THE_DESKTOP.match(line.split()[0]):
                 unresolved.add(f"{path.relative_to(bundle.internal)}: {line.split()[0]}")
-    hint = ("\n      PyInstaller carries the libraries it finds on the build machine: install these there and build again "
-            "(Debian and Ubuntu: " + " ".join(BUILD_MACHINE_PACKAGES) + ")")
+    hint = ("\n      PyInstaller carries the libraries it finds on the build machine: install these there and build "
+            "again (Debian and Ubuntu: " + " ".join(BUILD_MACHINE_PACKAGES) + ")")
     report.check("every bundled library's dependencies resolve", not unresolved,
                  "\n      ".join(sorted(unresolved)) + hint)
 
