@@ -33,6 +33,7 @@ from denoiser.cli_common import (
     Console,
     add_verbosity_arguments,
     completes_files,
+    settle_verbosity,
     silence_stdout,
     stdout_is_a_pipe,
 )
@@ -94,7 +95,8 @@ def _add_estimate_parser(commands: argparse._SubParsersAction) -> None:
                                           "named on stderr.")
     completes_files(est.add_argument("files", nargs="+", metavar="FILE"))
     est.add_argument("--json", action="store_true", help="print one JSON list on stdout: per file luminance, "
-                                                         "color, method, PCA check (or the failure)")
+                                                         "color, method, colour subsampled, PCA check (or the "
+                                                         "failure)")
 
 
 # --- denoise: where the results go ------------------------------------------------------------------------------
@@ -115,6 +117,7 @@ def noise_record(file: str) -> tuple[dict[str, Any], str]:
     record = {"file": file, "status": "ok", "luminance": round(estimate.luminance, 4),
               "color": round(estimate.color, 4), "grey": grey, "spread": round(estimate.spread, 4),
               "method": estimate.method, "measured": estimate.measured, "rough": estimate.rough,
+              "subsampled": estimate.subsampled,
               "pca_check": round(pca, 4) if pca is not None else None}
     return record, f"{file}\t{estimate.summary()}\t({estimate.method}; {check})"
 
@@ -185,6 +188,9 @@ def _flush_stdout() -> None:
 def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    conflict = settle_verbosity(args)
+    if conflict:
+        _command_parser(parser, args.command).error(conflict)  # usage, message, exit status 2
     try:
         return COMMANDS[args.command](args)
     except OutputUsageError as err:

@@ -50,15 +50,34 @@ def confirm(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
+COMMAND_VERBOSITY = "command_verbosity"
+"""Where a sub-command's own ``-q``/``-v`` go, apart from the top level's, so that the two can be compared
+(:func:`settle_verbosity`)."""
+
+
 def add_verbosity_arguments(parser: argparse.ArgumentParser, *, top_level: bool = False) -> None:
-    """``-q/--quiet`` and ``-v/--verbose`` as ``args.verbosity``. On a sub-command they default to nothing
-    (``SUPPRESS``), so that ``denoiser -q denoise ...`` and ``denoiser denoise -q ...`` mean the same."""
-    default = NORMAL if top_level else argparse.SUPPRESS
+    """``-q/--quiet`` and ``-v/--verbose``: on the top level as ``args.verbosity``; on a sub-command apart, with no
+    default (``SUPPRESS``), for :func:`settle_verbosity` to merge, so that ``denoiser -q denoise ...`` and
+    ``denoiser denoise -q ...`` mean the same."""
+    dest, default = ("verbosity", NORMAL) if top_level else (COMMAND_VERBOSITY, argparse.SUPPRESS)
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=QUIET, default=default,
+    group.add_argument("-q", "--quiet", dest=dest, action="store_const", const=QUIET, default=default,
                        help="print only errors and the results asked for: no progress, notes, warnings or summary")
-    group.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=VERBOSE, default=default,
+    group.add_argument("-v", "--verbose", dest=dest, action="store_const", const=VERBOSE, default=default,
                        help="print more: model, device, timings and other details (on stderr)")
+
+
+def settle_verbosity(args: argparse.Namespace) -> str:
+    """Merge a sub-command's ``-q``/``-v`` into ``args.verbosity``. Returns what is wrong ("" when nothing is) when
+    ``-q`` and ``-v`` were both given, one before the command and one after it (``denoiser -q denoise ... -v``)."""
+    command = vars(args).pop(COMMAND_VERBOSITY, None)
+    top = getattr(args, "verbosity", NORMAL)
+    if command is None or command == top:
+        return ""
+    if top != NORMAL:
+        return "-q/--quiet and -v/--verbose: give one or the other, not both (one before the command, one after it)"
+    args.verbosity = command
+    return ""
 
 
 def stderr_is_terminal() -> bool:

@@ -180,18 +180,29 @@ def single_output_file(args: argparse.Namespace) -> Path | None:
     """The file ``-o`` names when it is one photo's result (``-o result.png``), None when it is a folder.
 
     OUT is a file when it names an image format (and is neither an existing folder nor written with a trailing
-    slash), or is an existing file; then
-    there must be exactly one input file, and OUT's extension must be one this install writes, agreeing with
-    ``--format``. Anything else raises :class:`OutputUsageError` saying what to give instead.
+    slash), or is an existing file; then there must be exactly one input file, and OUT's extension must be one this
+    install writes, agreeing with ``--format``. OUT is never an input file, and with one input file a new OUT with
+    another extension (``r.txt``, the typo ``r.jgp``) is refused rather than made a folder; a name without an
+    extension is one. Anything else raises :class:`OutputUsageError` saying what to give instead.
     """
-    out = Path(args.output)
+    from denoiser.io.writing import same_file
+
+    out, inputs = Path(args.output), [Path(p) for p in args.inputs]
+    source = next((p for p in inputs if p.is_file() and same_file(out, p)), None)
+    if source is not None:
+        raise OutputUsageError(f"-o {args.output} is the input {source}: a result never replaces its photo; name "
+                               "another file, or a folder")
     if out.is_dir() or args.output.endswith(("/", os.sep)):  # "result.png/" asks for a folder
         return None
     named = _format_named_by(out)
+    one_file = len(inputs) == 1 and not inputs[0].is_dir()
+    if named is None and not out.exists() and out.suffix and one_file:
+        raise OutputUsageError(f"-o {out}: {out.suffix} is not an extension this install writes "
+                               f"({', '.join(WRITABLE_EXTENSIONS)}); a folder for the results is named with a "
+                               f"trailing / (-o {out}/) or exists already")
     if named is None and not out.exists():
         return None
-    inputs = [Path(p) for p in args.inputs]
-    if len(inputs) != 1 or inputs[0].is_dir():
+    if not one_file:
         what = f"{len(inputs)} inputs are given" if len(inputs) != 1 else f"{inputs[0]} is a folder"
         raise OutputUsageError(f"-o {out} names one image file, but {what}: give a folder for the results")
     if named is None:
@@ -256,6 +267,7 @@ def denoise_one_file(source: Path, out: Path, settings: BatchSettings, model: Au
     policy; a failure is the result's message, not an exception."""
     from denoiser.batch import FileResult, denoise_image
     from denoiser.batch.failures import failure_message
+    from denoiser.batch.run import file_findings
     from denoiser.io import read_image, write_image
 
     started = time.monotonic()
@@ -265,12 +277,13 @@ def denoise_one_file(source: Path, out: Path, settings: BatchSettings, model: Au
     on_progress(Progress("files", 0, 1, source.name, extra={"path": source}))
     result = FileResult(source, None, "failed")
     try:
-        outcome = denoise_image(read_image(source), model, settings, on_progress)
+        image = read_image(source)
+        outcome = denoise_image(image, model, settings, on_progress)
         result.output = write_image(target, outcome.image, quality=settings.quality,
                                     keep_metadata=settings.keep_metadata, bit_depth=settings.bit_depth,
                                     protected=[source], overwrite=overwrite)
         result.status, result.sigma = "done", float(outcome.sigma)
-        result.findings = [finding.to_dict() for finding in outcome.findings]
+        result.findings = file_findings(source, image, outcome, settings, result.output.name)
     except Exception as err:  # noqa: BLE001 - reported as a failed file, as in a batch
         result.message = failure_message(source, err)
     result.seconds = time.monotonic() - started
@@ -309,7 +322,8 @@ def _ray_cluster(args: argparse.Namespace, single: Path | None) -> RayCluster | 
 
 
 def cmd_denoise(args: argparse.Namespace) -> int:
-    from denoiser.batch import MANIFEST_NAME, Manifest, collect_inputs
+    from denoiser.batch import MANIFEST_NAME, FileResult, Manifest, collect_inputs
+    from denoiser.batch.inputs import named_non_images, not_an_image
     from denoiser.inference import resolve_device
     from denoiser.model_loading import load_model_for_inference
 
@@ -317,11 +331,11 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     single = single_output_file(args)
     cluster = _ray_cluster(args, single)
     settings = _batch_settings(args)
-    # A missing input fails before a model loads.
+    # A missing input fails before a model loads; a file named that is no image is reported, not skipped.
     files = collect_inputs(settings, None if single is not None else Manifest.load(settings.output))
+    not_images = [FileResult(path, None, "failed", not_an_image(path)) for path in named_non_images(settings.inputs)]
     if not files:
-        console.error("no images found in the given inputs")
-        return EXIT_ERROR
+        raise DenoiserError("; ".join(r.message for r in not_images) or f"no images found in {' '.join(args.inputs)}")
     if not _confirm_overwrite(settings, single, args.yes):
         console.error("nothing done (overwriting was not confirmed)")
         return EXIT_ERROR
@@ -332,6 +346,8 @@ def cmd_denoise(args: argparse.Namespace) -> int:
     manifest = None if single is not None else settings.output / MANIFEST_NAME
     report, progress = DenoiseReport(console, args.json), DenoiseProgress(console, len(files))
     stopped = ""
+    for result in not_images:
+        report.add(result)
     try:
         results = (iter([denoise_one_file(files[0][0], single, settings, model, progress)]) if single is not None
                    else _results_asking_before_a_redo(settings, model, info.name, progress, files,
@@ -346,7 +362,7 @@ def cmd_denoise(args: argparse.Namespace) -> int:
         raise
     finally:
         progress.close()
-        report.finish(info.name, settings.output, manifest, stopped)
+        report.finish(info.name, single or settings.output, manifest, stopped, one_file=single is not None)
     if stopped:
         console.error(f"interrupted after {report.count('done')} denoised: files already written are complete, "
                       "none is half-written; run the same command again to finish the rest")
@@ -382,8 +398,3 @@ def _results_asking_before_a_redo(settings: BatchSettings, model: Autoencoder, m
             raise DenoiserError("nothing done (denoising again was not confirmed)") from None
     settings.redo = True
     yield from batch(settings, model, model_name, on_progress=progress, files=files)
-
-
-# --- estimate-noise --------------------------------------------------------------------------------------------------
-
-

@@ -138,10 +138,14 @@ class DenoiseReport:
         reason = "already done" if result.resumed else "output exists"
         return f"skip    {result.source} -> {result.output} ({reason})"
 
-    def finish(self, model_name: str, output: Path, manifest: Path | None, stopped: str = "") -> None:
-        """The summary on stderr; with ``--json`` the document on stdout. ``stopped``: why the batch ended early
-        (``interrupted``, or an error's message)."""
+    def finish(self, model_name: str, output: Path, manifest: Path | None, stopped: str = "",
+               one_file: bool = False) -> None:
+        """The summary on stderr; with ``--json`` the document on stdout. ``output``: the ``-o`` folder, or with
+        ``one_file`` the file asked for, said as the file the result went to when that differs (``r-2.png``, ``r.png``
+        being taken). ``stopped``: why the batch ended early (``interrupted``, or an error's message)."""
         elapsed = time.monotonic() - self.started
+        if one_file:
+            output = next((result.output for result in self.results if result.output is not None), output)
         done, failed, skipped = self.count("done"), self.count("failed"), self.count("skipped")
         if self.as_json:
             self.console.result(json.dumps({
@@ -159,6 +163,3 @@ class DenoiseReport:
         if self.warnings:
             also = f"; they are also in {manifest}" if manifest else ""
             self.console.note(f"{self.warnings} warning(s) above{also}")
-
-
-# --- denoise: the command --------------------------------------------------------------------------------------------

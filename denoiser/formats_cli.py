@@ -33,7 +33,7 @@ def format_row(info: FormatInfo) -> dict[str, Any]:
         "available": info.available,
         "missing": info.missing(),
         "reads": list(info.reads),
-        "writes": list(info.writes),
+        "writes": list(info.written_bits),
         "written_as": output_format_of(info.name),
         "extensions": list(info.extensions),
     }
@@ -41,7 +41,7 @@ def format_row(info: FormatInfo) -> dict[str, Any]:
 
 def _writes_text(info: FormatInfo) -> str:
     if info.writable:
-        return depths_text(info.writes)
+        return depths_text(info.written_bits)
     return f"never (results: {output_format_of(info.name)})"
 
 

@@ -66,7 +66,7 @@ def _models_list(args: argparse.Namespace, console: Console) -> int:
         console.result(describe(info))
         if info.trained_on:
             console.result(f"    trained on {info.trained_on}")
-    console.note(f"({len(infos)} models; your library is {user_models_dir()})")
+    console.note(f"({len(infos)} model{'' if len(infos) == 1 else 's'}; your library is {user_models_dir()})")
     return EXIT_OK
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from denoiser.batch.manifest import Manifest
 from denoiser.batch.settings import BatchSettings
-from denoiser.io import find_images
+from denoiser.io import find_images, is_image_path
+from denoiser.io.formats import FORMAT_NAMES
 
 
 def _is_under(path: Path, folder: Path) -> bool:
@@ -41,6 +42,24 @@ def collect_inputs(settings: BatchSettings, manifest: Manifest | None = None) ->
             seen.add(resolved)
             found[file] = root if is_folder else None
     return list(found.items())
+
+
+def named_non_images(inputs: list[Path]) -> list[Path]:
+    """The files among ``inputs`` (each once) that are not images by their extension. :func:`collect_inputs` leaves
+    them out as it leaves out a folder's other files, but a file named on its own was asked for: it is to be
+    reported (:func:`not_an_image`), not skipped without a word."""
+    found: dict[Path, Path] = {}
+    for item in inputs:
+        path = Path(item)
+        if path.is_file() and not is_image_path(path):
+            found.setdefault(path.resolve(), path)
+    return list(found.values())
+
+
+def not_an_image(path: Path) -> str:
+    """Why ``path``, named on its own, is not denoised: its extension is no image format's."""
+    what = f"{path.suffix} is not an image extension" if path.suffix else "its name has no extension"
+    return f"{path}: not an image file: {what} (supported: {FORMAT_NAMES}; 'denoiser formats' lists the extensions)"
 
 
 class InputFolders:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from denoiser.batch.settings import DenoiseSettings, check_pattern
-from denoiser.errors import DenoiserError, ImageWriteError
+from denoiser.batch.settings import DenoiseSettings, check_pattern, output_name
+from denoiser.errors import ImageWriteError
 from denoiser.io.formats import SUPPORTED_EXTENSIONS, WRITABLE_EXTENSIONS, output_format_of
 
 NAME_LIMIT = 255
@@ -30,9 +30,7 @@ def output_path_for(source: Path, out_dir: Path, settings: DenoiseSettings, rela
     """
     check_pattern(settings.pattern)
     sub = source.parent.relative_to(relative_to) if relative_to is not None else Path()
-    name = settings.pattern.format(stem=source.stem)
-    if not name or "/" in name or "\\" in name or name in (".", ".."):
-        raise DenoiserError(f"output name pattern {settings.pattern!r} gives an invalid name {name!r}")
+    name = output_name(settings.pattern, source.stem)  # refuses a bad name a stem still gives (a file "..png")
     extension = settings.extension_for(source)
     if settings.format == "same" and real_format is not None \
             and SUPPORTED_EXTENSIONS.get(extension.lower()) != output_format_of(real_format):

@@ -50,10 +50,26 @@ def normalize_format(name: str) -> str:
 
 PATTERN_FIELDS = ("stem",)
 """The fields an output name pattern may use: ``{stem}``, the input's name without its extension."""
+SAMPLE_STEM = "IMG_0001"
+"""The stem a pattern is tried with before any work, so that a pattern giving no usable name is refused up front."""
+
+
+def output_name(pattern: str, stem: str) -> str:
+    """The result's name (without extension) ``pattern`` gives for a photo named ``stem``; DenoiserError when that
+    is not one file name inside the output folder: empty, ``.`` or ``..``, or holding a path separator
+    (``{stem}/x``, ``../{stem}``, ``/tmp/{stem}``)."""
+    name = pattern.format(stem=stem)
+    if not name or "/" in name or "\\" in name or name in (".", ".."):
+        raise DenoiserError(f"output name pattern {pattern!r} gives {name!r} for a photo named {stem!r}: a "
+                            "result's name holds no folder ('/' or '\\') and is not '.' or '..' (-o names the "
+                            "folder)")
+    return name
+
 
 def check_pattern(pattern: str) -> None:
     """Refuse a name pattern that uses anything but the documented fields (``{stem.__class__}``, ``{0}``,
-    ``{stem!r}``...), with a message that says what is allowed."""
+    ``{stem!r}``...), or that gives a name outside the output folder (:func:`output_name`), with a message
+    that says what is allowed."""
     try:
         parts = list(string.Formatter().parse(pattern))
     except ValueError as err:
@@ -63,6 +79,7 @@ def check_pattern(pattern: str) -> None:
             shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
             raise DenoiserError(f"output name pattern {pattern!r} uses {shown}; the only field is {{stem}} "
                                 "(the photo's name without its extension)")
+    output_name(pattern, SAMPLE_STEM)
 
 
 SIGNATURE_DEFAULTS: dict[str, Any] = {"passes": 1}

@@ -57,6 +57,14 @@ class FormatInfo:
     """A Pillow feature (``PIL.features.check``) the format needs, when Pillow itself decodes it."""
     written_as: str | None = None
     """For formats never written: the format results of such files are written in."""
+    stored: tuple[int, ...] = ()
+    """The bit depths the written files hold, where they differ from :attr:`writes` (the depths of the pixels
+    written): HEIC holds 16-bit results as 10 bits. Empty when the same."""
+
+    @property
+    def written_bits(self) -> tuple[int, ...]:
+        """The bit depths written files hold, as ``denoiser formats`` tells them."""
+        return self.stored or self.writes
 
     @property
     def writable(self) -> bool:
@@ -95,7 +103,7 @@ FORMAT_TABLE: tuple[FormatInfo, ...] = (
     FormatInfo("WEBP", "WebP", (".webp",), reads=(8,), writes=(8,)),
     FormatInfo("BMP", "BMP", (".bmp",), reads=(8,), writes=(8,)),
     FormatInfo("HEIF", "HEIC/HEIF", (".heic", ".heif", ".hif"), reads=(8, 16), writes=(8, 16),
-               package="pillow-heif", module="pillow_heif"),
+               package="pillow-heif", module="pillow_heif", stored=(8, 10)),
     FormatInfo("AVIF", "AVIF", (".avif",), reads=(8,), writes=(8,), pillow_feature="avif"),
     FormatInfo("RAW", "camera RAW", RAW_EXTENSIONS, reads=(16,), writes=(), package="rawpy", module="rawpy",
                written_as="TIFF"),

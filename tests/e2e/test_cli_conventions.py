@@ -95,8 +95,10 @@ def test_the_input_is_never_the_result(tmp_path: Path, tiny_model_file: Path,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     source = photo(tmp_path / "p.png")
     before = source.read_bytes()
-    assert denoise(tiny_model_file, str(source), "-o", str(source), "--on-collision", "overwrite", "--yes") == 1
-    assert "would overwrite the input" in capsys.readouterr().err and source.read_bytes() == before
+    with pytest.raises(SystemExit) as refused:  # a usage error, before any work (report-cli item 6)
+        denoise(tiny_model_file, str(source), "-o", str(source), "--on-collision", "overwrite", "--yes")
+    assert refused.value.code == 2
+    assert f"is the input {source}" in capsys.readouterr().err and source.read_bytes() == before
 
 
 @pytest.mark.parametrize(("inputs", "output", "said"), [
