@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from denoiser.batch.manifest import Manifest
-from denoiser.batch.settings import BatchSettings
+from denoiser.batch.settings import DEFAULT_PATTERN, BatchSettings
 from denoiser.io import find_images, is_image_path
 from denoiser.io.formats import FORMAT_NAMES
 
@@ -18,9 +19,9 @@ def _is_under(path: Path, folder: Path) -> bool:
 def collect_inputs(settings: BatchSettings, manifest: Manifest | None = None) -> list[tuple[Path, Path | None]]:
     """The image files of the batch, each once, as (file, the folder its tree is kept relative to or None).
 
-    Left out: files inside the output folder when that folder lies inside an input folder, and files the
-    manifest records as outputs, so a rerun never denoises its own results. A missing input raises
-    ImageReadError.
+    Left out: files inside the output folder when that folder lies inside an input folder, files the manifest
+    records as outputs, so a rerun never denoises its own results, and in an input folder the results that lie
+    beside their photos (:func:`results_beside_their_photos`). A missing input raises ImageReadError.
     """
     out_dir = settings.output.resolve() if settings.output is not None else None
     skip = manifest.outputs() if manifest is not None else set()
@@ -33,15 +34,33 @@ def collect_inputs(settings: BatchSettings, manifest: Manifest | None = None) ->
         nested_output = None
         if is_folder and out_dir is not None and out_dir != root.resolve() and _is_under(out_dir, root.resolve()):
             nested_output = out_dir
-        for file in find_images([root], recursive=settings.recursive):
+        images = find_images([root], recursive=settings.recursive)
+        results = results_beside_their_photos(images, settings.pattern) if is_folder else set()
+        for file in images:
             resolved = file.resolve()
-            if resolved in skip or resolved in seen:
+            if resolved in skip or resolved in seen or file in results:
                 continue
             if nested_output is not None and _is_under(resolved, nested_output):
                 continue
             seen.add(resolved)
             found[file] = root if is_folder else None
     return list(found.items())
+
+
+_NUMBERED = re.compile(r"-\d+$")
+
+
+def results_beside_their_photos(files: list[Path], pattern: str = DEFAULT_PATTERN) -> set[Path]:
+    """The files among ``files`` named as a result of a photo in the same folder: ``a_denoised.png`` (or
+    ``a_denoised-2.jpg``) beside ``a.png``, as the app's Save and a batch into the photos' own folder name them
+    (``pattern`` and the default). A batch over that folder would otherwise denoise them a second time."""
+    # A pattern adds text to the stem ("{stem}" alone makes no new name), so a photo is never its own result.
+    patterns = {p for p in (pattern, DEFAULT_PATTERN) if p.format(stem="") != ""}
+    stems: dict[Path, set[str]] = {}
+    for file in files:
+        stems.setdefault(file.parent, set()).add(file.stem)
+    made = {folder: {p.format(stem=stem) for stem in names for p in patterns} for folder, names in stems.items()}
+    return {file for file in files if _NUMBERED.sub("", file.stem) in made[file.parent]}
 
 
 def named_non_images(inputs: list[Path]) -> list[Path]:

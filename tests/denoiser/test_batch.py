@@ -495,3 +495,18 @@ def test_what_a_format_cannot_hold_is_said_per_file(tmp_path: Path, tiny_model: 
     assert "alpha channel) was dropped" in finding["message"]
     kept = run_batch(batch_settings([src / "wide.tif", src / "alpha.png"], tmp_path / "same"), tiny_model, "tiny")
     assert not [f for r in kept.results for f in r.findings if f["code"] == "lost_in_writing"]  # float TIFF, PNG
+
+
+def test_results_saved_beside_their_photos_are_not_denoised_again(tmp_path: Path,
+                                                                  tiny_model: torch.nn.Module) -> None:
+    """The app's Save writes a_denoised.png beside a.png; a batch over that folder then denoised the result a
+    second time (into a_denoised_denoised.png)."""
+    src = tmp_path / "in"
+    for name in ("a.png", "a_denoised.png", "a_denoised-2.png", "b.png", "b-2.png", "c_denoised.png"):
+        write_photo(src / name, len(name))
+    report = run_batch(batch_settings(src, tmp_path / "out"), tiny_model, "tiny")
+    assert sorted(r.source.name for r in report.results) == ["a.png", "b-2.png", "b.png", "c_denoised.png"]
+    named = run_batch(batch_settings([src / "a_denoised.png"], tmp_path / "named"), tiny_model, "tiny")
+    assert [r.status for r in named.results] == ["done"]  # a file named on its own is what was asked for
+    mine = run_batch(batch_settings(src, tmp_path / "clean", pattern="{stem}_clean"), tiny_model, "tiny")
+    assert "a_denoised.png" not in {r.source.name for r in mine.results}  # the app's own name, whatever the pattern
