@@ -114,8 +114,13 @@ class Strength:
         estimate's map (which covers the photo at its own resolution) scaled by the amounts.
 
         ``estimate`` is needed for auto. A fixed sigma (and a flat estimate) gives a 1 x 1 x 2 map, which
-        :func:`~denoiser.inference.denoise_array` applies everywhere."""
-        scale = np.array([self.amount * self.luminance, self.amount * self.color], dtype=np.float32)
+        :func:`~denoiser.inference.denoise_array` applies everywhere. For a grey photo's estimate the colour amount
+        does nothing: the luminance amount scales both channels."""
+        # A grey photo has no colour noise: its one level is set by the luminance amount, in both channels of the
+        # map (the colour amount once changed a grey result by up to 30 levels).
+        grey = estimate is not None and estimate.grey is not None
+        color = self.luminance if grey else self.color
+        scale = np.array([self.amount * self.luminance, self.amount * color], dtype=np.float32)
         if self.sigma is None:
             if estimate is None:
                 raise DenoiserError("auto strength needs the photo's noise estimate")
@@ -173,10 +178,10 @@ class NoiseEstimate:
         return float(high - low)
 
     def levels_text(self) -> str:
-        """``luminance 3.2, colour 7.5``; for a grey photo ``grey 4.1: luminance 8.2, colour 5.1`` (its noise
-        level, then the map the model is given)."""
+        """``luminance 3.2, colour 7.5``; for a grey photo ``grey 4.1 (the model is given luminance 8.2, colour
+        5.1)``: its one noise level, then the map that level becomes for the colour model."""
         text = f"luminance {self.luminance:.1f}, colour {self.color:.1f}"
-        return text if self.grey is None else f"grey {self.grey:.1f}: {text}"
+        return text if self.grey is None else f"grey {self.grey:.1f} (the model is given {text})"
 
     def summary(self) -> str:
         """:meth:`levels_text`, with the spread when the level varies over the photo, and a word when the photo was

@@ -40,6 +40,7 @@ AMOUNT_TOOLTIP = "How much of the noise auto found to remove: 100 % is the estim
 SIGMA_TOOLTIP = "A fixed noise level (sigma, 0-255 units) for the whole photo, whatever auto finds"
 LUMINANCE_TOOLTIP = "Luminance noise (grain, speckle): 100 % removes what the strength says, 0 % leaves it"
 COLOUR_TOOLTIP = "Colour noise (chroma blotches): 100 % removes what the strength says, 0 % leaves it"
+GREY_COLOUR_TOOLTIP = "A grey photo has no colour noise: Luminance sets how much of its noise is removed"
 
 MAX_STRENGTH = int(MAX_SIGMA)
 """The strength slider's top with Auto off (whole sigmas)."""
@@ -416,6 +417,9 @@ class SidePanel(QWidget):
         """Show what auto found in the open photo (None: no photo): ``luminance 3.2, colour 7.5`` (``summary``
         when it was made already) and "(PCA)" when it is the flat white-noise estimate rather than the noise-map
         network's."""
+        grey = estimate is not None and estimate.grey is not None
+        self.color_slider.setEnabled(not grey)  # a grey photo has no colour noise: Colour would do nothing
+        self.color_slider.setToolTip(GREY_COLOUR_TOOLTIP if grey else COLOUR_TOOLTIP)
         if estimate is None:
             self.noise_label.setText("-")
             return

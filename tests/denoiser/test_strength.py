@@ -127,8 +127,20 @@ def test_the_grey_map_is_the_level_times_its_factors_and_the_model_gets_it_at_mo
     np.testing.assert_allclose(estimate.levels[..., 0], GREY_MAP[0] * levels)
     np.testing.assert_allclose(estimate.levels[..., 1], GREY_MAP[1] * levels)
     np.testing.assert_allclose(Strength().levels(estimate), np.minimum(estimate.levels, MAX_SIGMA))
-    assert estimate.grey == pytest.approx(30.0) and estimate.summary().startswith("grey 30.0: luminance")
+    assert estimate.grey == pytest.approx(30.0)
+    assert estimate.summary().startswith("grey 30.0 (the model is given luminance")
     assert flat_estimate(5.0).grey is None and not flat_estimate(5.0).summary().startswith("grey")
+
+
+def test_the_colour_amount_leaves_a_grey_photo_alone() -> None:
+    """A grey photo has no colour noise, yet the Colour amount changed its result by up to 30 levels."""
+    estimate = grey_estimate(np.full((1, 1), 10.0, np.float32), "pca")
+    plain = Strength().levels(estimate)
+    np.testing.assert_array_equal(Strength(color=0.0).levels(estimate), plain)
+    np.testing.assert_array_equal(Strength(sigma=20, color=2.0).levels(estimate), Strength(sigma=20).levels(estimate))
+    np.testing.assert_allclose(Strength(luminance=0.5).levels(estimate), plain * 0.5)  # luminance sets its level
+    colour = flat_estimate(10.0)
+    assert Strength(color=0.0).levels(colour)[0, 0, 1] == 0  # a colour photo's colour amount still acts
 
 
 class FakeEstimator:

@@ -323,6 +323,22 @@ def test_a_photo_that_fails_to_open_does_not_leave_the_last_one_on_screen(qtbot:
     assert sorted(p.name for p in good.parent.iterdir()) == ["a.png"]
 
 
+def test_a_grey_photo_disables_colour_and_says_its_one_level(qtbot: QtBot, window: MainWindow,
+                                                               tmp_path: Path) -> None:
+    """On a grey photo the panel showed "grey 2.9: luminance 5.7, colour 3.6" and a Colour slider that changed
+    the grey result."""
+    grey = tmp_path / "grey.png"
+    rng = np.random.default_rng(3)
+    PILImage.fromarray(np.clip(120 + rng.normal(0, 15, (48, 64)), 0, 255).astype(np.uint8)).save(grey)
+    open_and_denoise(qtbot, window, grey)
+    assert window.panel.noise_label.text().startswith("grey ")
+    assert "the model is given" in window.panel.noise_label.text()
+    assert not window.panel.color_slider.isEnabled()
+    colour = noisy_photo(tmp_path / "colour.png")
+    open_and_denoise(qtbot, window, colour)
+    assert window.panel.color_slider.isEnabled()
+
+
 def test_tools_open_the_dialogs_and_new_models_reach_the_chooser(qtbot: QtBot, window: MainWindow) -> None:
     window.panel.set_strength(True, 30, amount=1.2, luminance=0.9, color=1.7)
     batch = window.open_batch_dialog()
