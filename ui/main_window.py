@@ -531,6 +531,11 @@ class MainWindow(QMainWindow):
         opened, outcome = result
         self._photo_opened(opened, auto_denoise=False)
         self._denoised(outcome)
+        # The pane lists the photo's folder with it selected, as for any photo opened (the photo is open already,
+        # so selecting it opens nothing again).
+        if self.folder_pane.folder() != opened.path.parent:
+            self.open_folder(opened.path.parent, photo=opened.path)
+        self.folder_pane.select(opened.path)
         self.say(f"{outcome.path.name} beside the saved result, shown as saved (Detail does not apply to it).")
 
     def _photo_opened(self, result: OpenedPhoto, auto_denoise: bool = True) -> None:

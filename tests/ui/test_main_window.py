@@ -304,6 +304,28 @@ def test_a_batch_result_is_shown_and_saved_as_the_batch_wrote_it(qtbot: QtBot, w
     assert "shown as saved" in window.status_label.text()
 
 
+def test_an_opened_batch_result_is_the_photo_the_pane_selects(qtbot: QtBot, window: MainWindow,
+                                                              tmp_path: Path) -> None:
+    """The pane kept listing the folder open before, its photo highlighted, while the title named the batch's
+    photo; a click on the highlighted photo then did nothing."""
+    before = noisy_photo(tmp_path / "before" / "big.png", seed=2)
+    window.open_folder(before.parent)
+    qtbot.waitUntil(lambda: window.outcome is not None and window.photo.path == before, timeout=10000)
+    source = noisy_photo(tmp_path / "batch_in" / "in.png", seed=4)
+    output = tmp_path / "batch_out" / "in_denoised.png"
+    output.parent.mkdir()
+    PILImage.fromarray(np.full((48, 64, 3), 128, np.uint8)).save(output)
+    window.open_pair(source, output)
+    qtbot.waitUntil(lambda: window.outcome is not None and window.outcome.path == source, timeout=10000)
+    assert window.folder_pane.folder() == source.parent
+    assert window.folder_pane.view.currentIndex().row() == window.folder_pane.paths().index(source)
+    assert window.windowTitle().startswith("in.png")
+    assert window.outcome.strength is None  # still the saved result: selecting it opened nothing again
+    window.folder_pane.select(before)  # the folder now listed does not hold it: nothing happens ...
+    window.show_photo(before)  # ... and the photo from before opens as any photo does
+    qtbot.waitUntil(lambda: window.photo.path == before, timeout=10000)
+
+
 def test_a_photo_that_fails_to_open_does_not_leave_the_last_one_on_screen(qtbot: QtBot, window: MainWindow,
                                                                          tmp_path: Path) -> None:
     """Opening a folder whose first file was broken left the other folder's photo shown, titled and savable
