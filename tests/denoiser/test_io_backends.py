@@ -124,3 +124,20 @@ def test_importing_the_io_package_and_asking_the_command_for_help_load_no_codec_
     write_image(tmp_path / "wide.tif", wide)
     assert loaded_after(f"from denoiser.io import read_image\nread_image({str(tmp_path / 'wide.png')!r})") == ["cv2"]
     assert "tifffile" in loaded_after(f"from denoiser.io import read_image\nread_image({str(tmp_path / 'wide.tif')!r})")
+
+
+def test_a_png_transparent_colour_is_read_as_alpha_and_kept(tmp_path: Path) -> None:
+    """An RGB PNG whose transparent colour is given by a tRNS chunk lost its transparency in the result."""
+    from PIL import Image as PILImage
+
+    from denoiser.io import read_image, write_image
+
+    pixels = np.full((8, 10, 3), 200, np.uint8)
+    pixels[2:5, 3:7] = (0, 0, 0)  # the transparent colour
+    PILImage.fromarray(pixels).save(tmp_path / "keyed.png", transparency=(0, 0, 0))
+    image = read_image(tmp_path / "keyed.png")
+    assert image.has_alpha
+    expected_alpha = np.where((pixels == 0).all(axis=2), 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(image.alpha()[..., 0], expected_alpha)
+    np.testing.assert_array_equal(read_image(write_image(tmp_path / "out.png", image)).alpha()[..., 0],
+                                  expected_alpha)

@@ -48,7 +48,9 @@ def _read_metadata(source: Source) -> Metadata:
 def pixels_from_pillow(path: Path, im: PILImage.Image) -> np.ndarray:
     """8-bit (and Pillow-native 16-bit grey) pixels of a decoded image as H x W x C, C in (1, 3, 4)."""
     mode = im.mode
-    if mode in ("L", "RGB", "RGBA"):
+    if mode in ("L", "RGB") and "transparency" in im.info:
+        im = im.convert("RGBA")  # a PNG's transparent colour (tRNS) becomes the alpha it stands for
+    elif mode in ("L", "RGB", "RGBA"):
         pass
     elif mode == "1":
         im = im.convert("L")
