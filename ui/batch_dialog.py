@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDoubleSpinBox,
     QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
@@ -50,7 +52,7 @@ from ui.folder_field import folder_field
 from ui.panel import AMOUNT_TOOLTIP, COLOUR_TOOLTIP, LUMINANCE_TOOLTIP, QUALITY_CHOICES, SIGMA_TOOLTIP
 from ui.worker import JobHandle, WorkerBridge
 
-FORMATS = [("Same as input (camera RAW: TIFF 16-bit)", "same"), ("PNG", "png"), ("JPEG", "jpeg"), ("WebP", "webp"),
+FORMATS = [("Same as each photo (RAW gives 16-bit TIFF)", "same"), ("PNG", "png"), ("JPEG", "jpeg"), ("WebP", "webp"),
            *[(label, key) for label, key, name in (("HEIC", "heic", "HEIF"), ("AVIF", "avif", "AVIF"))
              if format_info(name).available],
            ("TIFF 16-bit", "tiff16")]
@@ -159,24 +161,23 @@ class BatchDialog(QDialog):
                                     "started on this computer, else one of its own here. Photos and output folder "
                                     "must be on a disk every machine sees.")
 
+        # Compact: the settings that belong together share a row, so the results table gets the height.
         self.form = QWidget()
         form = QFormLayout(self.form)
+        form.setContentsMargins(0, 0, 0, 0)
         form.addRow("Input folder", folder_field(self.input_edit, "Folder of photos to denoise", self._input_chosen))
         form.addRow("", self.recursive_box)
         form.addRow("Output folder", folder_field(self.output_edit, "Folder for the results"))
-        form.addRow("Name pattern", self.pattern_edit)
-        form.addRow("Format", self._row(self.format_box, QLabel("Quality"), self.quality_spin))
-        form.addRow("", self.metadata_box)
-        form.addRow("If the output exists", self.collision_box)
+        form.addRow("Name pattern", self._row(self.pattern_edit, QLabel("If the output exists"), self.collision_box))
+        form.addRow("Format", self._row(self.format_box, QLabel("Quality"), self.quality_spin, self.metadata_box,
+                                        packed=True))
         form.addRow("Model", self.model_box)
         form.addRow("Strength", self._row(self.auto_box, QLabel("Amount"), self.amount_spin, QLabel("or fixed"),
                                           self.strength_spin, packed=True))
         form.addRow("Noise", self._row(QLabel("Luminance"), self.luminance_spin, QLabel("Colour"), self.color_spin,
                                        packed=True))
-        form.addRow("Passes", self.passes_box)
-        form.addRow("Device", self.device_box)
-        if self.ray_box is not None:
-            form.addRow("", self.ray_box)
+        form.addRow("Passes", self._row(self.passes_box, QLabel("Device"), self.device_box,
+                                        *([self.ray_box] if self.ray_box is not None else []), packed=True))
 
         self.overall_bar = QProgressBar()
         self.overall_bar.setFormat("%v of %m files")
@@ -184,6 +185,18 @@ class BatchDialog(QDialog):
         self.file_bar = QProgressBar()
         self.file_bar.setFormat("%p%")
         self.file_label = QLabel("")
+        # Each bar with its text beside it; hidden until a batch starts (empty bars say nothing before that).
+        self.progress_box = QWidget()
+        progress = QGridLayout(self.progress_box)
+        progress.setContentsMargins(0, 0, 0, 0)
+        for row, (bar, label) in enumerate(((self.overall_bar, self.eta_label), (self.file_bar, self.file_label))):
+            # Ignored: a long file name is cut at the column's edge instead of widening the dialog.
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            progress.addWidget(bar, row, 0)
+            progress.addWidget(label, row, 1)
+        progress.setColumnStretch(0, 3)
+        progress.setColumnStretch(1, 2)
+        self.progress_box.setVisible(False)
         self.status_label = QLabel("Choose an input and an output folder, then Start.")
         self.status_label.setWordWrap(True)
 
@@ -192,6 +205,7 @@ class BatchDialog(QDialog):
         self.results_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.results_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.results_table.verticalHeader().setVisible(False)
+        self.results_table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         header = self.results_table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
@@ -213,10 +227,7 @@ class BatchDialog(QDialog):
             buttons.addWidget(button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.form)
-        layout.addWidget(self.overall_bar)
-        layout.addWidget(self.eta_label)
-        layout.addWidget(self.file_bar)
-        layout.addWidget(self.file_label)
+        layout.addWidget(self.progress_box)
         layout.addWidget(self.results_table, 1)
         layout.addWidget(self.status_label)
         layout.addLayout(buttons)
@@ -367,6 +378,7 @@ class BatchDialog(QDialog):
         self.file_bar.setValue(0)
         self.eta_label.setText("")
         self.file_label.setText("")
+        self.progress_box.setVisible(True)
         # replace=False: a batch waits for the window's current job instead of silently cancelling it.
         self._job = handle = self.bridge.submit("batch", job, lane="model", replace=False)
         handle.started.connect(self._on_started)
@@ -423,6 +435,7 @@ class BatchDialog(QDialog):
         if isinstance(report, SettingsChanged):
             self._finish()
             self.overall_bar.setRange(0, 1)
+            self.progress_box.setVisible(False)  # nothing ran
             if self._confirm_redo(report):
                 self.start(redo=True)
             else:

@@ -383,7 +383,8 @@ def _thumbnail_job(
                 raise Cancelled()
             try:
                 # QImage (unlike QPixmap) may be built off the GUI thread.
-                results.append((path, array_to_qimage(read_thumbnail(path, max_side)), None))
+                results.append((path, centred_on_square(array_to_qimage(read_thumbnail(path, max_side)), max_side),
+                                None))
             except DenoiserError as err:
                 results.append((path, None, str(err)))
             except Exception as err:  # noqa: BLE001 - a broken icon with the reason beats a dead pane
@@ -391,6 +392,20 @@ def _thumbnail_job(
         return results
 
     return job
+
+
+def centred_on_square(thumbnail: QImage, side: int) -> QImage:
+    """``thumbnail`` in the middle of a transparent ``side`` x ``side`` square (it fits in one already).
+
+    Every icon is then the same square, so a tiny photo's thumbnail (a 12 x 8 photo stays 12 x 8) or a
+    panorama's flat strip sits centred in its cell above its name, instead of in a corner of it. Safe off the
+    GUI thread (QImage and QPainter on a QImage)."""
+    square = QImage(side, side, QImage.Format.Format_ARGB32_Premultiplied)
+    square.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(square)
+    painter.drawImage((side - thumbnail.width()) // 2, (side - thumbnail.height()) // 2, thumbnail)
+    painter.end()
+    return square
 
 
 def _placeholder_icon(colour: QColor) -> QIcon:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QImage, QPixmap, QResizeEvent, QTextLayout
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -155,6 +155,85 @@ class LatentGrid(QWidget):
         dialog.show()
 
 
+class TwoLineLabel(QLabel):
+    """A label always exactly two lines tall, wrapped at word boundaries: a longer text ends in "..." and is
+    whole in the tooltip, so a text that needs one line or three never moves the widgets below it.
+
+    :meth:`text` is the whole text; :meth:`set_explanation` sets what the tooltip says under it."""
+
+    LINES = 2
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._full_text = ""
+        self._explanation = ""
+        self._cut = False
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)  # two lines tall: sizeHint
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+        """Show ``text``, wrapped onto two lines and cut with "..." where it needs more."""
+        self._full_text = text
+        self._show_wrapped()
+
+    def text(self) -> str:
+        """The whole text, as set (the label may show it cut)."""
+        return self._full_text
+
+    def set_explanation(self, explanation: str) -> None:
+        """The tooltip's text (after the whole text when the label shows it cut)."""
+        self._explanation = explanation
+        self._show_wrapped()
+
+    def is_cut(self) -> bool:
+        """Whether the text needs more than two lines at the label's width, so it is shown ending in "..."."""
+        return self._cut
+
+    def _two_lines_height(self) -> int:
+        margins = self.contentsMargins()
+        return self.LINES * self.fontMetrics().lineSpacing() + margins.top() + margins.bottom() + 2 * self.margin()
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return QSize(self.fontMetrics().horizontalAdvance("luminance 00.0, colour 00.0"), self._two_lines_height())
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return QSize(self.fontMetrics().horizontalAdvance("luminance 00.0"), self._two_lines_height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._show_wrapped()
+
+    def _show_wrapped(self) -> None:
+        lines = self._wrapped(self.contentsRect().width() - 2 * self.margin())
+        self._cut = len(lines) > self.LINES
+        super().setText("\n".join(lines[: self.LINES]))
+        self.setToolTip(f"{self._full_text}\n\n{self._explanation}".strip() if self._cut else self._explanation)
+
+    def _wrapped(self, width: int) -> list[str]:
+        """The text's lines at ``width`` pixels: up to two; when more would follow, the second is cut with an
+        ellipsis and a third entry (the rest of the text) says so."""
+        text = " ".join(self._full_text.split())
+        if width <= 0 or not text:
+            return [text]
+        layout = QTextLayout(text, self.font())
+        layout.beginLayout()
+        starts: list[int] = []
+        while len(starts) <= self.LINES:
+            line = layout.createLine()
+            if not line.isValid():
+                break
+            line.setLineWidth(width)
+            starts.append(line.textStart())
+        layout.endLayout()
+        if len(starts) <= self.LINES:
+            return [text[start:end].strip() for start, end in zip(starts, [*starts[1:], len(text)], strict=True)]
+        first = text[starts[0]:starts[1]].strip()
+        rest = text[starts[1]:]
+        return [first, self.fontMetrics().elidedText(rest, Qt.TextElideMode.ElideRight, width), rest]
+
+
 class _LeftoverBox(QGroupBox):
     """A group box that takes the height its neighbours leave (down to :data:`LEFTOVER_MIN_HEIGHT`).
 
@@ -227,9 +306,9 @@ class SidePanel(QWidget):
         self.quality_box.setToolTip("Denoise the photo in several orientations (flips, turns) and average them: "
                                     "slightly cleaner, that many times slower")
         self.quality_box.currentIndexChanged.connect(lambda _: self.strength_changed.emit())
-        self.noise_label = QLabel("-")
-        self.noise_label.setWordWrap(True)
-        self.noise_label.setToolTip(NOISE_TOOLTIP)
+        # Two lines, whatever the text: a grey photo's longer readout never moves Denoise and Save.
+        self.noise_label = TwoLineLabel("-")
+        self.noise_label.set_explanation(NOISE_TOOLTIP)
         self.device_label = QLabel("-")
         self.warnings_label = QLabel()
         self.warnings_label.setObjectName("warnings")
@@ -270,7 +349,10 @@ class SidePanel(QWidget):
         form.addRow("Quality", self.quality_box)
         form.addRow("Device", self.device_box)
         form.addRow("In use", self.device_label)
-        form.addRow("Noise found", self.noise_label)
+        noise_name = QLabel("Noise found")  # as tall as its two lines and at their top, whatever the text
+        noise_name.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        noise_name.setMinimumHeight(self.noise_label.sizeHint().height())
+        form.addRow(noise_name, self.noise_label)
         buttons = QHBoxLayout()
         buttons.addWidget(self.save_button)
         buttons.addWidget(self.save_as_button)
