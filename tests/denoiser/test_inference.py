@@ -72,6 +72,10 @@ class OutOfMemoryAbove(Wrapper):
         return super().forward(x, noise_level)
 
 
+BLUR_LEVEL = 10
+"""The noise level :class:`BoxBlur` is run at: any but 0 (it ignores it; at 0 the photo is returned as it is)."""
+
+
 class BoxBlur(Autoencoder):
     """Mean over a (2r+1)^2 window with zero padding: every pixel of its receptive field weighs the same,
     so any tile edge inside the field shows up in the output (unlike a random net, whose far field is faint)."""
@@ -140,11 +144,11 @@ def test_tiled_box_blur_is_exact(height, width):
     model = BoxBlur(radius=10, multiple=4)
     image = noisy_image(height, width)
     whole = denoise_whole(image, model, 0)
-    tiled = denoise_array(image, model, 0, tiles=TileSettings(tile=64))
+    tiled = denoise_array(image, model, BLUR_LEVEL, tiles=TileSettings(tile=64))
     assert max_difference(tiled, whole) < 1e-5
     too_short = 16
     assert 3 * too_short // 8 < model.radius  # its dead zone (3/8 of it) is narrower than the radius
-    seams = denoise_array(image, model, 0, tiles=TileSettings(tile=64, overlap=too_short))
+    seams = denoise_array(image, model, BLUR_LEVEL, tiles=TileSettings(tile=64, overlap=too_short))
     assert max_difference(seams, whole) > 1e-3
 
 
@@ -154,7 +158,7 @@ def test_tile_too_small_for_its_overlap_is_grown_and_stays_exact():
     image = noisy_image(120, 150)
     whole = denoise_whole(image, model, 0)
     events = []
-    tiled = denoise_array(image, model, 0, tiles=TileSettings(tile=48), on_progress=events.append)
+    tiled = denoise_array(image, model, BLUR_LEVEL, tiles=TileSettings(tile=48), on_progress=events.append)
     assert max_difference(tiled, whole) < 1e-5
     assert "of 60x60" in events[0].message  # grown to 2 * 28 + 4, a multiple of 4
 
