@@ -148,3 +148,20 @@ def test_a_tiny_photos_thumbnail_sits_centred_in_its_cell(qtbot: QtBot, bridge: 
     assert abs(tiny_x - cell.center().x()) <= 2  # centred across its cell
     assert abs(tiny_y - big_y) <= 2  # at the height of a full-size thumbnail's middle, above its name
     assert abs(big_x - pane.view.visualRect(pane.model.index(0, 0)).center().x()) <= 2
+
+
+def test_a_disabled_slider_looks_disabled_in_the_dark_style(qapp) -> None:
+    """A grey photo's disabled Colour slider kept the accent-blue groove of an enabled one in the dark style."""
+    from PySide6.QtGui import QPalette
+
+    from ui.style import apply_dark_style
+
+    before = qapp.palette()
+    try:
+        apply_dark_style(qapp)
+        palette = qapp.palette()
+        highlight = QPalette.ColorRole.Highlight
+        assert palette.color(QPalette.ColorGroup.Disabled, highlight) != palette.color(QPalette.ColorGroup.Active,
+                                                                                       highlight)
+    finally:
+        qapp.setPalette(before)
