@@ -10,21 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image as PILImage
 
 from denoiser.batch.manifest import LOCK_NAME
 from denoiser.cli import main
-from denoiser.modelfile import save_model
 from denoiser.models import create_model
 from denoiser.noise import add_gaussian_noise
 from denoiser.resources import bundled_models_dir
-
-
-@pytest.fixture
-def tiny_model_file(tmp_path: Path) -> Path:
-    torch.manual_seed(0)
-    return save_model(create_model("unet", {"widths": [4, 8], "blocks": 1}), tmp_path / "models" / "tiny.safetensors")
 
 
 def smooth_photo(path: Path, sigma: float = 0.0, seed: int = 0) -> Path:

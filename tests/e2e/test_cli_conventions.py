@@ -13,21 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image as PILImage
 
 from denoiser import __version__
 from denoiser.cli import main
-from denoiser.modelfile import save_model
-from denoiser.models import create_model
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def tiny_model_file(tmp_path: Path) -> Path:
-    torch.manual_seed(0)
-    return save_model(create_model("unet", {"widths": [4, 8], "blocks": 1}), tmp_path / "models" / "tiny.safetensors")
 
 
 def photo(path: Path, seed: int = 0) -> Path:

@@ -15,14 +15,6 @@ from PIL import Image as PILImage
 import denoiser.io.writing as writing
 from denoiser.batch import Manifest
 from denoiser.cli import main
-from denoiser.modelfile import save_model
-from denoiser.models import create_model
-
-
-@pytest.fixture
-def tiny_model_file(tmp_path: Path) -> Path:
-    torch.manual_seed(0)
-    return save_model(create_model("unet", {"widths": [4, 8], "blocks": 1}), tmp_path / "models" / "tiny.safetensors")
 
 
 def photo(path: Path, seed: int = 0, fmt: str | None = None) -> Path:

@@ -11,23 +11,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image as PILImage
+from test_cli_conventions import denoise, photo
 
 from denoiser.batch import DenoiseSettings
 from denoiser.batch.settings import check_pattern
 from denoiser.cli import main
 from denoiser.errors import DenoiserError
-from denoiser.modelfile import save_model
 from denoiser.models import create_model
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def tiny_model_file(tmp_path: Path) -> Path:
-    torch.manual_seed(0)
-    return save_model(create_model("unet", {"widths": [4, 8], "blocks": 1}), tmp_path / "models" / "tiny.safetensors")
 
 
 @pytest.fixture
@@ -39,17 +32,6 @@ def no_model_loads(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("a model was loaded before the usage error")
 
     monkeypatch.setattr(denoiser.model_loading, "load_model_for_inference", refuse)
-
-
-def photo(path: Path, seed: int = 0) -> Path:
-    pixels = np.random.default_rng(seed).integers(0, 256, size=(24, 32, 3), dtype=np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    PILImage.fromarray(pixels).save(path)
-    return path
-
-
-def denoise(model: Path, *args: str) -> int:
-    return main(["denoise", *args, "--model", str(model), "--strength", "20", "--device", "cpu"])
 
 
 def usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
