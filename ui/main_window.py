@@ -517,7 +517,7 @@ class MainWindow(QMainWindow):
         if isinstance(self.model, ExportedModel):  # a graph gives the result only: no bottleneck to show
             self.panel.set_latents_note(LATENTS_NEED_PYTORCH)
         self.panel.device_label.setText(self._device_text())
-        self.say(f"Model {info.name} ready.")
+        self.status.note(f"Model {info.name} ready.")
         self._show_noise()
         if self.photo is not None and self.auto_denoise:
             self.denoise()
@@ -716,9 +716,11 @@ class MainWindow(QMainWindow):
         """What a drop or the command line does: a folder opens in the pane with its first photo; a photo opens
         with its folder listed (further photos from elsewhere are added to the list); with both, the photos are
         added to the folder's list and the first one opens."""
+        self._restore_folder = None  # what was given wins over the remembered folder, even when it cannot open
         paths = [Path(p).absolute() for p in paths]
         folders = [p for p in paths if p.is_dir()]
         files = [p for p in paths if p.is_file() and is_image_path(p)]
+        left_out = [p for p in paths if p not in folders and p not in files]
         if folders:
             self.open_folder(folders[0], open_first=not files)
             if files:
@@ -728,8 +730,10 @@ class MainWindow(QMainWindow):
         elif files:
             self.show_photo(files[0])
             self.folder_pane.add_files(files[1:])
-        if not folders and not files:
-            self.say("Nothing to open in what was dropped (no folder or supported photo).", error=True)
+        if left_out:
+            why = "; ".join(f"{p.name} ({'not found' if not p.exists() else 'not a supported photo'})"
+                            for p in left_out)
+            self.say(f"Could not open {why}.", error=True)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         self.jobs.closed = True

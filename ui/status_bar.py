@@ -4,6 +4,7 @@ result pane."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar
@@ -14,6 +15,8 @@ from ui.progress_text import ProgressClock, progress_text
 __all__ = ["StatusBarReport"]
 
 ERROR_STYLE = "color: #d33;"
+
+log = logging.getLogger("denoiser.app")
 
 
 class StatusBarReport:
@@ -33,11 +36,21 @@ class StatusBarReport:
         status_bar.addPermanentWidget(self.cancel_button)
         self._clock = ProgressClock()
         self._busy = False
+        self._showing_error = False
 
     def say(self, message: str, error: bool = False) -> None:
-        """Show ``message`` (in red for an error)."""
+        """Show ``message`` (in red for an error, which the log gets too)."""
         self.label.setText(message)
         self.label.setStyleSheet(ERROR_STYLE if error else "")
+        self._showing_error = error
+        if error:
+            log.warning("%s", message)
+
+    def note(self, message: str) -> None:
+        """Show ``message`` unless an error is shown: a note in passing ("Model default ready.") never hides why
+        something failed."""
+        if not self._showing_error:
+            self.say(message)
 
     def set_busy(self, busy: bool) -> bool:
         """Show the progress bar (indeterminate until counts come) and Cancel while busy; True when it changed."""

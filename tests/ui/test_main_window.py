@@ -703,3 +703,34 @@ def test_a_photo_too_small_to_measure_says_its_strength_was_assumed(qtbot: QtBot
     open_and_denoise(qtbot, window, tiny)
     assert "strength_assumed" in [f.code for f in window.outcome.findings]
     assert window.panel.warnings_label.isVisibleTo(window.panel)
+
+
+def test_a_file_given_that_cannot_open_is_named_and_the_last_folder_stays_shut(
+        qtbot: QtBot, settings: QSettings, library: dict[str, str], tmp_path: Path) -> None:
+    """`denoiser-gui nope.jpg`: "Nothing to open in what was dropped", then the last folder reopened and its first
+    photo denoised over the message within seconds; beside a good photo, the missing one went unsaid."""
+    last = noisy_photo(tmp_path / "last" / "old.png")
+    settings.setValue("last_folder", str(last.parent))
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    win.open_paths([tmp_path / "nope.jpg"])  # as ui.app does before the event loop runs
+    qtbot.wait(300)  # the remembered folder would reopen on the loop's first turn
+    qtbot.waitUntil(lambda: win.model is not None, timeout=10000)
+    assert win.folder_pane.folder() is None and win.photo is None
+    assert win.status_label.text() == "Could not open nope.jpg (not found)."  # "Model ready" did not replace it
+    good = noisy_photo(tmp_path / "here" / "good.png")
+    (tmp_path / "here" / "notes.txt").write_text("not a photo")
+    win.open_paths([tmp_path / "gone.png", good, tmp_path / "here" / "notes.txt"])
+    assert "gone.png (not found); notes.txt (not a supported photo)" in win.status_label.text()
+    qtbot.waitUntil(lambda: win.photo is not None and win.photo.path == good, timeout=10000)
+    win.close()
+
+
+def test_a_note_in_passing_never_hides_an_error(window: MainWindow) -> None:
+    window.say("Could not open the photo: broken.jpg: not an image file", error=True)
+    window.status.note("Model default ready.")
+    assert window.status_label.text().startswith("Could not open the photo")
+    window.say("Denoised a.png.")
+    window.status.note("Model default ready.")
+    assert window.status_label.text() == "Model default ready."
