@@ -222,7 +222,10 @@ class MainWindow(QMainWindow):
         wanted = self.model_name or str(self.settings.value("model", DEFAULT_MODEL))
         self.panel.set_models(entries, wanted)
         if self.model_name is not None and self.model_name not in {name for name, _ in entries}:
+            gone = self.model_name
             self.choose_model(self.panel.model_name())
+            self.say(f"The model {gone!r} is no longer in your library: {self.panel.model_name()!r} takes over.",
+                     error=True)
 
     def model_renamed(self, old: str, new: str) -> None:
         """A library model was renamed: the model in use (and the remembered one) follows its new name."""

@@ -86,7 +86,9 @@ NOT_COMPARABLE = "Figures measured on different validation sets are not comparab
 
 def validation_set(validation: dict[str, Any], training: dict[str, Any] | None = None) -> tuple[str, str]:
     """What a model's validation figure was measured on, from what its file records: a short tag for the table
-    (``σ25 synthetic``, ``camera pairs``; "" when not recorded) and a sentence for the tooltip and details.
+    (``σ25 synthetic, own held-out photos``, ``own held-out camera pairs``; "" when not recorded) and a sentence for
+    the tooltip and details. "Own": each model is measured on photos held out of its own training data, so two
+    models' figures compare only when they were trained on the same data.
 
     Synthetic noise records its ``sigma`` (and the ``protocols``: ``clipped`` 8-bit, ``float`` unclipped);
     held-out noisy/clean pairs record no sigma and the training ``mode`` "pairs"; noisy-only data a loss.
@@ -105,10 +107,10 @@ def validation_set(validation: dict[str, Any], training: dict[str, Any] | None =
                ("float",): ", unclipped",
                ("clipped", "float"): ", averaged over rounded-and-clipped 8-bit and unclipped noise"}.get(
                    tuple(sorted(protocols)), "")
-        return (f"\u03c3{sigma:g} synthetic",
+        return (f"\u03c3{sigma:g} synthetic, own held-out photos",
                 f"PSNR on held-out clean photos{held} with synthetic Gaussian noise at sigma {sigma:g}{how}.")
     if training.get("mode") == "pairs":
-        return "camera pairs", f"PSNR on held-out noisy/clean camera pairs{held}: real camera noise."
+        return "own held-out camera pairs", f"PSNR on held-out noisy/clean camera pairs{held}: real camera noise."
     return "", "What this figure was measured on is not recorded in the model file."
 
 
@@ -219,11 +221,13 @@ class ModelManager(QDialog):
     operation_done = Signal(str, bool, str)
     """(operation: "rename", "delete", "import", "export" or "sample"; whether it worked; the message shown)"""
 
-    def __init__(self, bridge: WorkerBridge, parent: QWidget | None = None) -> None:
+    def __init__(self, bridge: WorkerBridge, parent: QWidget | None = None,
+                 model_in_use: Callable[[], str | None] = lambda: None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Models")
         self.resize(900, 520)
         self._bridge = bridge
+        self._model_in_use = model_in_use  # the main window's, so that deleting it is said before and after
         self._rows: list[ModelRow] = []
         self._jobs: list[_PendingJob] = []  # imports and exports not yet finished
         self.last_error = ""
@@ -354,7 +358,10 @@ class ModelManager(QDialog):
         try:
             rename_model(old, new)
         except DenoiserError as err:
-            return self._fail("rename", f"Cannot rename {old!r}: {err}")
+            text = str(err)  # the engine's message may name the action already ("cannot rename ...")
+            said = text[:1].upper() + text[1:] if text.lower().startswith("cannot rename") else \
+                f"Cannot rename {old!r}: {text}"
+            return self._fail("rename", said)
         self.refresh()
         self.select(new)
         self._succeed("rename", f"Renamed {old!r} to {new!r}.")
@@ -366,8 +373,10 @@ class ModelManager(QDialog):
         """Delete library model ``name`` after :meth:`confirm` agrees; True when deleted."""
         if self.is_bundled(name):
             return self._fail("delete", f"{name!r} is bundled with the app and cannot be deleted")
-        if not self.confirm("Delete model", f"Delete the model {name!r} from your library?\n"
-                                            "Its weights and description are removed; this cannot be undone."):
+        in_use = name == self._model_in_use()
+        warning = "\nIt is the model in use: the main window switches to the default." if in_use else ""
+        if not self.confirm("Delete model", f"Delete the model {name!r} from your library?\nIts weights and "
+                                            f"description are removed; this cannot be undone.{warning}"):
             return False
         try:
             remove_model(name)

@@ -93,7 +93,7 @@ class ToolWindows:
             return None
         from ui.model_manager import ModelManager  # imports torch
 
-        dialog = ModelManager(self.host.bridge, self.parent)
+        dialog = ModelManager(self.host.bridge, self.parent, model_in_use=lambda: self.host.model_name)
         dialog.model_renamed.connect(self.host.model_renamed)
         dialog.models_changed.connect(self.host.refresh_models)
         dialog.show()

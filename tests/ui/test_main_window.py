@@ -599,6 +599,8 @@ def test_deleting_the_model_in_use_loads_the_one_the_chooser_shows(qtbot: QtBot,
     chosen = window.panel.model_name()
     assert chosen != "tiny-unet"
     qtbot.waitUntil(lambda: window.model_name == chosen, timeout=10000)
+    # said, and not hidden by "Model ... ready": the model deleted was the one in use
+    assert window.status_label.text().startswith("The model 'tiny-unet' is no longer in your library")
     manager.close()
 
 

@@ -114,7 +114,8 @@ def test_the_bundled_default_is_listed_and_marked(manager: ModelManager) -> None
     assert manager.names()[0] == "default" and manager.is_bundled("default")
     assert cell(manager, "default", "Bundled") == "yes"
     assert cell(manager, "default", "Family") == "unet"
-    assert cell(manager, "default", "Validation").endswith(" dB (\u03c325 synthetic)")  # what it was measured on
+    # what it was measured on: each model on photos held out of its own training data
+    assert cell(manager, "default", "Validation").endswith(" dB (\u03c325 synthetic, own held-out photos)")
 
 
 def test_validation_text_cases() -> None:
@@ -203,6 +204,24 @@ def test_delete_asks_then_removes_and_emits(qtbot: QtBot, manager: ModelManager)
     assert len(questions) == 1 and "alpha" in questions[0]
     assert library_rows(manager) == ["beta"]
     assert library_files() == ["beta.json", "beta.safetensors"]
+
+
+def test_deleting_the_model_in_use_says_so_before(qtbot: QtBot, bridge: WorkerBridge,
+                                                  library: dict[str, Path]) -> None:
+    """The question did not say the model to delete was the one in use."""
+    dialog = ModelManager(bridge, model_in_use=lambda: "alpha")
+    qtbot.addWidget(dialog)
+    questions: list[str] = []
+    dialog.confirm = lambda _title, question: questions.append(question) or False  # type: ignore[method-assign]
+    dialog.delete("alpha")
+    dialog.delete("beta")
+    assert "It is the model in use" in questions[0] and "model in use" not in questions[1]
+
+
+def test_a_refused_rename_says_cannot_rename_once(manager: ModelManager) -> None:
+    """It read "Cannot rename 'alpha': cannot rename 'alpha': a model named 'beta' is already in your library"."""
+    assert not manager.rename("alpha", "beta")
+    assert manager.last_error.lower().count("cannot rename") == 1 and "'beta'" in manager.last_error
 
 
 def test_delete_declined_keeps_the_model(qtbot: QtBot, manager: ModelManager) -> None:
@@ -475,8 +494,8 @@ def test_validation_figures_say_what_they_were_measured_on(qtbot: QtBot, bridge:
     save_to_library(tiny(1), "pairs", pairs)
     manager = ModelManager(bridge)
     qtbot.addWidget(manager)
-    assert cell(manager, "synthetic", "Validation") == "30.86 dB (\u03c325 synthetic)"
-    assert cell(manager, "pairs", "Validation") == "39.52 dB (camera pairs)"
+    assert cell(manager, "synthetic", "Validation") == "30.86 dB (\u03c325 synthetic, own held-out photos)"
+    assert cell(manager, "pairs", "Validation") == "39.52 dB (own held-out camera pairs)"
     column = model_manager_module.COLUMNS.index("Validation")
     tip = manager.table.item(manager.names().index("synthetic"), column).toolTip()
     assert "synthetic Gaussian noise at sigma 25" in tip and "not comparable" in tip
@@ -487,11 +506,11 @@ def test_validation_figures_say_what_they_were_measured_on(qtbot: QtBot, bridge:
     # What older files and self-supervised runs record.
     assert validation_text({"psnr": 30.5}) == "30.50 dB"  # nothing recorded: no claim
     assert validation_text({"psnr": 30.861, "sigma": 25.0, "protocol": "held-out split, seeded noise"}) == (
-        "30.86 dB (\u03c325 synthetic)")
+        "30.86 dB (\u03c325 synthetic, own held-out photos)")
     noisy = validation_text({"metric": "val_loss", "best": 0.0123}, {"mode": "noisy"})
     assert noisy == "val_loss 0.0123 (noisy photos)"
     if HAS_DEFAULT:
-        assert cell(manager, "default", "Validation").endswith(" dB (\u03c325 synthetic)")
+        assert cell(manager, "default", "Validation").endswith(" dB (\u03c325 synthetic, own held-out photos)")
 
 
 # --- what users read about the bundled models names no development path or machine (issue 14, item 6) -----------
