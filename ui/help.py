@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QHeaderView,
+    QMessageBox,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -23,8 +24,10 @@ from PySide6.QtWidgets import (
 
 import denoiser
 from denoiser.io.formats import FORMAT_NAMES, unavailable_formats
+from ui.logging_setup import log_file
+from ui.viewer import VIEWER_KEYS, ImageViewer
 
-__all__ = ["ShortcutsDialog", "about_text", "open_log", "shortcut_rows", "versions"]
+__all__ = ["HelpMenuSlots", "ShortcutsDialog", "about_text", "open_log", "shortcut_rows", "versions"]
 
 
 def _action_name(action: QAction) -> str:
@@ -112,3 +115,38 @@ def open_log(file: Path) -> bool:
         except OSError:
             return False
     return QDesktopServices.openUrl(QUrl.fromLocalFile(str(target)))
+
+
+class HelpMenuSlots:
+    """The Help menu's slots, for the main window to inherit: it has what they use (QWidget's ``actions()``, the
+    ``viewer``, ``_device_text()`` and ``say()``). No stand-ins for those here: ahead of QMainWindow in the window's
+    bases, a stand-in would hide Qt's own."""
+
+    viewer: ImageViewer
+
+    def shortcut_rows(self) -> list[tuple[str, str]]:
+        """Every keyboard shortcut the window has as (what, keys), read from its actions (the window's and the
+        viewer's), then the keys and gestures the viewer handles itself (``VIEWER_KEYS`` is (keys, what))."""
+        viewer_rows = [(what, keys) for keys, what in VIEWER_KEYS]
+        return shortcut_rows([*self.actions(), *self.viewer.actions()]) + viewer_rows
+
+    def show_shortcuts(self) -> ShortcutsDialog:
+        """Help > Keyboard Shortcuts: a dialog listing them (non-modal)."""
+        dialog = ShortcutsDialog(self.shortcut_rows(), self)  # type: ignore[arg-type] - the window is a QWidget
+        dialog.show()
+        self.shortcuts_dialog = dialog
+        return dialog
+
+    def about_text(self) -> str:
+        """Help > About's text: versions and the device in use."""
+        return about_text(self._device_text())
+
+    def show_about(self) -> None:
+        """Help > About Denoiser."""
+        QMessageBox.about(self, "About Denoiser", self.about_text())  # type: ignore[arg-type] - a QWidget
+
+    def show_log(self) -> None:
+        """Help > Show Log: the log file (or its folder, until something was logged) in the desktop's viewer."""
+        path = log_file()
+        if not open_log(path):
+            self.say(f"Could not open the log; it is {path}", error=True)

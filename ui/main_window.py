@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QImage
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow
 
 from denoiser.batch import find_reference
 from denoiser.devices import resolve_device
@@ -31,10 +31,9 @@ from ui import saving
 from ui.captions import reference_text, window_title
 from ui.file_filters import open_filters
 from ui.folder_pane import FolderPane
-from ui.help import ShortcutsDialog, about_text, open_log, shortcut_rows
+from ui.help import HelpMenuSlots
 from ui.icon import app_icon
 from ui.info_panel import InfoPanel, depth_text
-from ui.logging_setup import log_file
 from ui.panel import PanelScrollArea, SidePanel
 from ui.photo_jobs import (
     DenoiseOutcome,
@@ -55,7 +54,7 @@ from ui.state import Session, photo_after, photo_to_open
 from ui.status_bar import StatusBarReport
 from ui.tool_windows import ToolWindows
 from ui.torch_parts import LATENTS_NEED_PYTORCH, model_entries, model_note
-from ui.viewer import VIEWER_KEYS, ImageViewer
+from ui.viewer import ImageViewer
 from ui.window_jobs import LatestJobs
 from ui.window_menus import build_window_actions
 from ui.window_settings import (
@@ -81,7 +80,7 @@ PHOTO_COLUMNS = 2
 """Thumbnail columns the Photos dock is wide enough for on a first start."""
 
 
-class MainWindow(QMainWindow):
+class MainWindow(HelpMenuSlots, QMainWindow):
     """Open photos or folders, denoise them in the background, compare, look at the latent space, save."""
 
     def __init__(self, settings: QSettings | None = None, auto_denoise: bool = True) -> None:
@@ -183,34 +182,6 @@ class MainWindow(QMainWindow):
     def last_error(self) -> str:
         """The message of the last job that failed."""
         return self.jobs.last_error
-
-    # ----- help ---------------------------------------------------------------------------------------------
-    def shortcut_rows(self) -> list[tuple[str, str]]:
-        """Every keyboard shortcut the window has as (what, keys), read from its actions (the window's and the
-        viewer's), then the keys and gestures the viewer handles itself (``VIEWER_KEYS`` is (keys, what))."""
-        viewer_rows = [(what, keys) for keys, what in VIEWER_KEYS]
-        return shortcut_rows([*self.actions(), *self.viewer.actions()]) + viewer_rows
-
-    def show_shortcuts(self) -> ShortcutsDialog:
-        """Help > Keyboard Shortcuts: a dialog listing them (non-modal)."""
-        dialog = ShortcutsDialog(self.shortcut_rows(), self)
-        dialog.show()
-        self.shortcuts_dialog = dialog
-        return dialog
-
-    def about_text(self) -> str:
-        """Help > About's text: versions and the device in use."""
-        return about_text(self._device_text())
-
-    def show_about(self) -> None:
-        """Help > About Denoiser."""
-        QMessageBox.about(self, "About Denoiser", self.about_text())
-
-    def show_log(self) -> None:
-        """Help > Show Log: the log file (or its folder, until something was logged) in the desktop's viewer."""
-        path = log_file()
-        if not open_log(path):
-            self.say(f"Could not open the log; it is {path}", error=True)
 
     # ----- models ---------------------------------------------------------------------------------------
     def refresh_models(self) -> None:
