@@ -15,6 +15,7 @@ from collections.abc import Callable
 from denoiser.cli_common import EXIT_OK, Console, at_terminal, confirm, positive_int
 from denoiser.errors import DenoiserError
 from denoiser.formatting import size_text
+from denoiser.train_request import MINUTES_STEP_CAP
 
 
 def add_models_parser(commands: argparse._SubParsersAction) -> None:
@@ -90,7 +91,13 @@ def _models_info(args: argparse.Namespace, console: Console) -> int:
     steps = done if done is not None else planned
     seconds, command = training.pop("seconds", None), training.pop("command", "")
     summary = [f"{steps} steps" if steps is not None else "", f"{seconds} s" if seconds is not None else ""]
-    if done is not None and planned is not None and planned != done:
+    minutes = training.get("minutes")
+    timed = isinstance(minutes, (int, float)) and minutes > 0
+    if timed:
+        summary.append(f"in a budget of {minutes:g} min")
+    # A time-budgeted run's step bound is the internal cap unless the user set one: shown only then.
+    internal_cap = timed and isinstance(planned, int) and planned >= MINUTES_STEP_CAP
+    if done is not None and planned is not None and planned != done and not internal_cap:
         summary.append(f"of at most {planned}")
     lines.append(f"training:    {', '.join(part for part in summary if part) or 'unknown'}")
     if command:

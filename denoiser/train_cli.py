@@ -323,8 +323,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             return EXIT_SESSION_OVER
         if terminal.stop_requested or (args.distributed and isinstance(err, Cancelled)):
             if speaks:
-                where = f"; run the same command to resume from {args.checkpoint}" if args.checkpoint else ""
-                print(f"stopped at your request{where}", file=sys.stderr)
+                print(f"stopped at your request; {_what_was_kept(args)}", file=sys.stderr)
             return 130
         raise
     finally:
@@ -336,7 +335,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     figures = f"{result.metric} {result.best:.4g} {unit}".strip() if result.best is not None else "no validation"
     if result.gain is not None:
         figures += f" (starting model {result.start:.4g}, gain {result.gain:+.4g} {unit})".rstrip()
+    if result.start_kept:
+        figures += ": no step beat the starting model"
     console.report(f"trained {result.steps} steps in {time.monotonic() - terminal.started:.0f} s; {figures}")
     for path in outcome.saved:
         console.report(f"saved {path}")
+    if result.start_kept:  # a renamed copy must not pass for a model tuned to the user's photos
+        console.error(f"warning: no training step beat the starting model ({args.start_from}) on the held-out "
+                      f"photos, so what was saved is {args.start_from}'s weights, unchanged")
     return 0
+
+
+def _what_was_kept(args: argparse.Namespace) -> str:
+    """After Ctrl+C: what the stopped run left behind (no model is saved; a checkpoint when one was asked for)."""
+    if args.checkpoint:
+        return (f"no model saved; the checkpoint in {args.checkpoint} holds the run: run the same command to resume "
+                "from it")
+    return "nothing saved (no model, no checkpoint: --checkpoint DIR keeps a run to resume)"

@@ -72,6 +72,8 @@ class TrainingResult:
     stopped_early: bool
     runs: list[dict[str, Any]] = field(default_factory=list)
     """The sessions (processes) that trained it, with a resumed run's earlier ones: see ``_State.runs``."""
+    start_kept: bool = False
+    """A fine-tune in which no validated step beat the starting model: ``model`` is its weights, unchanged."""
 
     @property
     def gain(self) -> float | None:
@@ -313,7 +315,9 @@ def train(
                 state.elapsed, session_start = elapsed, time.monotonic()  # the checkpoint's own write counts next
                 session.update(state, state.elapsed)
                 save_checkpoint(folder, model, best, optimizer, asdict(state), config, scaler)
-            record["eta_s"] = elapsed / state.step * (min(config.steps, state.horizon) - state.step)
+            # Time left: at this pace to the step limit, or the budget's rest (the horizon fit is no guide to the end).
+            left = elapsed / state.step * (config.steps - state.step)
+            record["eta_s"] = min(left, max(0.0, config.minutes * 60 - elapsed)) if config.minutes else left
             yield Progress("train", state.step, min(config.steps, state.horizon), extra={**record, **extra})
             if last or out_of_time:
                 break
@@ -325,8 +329,9 @@ def train(
     model.eval()
     seconds = state.elapsed + time.monotonic() - session_start
     session.update(state, seconds)
+    kept = start_model is not None and state.start is not None and state.best == state.start  # nothing beat it
     result = TrainingResult(model, validator.metric, state.best, state.start, state.step, seconds, state.history,
-                            stopped_early, state.runs)
+                            stopped_early, state.runs, kept)
     yield Progress("done", state.step, state.step, "training finished", extra={"result": result})
 
 
@@ -374,13 +379,17 @@ def training_info(result: TrainingResult, config: TrainConfig, trained_on: str, 
     if config.mode in ("synthetic", "device_mix"):
         validation["sigma"] = config.validation_sigma
         validation["protocols"] = list(validation_protocols(config))
+    # A fine-tune that no step beat is its starting model, unchanged: the record says so, for `models info`.
+    kept = {"start_kept": True} if result.start_kept else {}
     return ModelInfo(
         name=name,
         family=result.model.family,
         config={},
+        description=(f"The starting model ({config.start_from}), unchanged: no training step beat it on the held-out "
+                     "photos, so these are its weights.") if result.start_kept else "",
         trained_on=trained_on,
         training={**config.to_dict(), "steps_done": result.steps, "seconds": round(result.seconds, 1),
                   "device_minutes": device_minutes(result.runs), "runs": result.runs,
-                  "command": command, "stopped_early": result.stopped_early},
+                  "command": command, "stopped_early": result.stopped_early, **kept},
         validation=validation,
     )

@@ -96,9 +96,16 @@ class ToolWindows:
         dialog = ModelManager(self.host.bridge, self.parent, model_in_use=lambda: self.host.model_name)
         dialog.model_renamed.connect(self.host.model_renamed)
         dialog.models_changed.connect(self.host.refresh_models)
+        # An open Train a Model keeps its "Start from" list true to the library (renamed first, then changed).
+        dialog.model_renamed.connect(lambda old, new: self._refresh_training((old, new)))
+        dialog.models_changed.connect(lambda: self._refresh_training())
         dialog.show()
         self.model_manager = dialog
         return dialog
+
+    def _refresh_training(self, renamed: tuple[str, str] | None = None) -> None:
+        if self.train_dialog is not None:
+            self.train_dialog.refresh_models(renamed)
 
     def close_all(self) -> None:
         """The main window closes: so do the batch dialogs (each cancels its batch; what is written stays)."""

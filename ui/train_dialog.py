@@ -39,6 +39,8 @@ from ui.worker import JobHandle, WorkerBridge
 __all__ = ["SCRATCH", "TrainDialog", "figures_text", "name_problem"]
 
 TRAIN_JOB, SAVE_JOB = "train", "save-model"
+SAVE_TEXT, SAVE_COPY_TEXT = "Save to library", "Save unchanged copy"
+"""The save button's text, and its text when the run kept the starting model unchanged (nothing beat it)."""
 
 
 def figures_text(outcome: TrainOutcome) -> str:
@@ -50,11 +52,14 @@ def figures_text(outcome: TrainOutcome) -> str:
                                                                           else "")
     if result.best is None or result.start is None:
         return f"{steps}. No validation figures: too few photos to hold any out."
+    # A fine-tune that no step beat ends as its starting model (the best kept): saving it gives a renamed copy.
+    kept = ("\nNo step beat the starting model: saving gives its weights unchanged, under a new name."
+            if result.start_kept else "")
     if result.metric == "val_psnr":
         return (f"{steps}.\nValidation PSNR: {start_name} {result.start:.2f} dB, best {result.best:.2f} dB, "
-                f"gain {result.gain:+.2f} dB.")
+                f"gain {result.gain:+.2f} dB.{kept}")
     return (f"{steps}.\nValidation loss (self-supervised, lower is better): {start_name} {result.start:.4g}, "
-            f"best {result.best:.4g}, improvement {result.gain:+.4g}.")
+            f"best {result.best:.4g}, improvement {result.gain:+.4g}.{kept}")
 
 
 class TrainDialog(QDialog):
@@ -123,7 +128,7 @@ class TrainDialog(QDialog):
         self.figures_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         column.addWidget(self.figures_label)
         save_row = QHBoxLayout()
-        self.save_button = QPushButton("Save to library")
+        self.save_button = QPushButton(SAVE_TEXT)
         self.save_button.setEnabled(False)
         self.save_button.clicked.connect(lambda: self.save())
         self.save_note = QLabel()
@@ -154,8 +159,16 @@ class TrainDialog(QDialog):
         self.note_label.setText(message)
         self.note_label.setStyleSheet("color: #d33;" if error else "")
 
+    def refresh_models(self, renamed: tuple[str, str] | None = None) -> None:
+        """The library changed (a model saved, renamed, deleted or imported elsewhere): refresh the "Start from" list;
+        ``renamed`` (old, new) lets the choice follow a rename. A chosen model that is gone blocks Start, saying so."""
+        self.form.refresh_models(renamed)
+        self._update_start()
+
     def start(self) -> bool:
         """Start a run with the current choices; False (and the reason under the controls) when not possible."""
+        if not self.is_running():
+            self.form.refresh_models()  # the library may have changed (another window, the command line) since
         problem = self.start_problem()
         if problem:
             self._note(problem)
@@ -168,6 +181,7 @@ class TrainDialog(QDialog):
         self.figures_label.setText("")
         self.save_note.setText("")
         self.save_button.setEnabled(False)
+        self.save_button.setText(SAVE_TEXT)
         if request.schedule.minutes:
             self.progress_bar.setRange(0, 1000)  # time-budgeted: progress is time spent, in thousandths
         else:
@@ -240,8 +254,10 @@ class TrainDialog(QDialog):
         eta = float(extra.get("eta_s", 0.0))
         if minutes:
             budget = minutes * 60
-            # Until the engine fits its schedule to the budget (after ~20 steps) its ETA counts the step cap.
-            eta = min(eta, max(0.0, budget - seconds))
+            # The budget says when the run ends (a schedule fitted from the slow first steps ends too soon); a step
+            # limit only when one was set as well, the engine's ETA counting it.
+            left = max(0.0, budget - seconds)
+            eta = min(eta, left) if request is not None and request.schedule.steps else left
             self.progress_bar.setValue(int(min(1.0, seconds / budget) * 1000))
         else:
             self.progress_bar.setRange(0, max(1, event.total))
@@ -266,6 +282,7 @@ class TrainDialog(QDialog):
         self.progress_bar.setValue(self.progress_bar.maximum())
         self.eta_label.setText("Finished.")
         self.figures_label.setText(figures_text(result))
+        self.save_button.setText(SAVE_COPY_TEXT if result.result.start_kept else SAVE_TEXT)
         self.save_button.setEnabled(True)
         self.save_note.setText("")
 

@@ -102,6 +102,8 @@ class TrainForm(QWidget):
         self.workers, self.model_config, self.device = workers, dict(model_config or {}), device
         self._running = False
         self._start_chosen = False  # once the user picks a starting model, mode changes leave it alone
+        self.vanished_start = ""
+        """The chosen starting model, gone from the library since it was chosen ("" when none is)."""
         self._families: dict[str, str] = {}
         self.pairs = PairsPage(bridge)
         self.pairs.changed.connect(self.changed)
@@ -262,9 +264,16 @@ class TrainForm(QWidget):
         self.mode_changed.emit(mode)
         self.changed.emit()
 
-    def refresh_models(self) -> None:
-        """Fill the starting-model chooser from the library, keeping the current choice where it still exists."""
+    def refresh_models(self, renamed: tuple[str, str] | None = None) -> None:
+        """Fill the starting-model chooser from the library, keeping the current choice where it still exists.
+
+        ``renamed``: (old, new) name of a model just renamed, which the choice follows. A chosen model that is gone
+        (deleted, or renamed elsewhere) leaves "from scratch" chosen and :meth:`problem` saying so until the user
+        picks again: the run must not quietly start from something else.
+        """
         current = self.start_box.currentText()
+        if renamed is not None and current == renamed[0]:
+            current = renamed[1]
         # Models are addressed by file stem (what load_model resolves), which for the bundled one is "default".
         self._families = {info.path.stem if info.path is not None else info.name: info.family
                           for info in list_models()}
@@ -273,9 +282,12 @@ class TrainForm(QWidget):
         self.start_box.addItem(SCRATCH)
         self.start_box.addItems(list(self._families))
         index = self.start_box.findText(current)
+        if index < 0 and current not in ("", SCRATCH):
+            self.vanished_start = current
         self.start_box.setCurrentIndex(max(0, index))
         self.start_box.blockSignals(False)
         self._start_model_changed()
+        self.changed.emit()
 
     def start_model(self) -> str:
         """The model to fine-tune, or "" for a fresh network."""
@@ -284,6 +296,9 @@ class TrainForm(QWidget):
 
     def _start_model_picked(self, _index: int) -> None:
         self._start_chosen = True
+        if self.vanished_start:
+            self.vanished_start = ""
+            self.changed.emit()
 
     def _start_model_changed(self, *_: object) -> None:
         name = self.start_model()
@@ -313,6 +328,9 @@ class TrainForm(QWidget):
     def problem(self) -> str:
         """Why the controls cannot make a run now (no folder, no usable noise, unchecked pairs), or "" when they can."""
         mode = self.mode()
+        if self.vanished_start:
+            return (f"The model {self.vanished_start!r} is no longer in your library (deleted or renamed): choose "
+                    "the model to start from.")
         if mode == "clean":
             if not self.clean_folder_edit.text().strip():
                 return "Choose a folder of clean photos."

@@ -108,6 +108,7 @@ def test_pairs_fine_tuning_reports_its_gain_over_the_start() -> None:
     assert result.start == pytest.approx(before, abs=0.02) and result.best == pytest.approx(after, abs=0.02)
     assert result.gain == pytest.approx(after - before, abs=0.04)
     assert after > before + 1.0  # training really improved the held-out photos, by a margin
+    assert not result.start_kept
 
 
 def test_self_supervised_training_beats_the_noisy_input() -> None:
@@ -526,3 +527,49 @@ def test_a_checkpoint_keeps_the_mixed_precision_loss_scale(tmp_path: Path) -> No
                             torch.optim.Adam(create_model("unet", {"widths": [4, 8]}).parameters()), config, fresh)
     assert state == {"step": 3}
     assert fresh.get_scale() == 8192.0
+
+
+def test_a_fine_tune_that_no_step_beats_keeps_the_start_and_says_so() -> None:
+    """Walk 2, item 1: the best kept was the starting model itself, and the saved model's record said nothing."""
+    clean = photos()
+    torch.manual_seed(0)
+    start = create_model("unet", {"widths": [8, 16], "blocks": 1})
+    config = tiny_config(steps=4, validation_every=2, learning_rate=1.0, start_from="mine")  # every step a wreck
+    result, _ = run(PairSource(noisy_copies(clean), clean), config, start_model=start)
+    assert result.best == result.start and result.start_kept
+    assert_same_weights(result.model, start)
+    info = training_info(result, config, "4 pairs", name="copy")
+    assert info.training["start_kept"] is True
+    assert "starting model (mine), unchanged" in info.description
+
+
+def test_a_time_budget_counts_the_time_left_from_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Walk 2, item 5: the time left came from the schedule fitted to the slow first steps (too short)."""
+    import denoiser.training as training
+
+    clock = {"now": 0.0, "calls": 0}
+
+    def fake_monotonic() -> float:
+        clock["calls"] += 1
+        clock["now"] += 0.5 if clock["calls"] < 60 else 0.001  # about 20 slow steps, then fast ones
+        return clock["now"]
+
+    monkeypatch.setattr(training.time, "monotonic", fake_monotonic)
+    config = tiny_config(steps=100_000, minutes=0.5, validation_every=10_000, checkpoint_every=100_000)
+    events = train(SyntheticSource(photos(), NoiseMix()), config)
+    seen = []
+    for event in events:
+        if event.stage == "train":
+            seen.append(event)
+            if event.done == 30:
+                break
+    events.close()
+    assert seen[-1].total < 60  # the fit at step 20 would end the run early (a later fit moves it out)
+    for event in seen:  # the budget's rest, to the clock's next ticks (the validation's, the ETA's own)
+        assert event.extra["eta_s"] == pytest.approx(30 - event.extra["seconds"], abs=1.01)
+
+
+def test_a_step_limit_before_the_budget_gives_the_time_left() -> None:
+    result, events = run(SyntheticSource(photos(), NoiseMix()), tiny_config(steps=6, minutes=60.0))
+    last = [e for e in events if e.stage == "train"]
+    assert last[-1].extra["eta_s"] == 0.0 and last[0].extra["eta_s"] < 60 * 60 - 1  # the steps end it, not the hour

@@ -352,3 +352,68 @@ def test_a_split_warning_stays_in_sight_during_the_run(dialog: TrainDialog) -> N
     dialog._on_progress(Progress("load", 0, 0, "Reading the photos..."))
     assert warning in dialog.note_label.text()
     assert dialog.eta_label.text() == "Reading the photos..."
+
+
+def test_a_run_that_kept_its_starting_model_says_so_and_saves_a_copy(qtbot: QtBot, dialog: TrainDialog) -> None:
+    """Walk 2, item 1: no step beat the starting model, yet the figures and "Save to library" read as a tuned model."""
+    from denoiser.train_request import TrainConfig
+    from denoiser.train_run import TrainOutcome
+    from denoiser.training import TrainingResult
+
+    model = create_model("unet", TINY_UNET)
+    result = TrainingResult(model, "val_psnr", best=30.0, start=30.0, steps=10, seconds=5.0, history=[],
+                            stopped_early=False, start_kept=True)
+    dialog._on_train_succeeded(TrainOutcome(result, TrainConfig(start_from="mine"), "6 clean photos"))
+    figures = dialog.figures_label.text()
+    assert "No step beat the starting model: saving gives its weights unchanged, under a new name." in figures
+    assert dialog.save_button.isEnabled() and "unchanged" in dialog.save_button.text()
+    with qtbot.waitSignal(dialog.model_saved, timeout=RUN_TIMEOUT_MS):
+        assert dialog.save("kept-copy")
+    assert "The starting model (mine), unchanged" in load_model("kept-copy")[1].description
+
+
+def test_a_minutes_budget_counts_the_time_left_from_the_budget(dialog: TrainDialog) -> None:
+    """Walk 2, item 5: at 40 s of a 1-minute run the dialog said "about 6 s left" (the engine's early schedule fit)."""
+    from denoiser.progress import Progress
+    from denoiser.train_request import ScheduleSpec, TrainRequest
+
+    dialog._running_request = TrainRequest(schedule=ScheduleSpec(minutes=1.0))
+    dialog.progress_bar.setRange(0, 1000)
+    dialog._show_progress(Progress("train", 70, 80, extra={"seconds": 40.0, "eta_s": 6.0, "loss": 0.1}))
+    assert "40 s spent, about 20 s left" in dialog.eta_label.text()
+    dialog._running_request = TrainRequest(schedule=ScheduleSpec(minutes=1.0, steps=75))  # the steps end it first
+    dialog._show_progress(Progress("train", 70, 75, extra={"seconds": 40.0, "eta_s": 3.0, "loss": 0.1}))
+    assert "about 3 s left" in dialog.eta_label.text()
+
+
+def test_the_start_from_list_follows_the_library(qtbot: QtBot, bridge: WorkerBridge, tmp_path: Path) -> None:
+    """Walk 2, item 8: a model deleted in the model manager stayed in "Start from", and Start said "unknown model"."""
+    from denoiser.modelstore import remove_model, rename_model
+
+    model = create_model("unet", TINY_UNET)
+    for name in ("walk-clean", "other", "old-name"):
+        save_to_library(model, name)
+    window = TrainDialog(bridge, workers=0, model_config=TINY_UNET)
+    qtbot.addWidget(window)
+    form = window.form
+    form.clean_folder_edit.setText(str(write_photos(tmp_path / "clean", ["a", "b"])))
+    choices = lambda: [form.start_box.itemText(i) for i in range(form.start_box.count())]  # noqa: E731
+
+    form.start_box.setCurrentText("walk-clean")
+    remove_model("walk-clean")
+    window.refresh_models()  # what the model manager's models_changed calls
+    assert "walk-clean" not in choices() and form.start_model() == ""
+    assert not window.start_button.isEnabled()
+    assert "'walk-clean' is no longer in your library" in window.note_label.text()
+    form.start_box.activated.emit(form.start_box.currentIndex())  # the user picks again (here: from scratch)
+    assert window.start_button.isEnabled()
+
+    form.start_box.setCurrentText("old-name")
+    rename_model("old-name", "new-name")
+    window.refresh_models(("old-name", "new-name"))
+    assert form.start_model() == "new-name" and "old-name" not in choices()
+
+    form.start_box.setCurrentText("other")
+    remove_model("other")  # elsewhere (the command line): no refresh comes
+    assert window.start() is False and not window.is_running()
+    assert "'other' is no longer in your library" in window.note_label.text()
