@@ -10,7 +10,6 @@ import argparse
 import functools
 import os
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,7 +27,7 @@ from denoiser.cli_common import (
 from denoiser.denoise_report import DenoiseProgress, DenoiseReport
 from denoiser.errors import DenoiserError, SettingsChanged
 from denoiser.io.formats import FORMAT_TABLE, WRITABLE_EXTENSIONS, FormatInfo
-from denoiser.progress import Progress, ProgressFn
+from denoiser.progress import ProgressFn
 from denoiser.strength import MAX_AMOUNT
 from denoiser.tiling import PASS_COUNTS
 
@@ -247,49 +246,6 @@ def _batch_settings(args: argparse.Namespace) -> BatchSettings:
     )
 
 
-def _collision_target(out: Path, collision: str) -> tuple[Path | None, bool]:
-    """Where one photo's result goes when OUT may exist: (the path, or None to skip; whether to replace it)."""
-    from denoiser.batch import unique_path
-
-    if not out.exists():
-        return out, False
-    if collision == "skip":
-        return None, False
-    if collision == "unique":
-        return unique_path(out), False
-    return out, True
-
-
-def denoise_one_file(source: Path, out: Path, settings: BatchSettings, model: Autoencoder,
-                     on_progress: ProgressFn) -> FileResult:
-    """Denoise ``source`` into the file ``out`` (format from its extension) with the batch's engine, without a
-    manifest. Same safety as a batch: the input is never replaced, an existing OUT only with the ``overwrite``
-    policy; a failure is the result's message, not an exception."""
-    from denoiser.batch import FileResult, denoise_image
-    from denoiser.batch.failures import failure_message
-    from denoiser.batch.run import file_findings
-    from denoiser.io import read_image, write_image
-
-    started = time.monotonic()
-    target, overwrite = _collision_target(out, settings.collision)
-    if target is None:
-        return FileResult(source, out, "skipped", message=f"{out} already exists (collision policy: skip)")
-    on_progress(Progress("files", 0, 1, source.name, extra={"path": source}))
-    result = FileResult(source, None, "failed")
-    try:
-        image = read_image(source)
-        outcome = denoise_image(image, model, settings, on_progress)
-        result.output = write_image(target, outcome.image, quality=settings.quality,
-                                    keep_metadata=settings.keep_metadata, bit_depth=settings.bit_depth,
-                                    protected=[source], overwrite=overwrite)
-        result.status, result.sigma = "done", float(outcome.sigma)
-        result.findings = file_findings(source, image, outcome, settings, result.output.name)
-    except Exception as err:  # noqa: BLE001 - reported as a failed file, as in a batch
-        result.message = failure_message(source, err)
-    result.seconds = time.monotonic() - started
-    return result
-
-
 # --- denoise: what the user sees -----------------------------------------------------------------------------------
 
 
@@ -324,6 +280,7 @@ def _ray_cluster(args: argparse.Namespace, single: Path | None) -> RayCluster | 
 def cmd_denoise(args: argparse.Namespace) -> int:
     from denoiser.batch import MANIFEST_NAME, FileResult, Manifest, collect_inputs
     from denoiser.batch.inputs import named_non_images, not_an_image
+    from denoiser.batch.one_file import denoise_one_file
     from denoiser.inference import resolve_device
     from denoiser.model_loading import load_model_for_inference
 
