@@ -134,19 +134,24 @@ def test_time_budget_ends_the_run() -> None:
     assert result.steps < 100_000
 
 
-def test_a_slow_start_does_not_cut_a_timed_run_short(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A GPU's first steps (kernel selection, workers' first batches) are slow: the schedule fitted at step 20
-    # ends early. A later fit that finds time left must move the end out instead of stopping there.
+def slow_start_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Training's clock with about 20 slow first steps (0.5 s each), then fast ones: a GPU's start."""
     import denoiser.training as training
 
     clock = {"now": 0.0, "calls": 0}
 
     def fake_monotonic() -> float:
         clock["calls"] += 1
-        clock["now"] += 0.5 if clock["calls"] < 60 else 0.001  # about 20 slow steps, then fast ones
+        clock["now"] += 0.5 if clock["calls"] < 60 else 0.001
         return clock["now"]
 
     monkeypatch.setattr(training.time, "monotonic", fake_monotonic)
+
+
+def test_a_slow_start_does_not_cut_a_timed_run_short(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A GPU's first steps (kernel selection, workers' first batches) are slow: the schedule fitted at step 20
+    # ends early. A later fit that finds time left must move the end out instead of stopping there.
+    slow_start_clock(monkeypatch)
     result, _ = run(SyntheticSource(photos(), NoiseMix()),
                     tiny_config(steps=400, minutes=0.5, validation_every=10, checkpoint_every=1000))
     fitted_at_20 = int(0.5 * 60 * 20 / result.history[19]["seconds"])
@@ -545,16 +550,7 @@ def test_a_fine_tune_that_no_step_beats_keeps_the_start_and_says_so() -> None:
 
 def test_a_time_budget_counts_the_time_left_from_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     """Walk 2, item 5: the time left came from the schedule fitted to the slow first steps (too short)."""
-    import denoiser.training as training
-
-    clock = {"now": 0.0, "calls": 0}
-
-    def fake_monotonic() -> float:
-        clock["calls"] += 1
-        clock["now"] += 0.5 if clock["calls"] < 60 else 0.001  # about 20 slow steps, then fast ones
-        return clock["now"]
-
-    monkeypatch.setattr(training.time, "monotonic", fake_monotonic)
+    slow_start_clock(monkeypatch)
     config = tiny_config(steps=100_000, minutes=0.5, validation_every=10_000, checkpoint_every=100_000)
     events = train(SyntheticSource(photos(), NoiseMix()), config)
     seen = []
