@@ -36,6 +36,8 @@ class Image:
     exif: bytes | None = None
     icc_profile: bytes | None = None
     source: Path | None = None
+    _grey_in_color: bool | None = dataclasses.field(default=None, init=False, repr=False)
+    """:meth:`is_grey_in_color`'s answer once asked (pixels are not changed in place; a changed copy asks again)."""
 
     def __post_init__(self) -> None:
         pixels = np.asarray(self.pixels)
@@ -114,13 +116,20 @@ class Image:
     def is_grey_in_color(self) -> bool:
         """True for a grey picture stored as colour: three channels within :data:`GREY_TOLERANCE` of one another
         everywhere (a black-and-white photo saved as RGB, a grey+alpha file read as RGBA)."""
-        if self.color_values().shape[2] != 3:
-            return False
+        if self._grey_in_color is None:
+            self._grey_in_color = self.color_values().shape[2] == 3 and self._channels_agree()
+        return self._grey_in_color
+
+    def _channels_agree(self) -> bool:
         colour = self.color_pixels()
         tolerance = GREY_TOLERANCE * (65535 / 255 if colour.dtype == np.uint16 else 1 if colour.dtype == np.uint8
                                       else 1 / 255)
-        for rows in (slice(None, None, 17), slice(None)):  # a sparse look first: most colour photos fail it there
-            sample = colour[rows].astype(np.float32)
+        # A sparse look first (most colour photos fail it there), then every row, a few megapixels at a time: a
+        # float copy of a whole 24-megapixel photo would take 288 MB.
+        step = max(1, 4_000_000 // max(1, colour.shape[1]))
+        blocks = [colour[::17], *(colour[top:top + step] for top in range(0, colour.shape[0], step))]
+        for block in blocks:
+            sample = block.astype(np.float32)
             spread = np.maximum(np.abs(sample[..., 0] - sample[..., 1]), np.abs(sample[..., 1] - sample[..., 2]))
             if spread.max(initial=0.0) > tolerance:
                 return False
