@@ -516,14 +516,11 @@ class MainWindow(HelpMenuSlots, QMainWindow):
         if self._opening == result.path:
             self._opening = None
         self.session.open(result)
-        self.panel.set_reference_text("")
         self.viewer.prime(result.display, result.levels)
         self.viewer.set_original(result.display)
         self._show_noise()
         self._show_noise_map()
-        self.panel.set_has_result(False)
-        self.panel.set_findings([])
-        self.panel.latents.clear()
+        self._clear_result_panel()
         image = result.image
         self.info_panel.set_photo(result.path, image.width, image.height, image.bit_depth, image.channels,
                                   image.format, result.facts, result.histogram)
@@ -550,12 +547,16 @@ class MainWindow(HelpMenuSlots, QMainWindow):
         self.viewer.set_working("")
         self.viewer.set_original(None)
         self._show_noise()
+        self._clear_result_panel()
+        self.info_panel.clear()
+        self._update_title()
+
+    def _clear_result_panel(self) -> None:
+        """The side panel says nothing of a result: none yet for the photo just opened, or no photo at all."""
         self.panel.set_has_result(False)
         self.panel.set_findings([])
         self.panel.set_reference_text("")
         self.panel.latents.clear()
-        self.info_panel.clear()
-        self._update_title()
 
     def _open_cancelled(self) -> None:
         self._opening = None
